@@ -1,0 +1,52 @@
+# bitweight: `make report` (the main job) and `make test`; both set everything up on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.bitweight-installed
+
+.PHONY: setup report test bench cosim synth gpu-check clean iverilog
+
+setup: $(STAMP) iverilog
+
+# The venv is (re)made when pyproject.toml changes; torch is pinned to the CPU wheel there.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+# Icarus Verilog comes from Debian; installed here when missing and we are root, else we stop
+# with the exact command to run.
+iverilog:
+	@if ! command -v iverilog >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Icarus Verilog (Debian package iverilog)"; \
+	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -q iverilog || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q iverilog)) >/dev/null; \
+	  else \
+	    echo "Icarus Verilog is missing: run  sudo apt-get install -y iverilog  and retry" >&2; exit 1; \
+	  fi; \
+	fi
+
+report: setup
+	$(VENV)/bin/bitweight report
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) -m pytest --benchmark
+
+# e.g. make cosim ARGS="--engine os --rows 4 --cols 4 --shape 7x5x11 --sim verilator"
+cosim: setup
+	$(VENV)/bin/bitweight cosim $(ARGS)
+
+synth: setup
+	$(VENV)/bin/bitweight synth $(ARGS)
+
+# On a GPU machine with its own Python stack (no install, no RTL tools needed).
+gpu-check:
+	PYTHONPATH=$(CURDIR) python3 -m bench.gpu_check
+
+clean:
+	rm -rf reports/out rtl_models/build .pytest_cache .benchmarks

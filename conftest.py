@@ -1,0 +1,34 @@
+"""Root pytest configuration: the plain run tests, ``pytest --benchmark`` benchmarks.
+
+Kept import-light (pytest only) so the GPU machine, which has no RTL tools, can load it.
+"""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--benchmark",
+        action="store_true",
+        default=False,
+        help="run the benchmarks in bench/ instead of the tests (they are skipped otherwise); "
+        "results are saved as JSON under .benchmarks/",
+    )
+
+
+def pytest_configure(config):
+    if config.getoption("--benchmark"):
+        # pytest-benchmark's own option: save every run's JSON under .benchmarks/
+        config.option.benchmark_autosave = True
+
+
+def pytest_ignore_collect(collection_path, config):
+    path = Path(collection_path).resolve()
+    benchmarking = config.getoption("--benchmark")
+    if path.is_relative_to(ROOT / "bench"):
+        return None if benchmarking else True
+    if path.is_relative_to(ROOT / "tests"):
+        return True if benchmarking else None
+    return None
