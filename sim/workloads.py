@@ -37,3 +37,40 @@ def accumulator_stress(k: int) -> tuple[str, np.ndarray, np.ndarray]:
     """All -128 x -128 over K: the largest positive dot product, 16384 * K."""
     a = np.full((2, k), INT8_MIN, np.int8)
     return (f"acc_stress_k{k}", a, a.T.copy())
+
+
+# Named GEMM shapes (M, N, K) of real layers, for reports and co-simulation.
+# all-MiniLM-L6-v2: hidden 384, FFN 1536, 12 heads of 32 (its config.json); 128 tokens is the
+# model's training sequence length. BERT-base: hidden 768, FFN 3072.
+NAMED_GEMMS: dict[str, tuple[int, int, int]] = {
+    "minilm_qkv_128tok": (128, 3 * 384, 384),
+    "minilm_ffn_up_128tok": (128, 1536, 384),
+    "minilm_ffn_down_128tok": (128, 384, 1536),
+    "bert_base_ffn_up_512tok": (512, 3072, 768),
+    "square_1024": (1024, 1024, 1024),
+    "gemv_4096": (1, 4096, 4096),
+    # small enough for RTL co-simulation of a 4x4 array in seconds
+    "tiny_7x5x11": (7, 5, 11),
+    "tiny_16x16x16": (16, 16, 16),
+}
+
+
+def named_gemm(name: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Random int8 operands with the shape of a named GEMM."""
+    if name not in NAMED_GEMMS:
+        raise ValueError(f"unknown workload {name!r}; known: {', '.join(NAMED_GEMMS)}")
+    m, n, k = NAMED_GEMMS[name]
+    rng = np.random.default_rng(seed)
+    return random_int8(rng, (m, k)), random_int8(rng, (k, n))
+
+
+def parse_shape(text: str) -> tuple[int, int, int]:
+    """'MxNxK' -> (M, N, K), each >= 1."""
+    parts = text.lower().split("x")
+    try:
+        dims = tuple(int(p) for p in parts)
+    except ValueError:
+        dims = ()
+    if len(dims) != 3 or min(dims) < 1:
+        raise ValueError(f"shape must be MxNxK with positive integers (e.g. 7x5x11), got {text!r}")
+    return dims

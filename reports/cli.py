@@ -1,0 +1,197 @@
+"""The `bitweight` command: reports (the main job), RTL co-simulation, synthesis, inventory.
+
+    bitweight report   [--out reports/out]
+    bitweight cosim    --engine os --rows 4 --cols 4 --shape 7x5x11 [--sim icarus|verilator] [--waves]
+    bitweight synth    --engine os --rows 16 --cols 16 | --pe
+    bitweight inventory
+    bitweight engines
+
+Heavy imports (cocotb, yosys, matplotlib) happen inside the subcommand that needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from reports.registry import ENGINES, get_engine, load
+from sim.workloads import NAMED_GEMMS, named_gemm, parse_shape
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "out"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _shape(text: str) -> tuple[int, int, int]:
+    try:
+        return parse_shape(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _param(text: str) -> tuple[str, int]:
+    name, eq, value = text.partition("=")
+    try:
+        if not eq or not name:
+            raise ValueError
+        return name, int(value, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a Verilog parameter must be NAME=INTEGER (e.g. R=16), got {text!r}") from None
+
+
+def cmd_report(args) -> int:
+    from reports.build import build_report, default_engines, default_workloads
+
+    t0 = time.perf_counter()
+    out = build_report(Path(args.out), default_engines(), default_workloads(), progress=print)
+    print(f"report written to {out / 'index.html'} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_cosim(args) -> int:
+    from rtl_models.runner import run_cosim
+
+    engine = get_engine(args.engine)
+    if args.shape is not None:
+        m, n, k = args.shape
+        rng = np.random.default_rng(args.seed)
+        a = rng.integers(-128, 128, (m, k), dtype=np.int8)
+        b = rng.integers(-128, 128, (k, n), dtype=np.int8)
+        label = f"random {m}x{n}x{k} (seed {args.seed})"
+    else:
+        a, b = named_gemm(args.workload, args.seed)
+        label = f"{args.workload} (seed {args.seed})"
+    cfg = engine.config(args.rows, args.cols)
+    model = load(engine.model)(a, b, cfg)
+    print(f"engine {engine.name}: {engine.description}; array {args.rows}x{args.cols}; workload {label}")
+    print(f"simulating {len(model.folds)} fold(s) of RTL top {engine.rtl_top} on {args.sim} ...", flush=True)
+    t0 = time.perf_counter()
+    rtl = run_cosim(a, b, args.rows, args.cols, engine.name, sim=args.sim, waves=args.waves, seed=args.seed)
+    wall = time.perf_counter() - t0
+    c_equal = np.array_equal(np.asarray(rtl.c), model.c)
+    mismatches = int(np.count_nonzero(np.asarray(rtl.c) != model.c))
+    cycles_equal = list(rtl.fold_cycles) == list(model.fold_cycles)
+    print()
+    print(f"{'':24}{'cycle model':>16}{'RTL (' + args.sim + ')':>20}")
+    print(f"{'total cycles':24}{model.cycles:>16}{rtl.cycles:>20}")
+    shown = min(len(model.folds), 8)
+    for i in range(shown):
+        f = model.folds[i]
+        tag = f"fold {i} m{f.m0}:{f.m1} n{f.n0}:{f.n1} k{f.k0}:{f.k1}"
+        print(f"{tag:24}{model.fold_cycles[i]:>16}{rtl.fold_cycles[i]:>20}")
+    if shown < len(model.folds):
+        print(f"{'... ' + str(len(model.folds) - shown) + ' more folds':24}")
+    print(f"{'C checksum':24}{int(model.c.astype(np.int64).sum()):>16}{int(np.asarray(rtl.c, np.int64).sum()):>20}")
+    print()
+    print(f"results: {'bit-exact' if c_equal else f'{mismatches} of {model.c.size} elements differ'}; "
+          f"cycles: {'equal' if cycles_equal else 'DIFFER'}; "
+          f"utilisation {model.utilisation:.1%}; wall time {wall:.1f} s")
+    if rtl.wave_file:
+        print(f"waveform: {rtl.wave_file}")
+    return 0 if (c_equal and cycles_equal) else 1
+
+
+def cmd_synth(args) -> int:
+    from reports.synth import synthesize, verilog_sources
+
+    if args.top:
+        top, params = args.top, dict(args.param or [])
+    else:
+        engine = get_engine(args.engine)
+        top = engine.rtl_top
+        params = engine.rtl_params(engine.config(args.rows, args.cols))
+        params.update(dict(args.param or []))
+    print(f"synthesising {top} {params} with yosys ...", flush=True)
+    res = synthesize(verilog_sources(), top, params)
+    print(f"cells        {sum(res.cells.values())}")
+    for cell, count in sorted(res.cells.items()):
+        print(f"  {cell:22}{count}")
+    print(f"area         {res.area_um2:.1f} um^2")
+    print(f"logic depth  {res.logic_depth} gates")
+    print(f"est. clock   {res.est_clock_mhz:.0f} MHz")
+    return 0
+
+
+def cmd_inventory(args) -> int:
+    from rtl_models.inventory import rtl_inventory
+
+    for mod in rtl_inventory():
+        params = ", ".join(f"{p.name}={p.default}" for p in mod.parameters)
+        print(f"{mod.name}  #({params})  [{mod.path.name if hasattr(mod.path, 'name') else mod.path}]")
+        for port in mod.ports:
+            print(f"    {port.direction:7}{port.width:>18}  {port.name}")
+    return 0
+
+
+def cmd_engines(args) -> int:
+    for name, engine in ENGINES.items():
+        print(f"{name:6}{engine.description}  (RTL {engine.rtl_top}, kernel {engine.kernel})")
+    print("\nnamed workloads (M x N x K):")
+    for name, (m, n, k) in NAMED_GEMMS.items():
+        print(f"  {name:26}{m} x {n} x {k}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bitweight", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("report", help="area/energy/latency report: CSV, PNG and index.html")
+    p.add_argument("--out", default=str(DEFAULT_OUT), help="output folder (replaced whole; default %(default)s)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("cosim", help="run one engine on one workload in RTL and compare with the cycle model")
+    p.add_argument("--engine", choices=sorted(ENGINES), default="os")
+    p.add_argument("--rows", type=_positive_int, default=4)
+    p.add_argument("--cols", type=_positive_int, default=4)
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--shape", type=_shape, help="random int8 operands of shape MxNxK")
+    group.add_argument("--workload", choices=list(NAMED_GEMMS), default="tiny_7x5x11")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sim", choices=["icarus", "verilator"], default="icarus")
+    p.add_argument("--waves", action="store_true", help="keep a VCD waveform and print its path")
+    p.set_defaults(func=cmd_cosim)
+
+    p = sub.add_parser("synth", help="synthesise an engine (or any RTL top) with yosys: cells, area, depth, clock")
+    p.add_argument("--engine", choices=sorted(ENGINES), default="os")
+    p.add_argument("--rows", type=_positive_int, default=16)
+    p.add_argument("--cols", type=_positive_int, default=16)
+    p.add_argument("--top", help="synthesise this Verilog module instead of an engine's array (e.g. mac_pe)")
+    p.add_argument("-P", "--param", type=_param, action="append", help="Verilog parameter NAME=VALUE (repeatable)")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("inventory", help="list the RTL modules, their parameters and ports (pyverilog)")
+    p.set_defaults(func=cmd_inventory)
+
+    p = sub.add_parser("engines", help="list registered engines and named workloads")
+    p.set_defaults(func=cmd_engines)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
+        print(f"bitweight {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"bitweight {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
