@@ -46,7 +46,7 @@ synth: setup
 
 # On a GPU machine with its own Python stack (no install, no RTL tools needed).
 gpu-check:
-	PYTHONPATH=$(CURDIR) python3 -m bench.gpu_check
+	PYTHONPATH=$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH} python3 -m bench.gpu_check --require-gpu
 
 clean:
 	rm -rf reports/out rtl_models/build .pytest_cache .benchmarks

@@ -1,0 +1,246 @@
+"""INT8 GEMM on the GPU: the Triton kernel and its CuPy twin against torch's own paths.
+
+Compared, at each shape (M x N x K), on one GPU in one run:
+
+* ``triton``        kernels.int8_gemm.int8_gemm (int8 -> int32, tensor cores via tl.dot, autotuned)
+* ``cupy``          kernels.int8_gemm_cupy.int8_gemm_cupy (raw CUDA, __dp4a on CUDA cores)
+* ``torch_int_mm``  torch._int_mm (cuBLASLt IMMA), B passed column-major, its fast layout;
+                    needs M > 16, so it is absent at M = 16
+* ``torch_bf16``    torch.matmul on bf16 copies: what the same GEMM costs without quantisation
+
+Shapes: 4096^3 and 8192^3 (compute-bound squares) and 16 x 8192 x 8192 (a decode step: 16
+tokens through an 8192 x 8192 layer, bound by streaming the weight matrix from HBM).
+
+Timing: each pytest-benchmark round launches the GEMM ``reps`` times back to back and then
+synchronises the device, so a round measures GPU work, not launch latency or Python; reps is
+chosen so a round lasts ~25 ms. The peers' times come from the same kind of rounds, measured in
+the same process (cached per shape), and ``ratio_vs_<peer>`` = peer time / this time (above 1:
+this implementation is faster). Each benchmark stores in ``benchmark.extra_info``: the shape,
+time per GEMM, TOPS (2 ops per MAC), the ratios, and % of the GPU's dense peak for its number
+format and of its roofline (min(peak, HBM bandwidth x arithmetic intensity)).
+
+Runs only under the project's ``pytest --benchmark`` flag, and only with a CUDA GPU.
+"""
+
+import contextlib
+import math
+import platform
+import time
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+from kernels.int8_gemm import count_ops, int8_gemm
+from kernels.int8_gemm_cupy import int8_gemm_cupy
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="GPU benchmark: needs a CUDA device"),
+]
+
+
+# ---------------------------------------------------------------------------------- peaks
+@dataclass(frozen=True)
+class GpuPeak:
+    """Datasheet peaks of one GPU model: dense (no 2:4 sparsity) tensor-core rates and HBM bandwidth."""
+
+    model: str
+    int8_dense_tops: float
+    bf16_dense_tflops: float
+    hbm_tb_per_s: float
+    source: str
+
+
+# NVIDIA's datasheets print tensor-core rates "with sparsity" (2:4 structured); dense is half.
+# The rates are at boost clock; sustained clocks under full tensor-core load are lower, so 100%
+# is not reachable in practice. Matched by substring of torch.cuda.get_device_name(), most
+# specific first (the H100 SXM reports itself as "NVIDIA H100 80GB HBM3").
+GPU_PEAKS = [
+    GpuPeak("H200 NVL", 3341 / 2, 1671 / 2, 4.8,
+            "NVIDIA H200 Tensor Core GPU datasheet (2024): INT8 3,341 TOPS / BF16 1,671 TFLOPS with sparsity, 4.8 TB/s"),
+    GpuPeak("H200", 3958 / 2, 1979 / 2, 4.8,
+            "NVIDIA H200 Tensor Core GPU datasheet (2024), SXM: INT8 3,958 TOPS / BF16 1,979 TFLOPS with sparsity, 4.8 TB/s"),
+    GpuPeak("H100 NVL", 3341 / 2, 1671 / 2, 3.9,
+            "NVIDIA H100 Tensor Core GPU datasheet (2023), NVL: INT8 3,341 TOPS / BF16 1,671 TFLOPS with sparsity, 3.9 TB/s"),
+    GpuPeak("H100 PCIe", 3026 / 2, 1513 / 2, 2.0,
+            "NVIDIA H100 Tensor Core GPU datasheet (2023), PCIe: INT8 3,026 TOPS / BF16 1,513 TFLOPS with sparsity, 2.0 TB/s"),
+    GpuPeak("H100", 3958 / 2, 1979 / 2, 3.35,
+            "NVIDIA H100 Tensor Core GPU datasheet (2023), SXM: INT8 3,958 TOPS / BF16 1,979 TFLOPS with sparsity, 3.35 TB/s"),
+]
+
+
+def gpu_peak(device_name: str) -> GpuPeak | None:
+    for peak in GPU_PEAKS:
+        if peak.model in device_name:
+            return peak
+    return None
+
+
+# ---------------------------------------------------------------------------------- timing
+ROUND_S = 0.025  # target length of one timed round
+ROUNDS = 10
+
+
+def _one_round(fn, reps):
+    for _ in range(reps):
+        fn()
+    torch.cuda.synchronize()
+
+
+def _reps_for(fn) -> int:
+    """Warm up (compile, autotune, cuBLAS heuristics), then size a round to ~ROUND_S."""
+    _one_round(fn, 2)
+    t0 = time.perf_counter()
+    _one_round(fn, 3)
+    per_call = (time.perf_counter() - t0) / 3
+    return max(1, math.ceil(ROUND_S / per_call))
+
+
+def _median_time_per_call_s(fn, reps) -> float:
+    rounds = []
+    for _ in range(ROUNDS):
+        t0 = time.perf_counter()
+        _one_round(fn, reps)
+        rounds.append(time.perf_counter() - t0)
+    rounds.sort()
+    return rounds[len(rounds) // 2] / reps
+
+
+# ---------------------------------------------------------------------------------- workloads
+SHAPES = [(4096, 4096, 4096), (8192, 8192, 8192), (16, 8192, 8192)]
+IMPLS = ["triton", "cupy", "torch_int_mm", "torch_bf16"]
+INT8_IMPLS = {"triton", "cupy", "torch_int_mm"}
+
+
+class Workload:
+    """The operands of one shape, made once and shared by every implementation."""
+
+    def __init__(self, M, N, K):
+        self.M, self.N, self.K = M, N, K
+        g = torch.Generator(device="cuda").manual_seed(M * 7 + N * 3 + K)
+        self.a = torch.randint(-128, 128, (M, K), dtype=torch.int8, device="cuda", generator=g)
+        self.b = torch.randint(-128, 128, (K, N), dtype=torch.int8, device="cuda", generator=g)
+        self.b_col = self.b.t().contiguous().t()  # column-major copy for cuBLASLt, made outside timing
+        self.c = torch.empty((M, N), dtype=torch.int32, device="cuda")
+        self.a_bf16, self.b_bf16 = self.a.to(torch.bfloat16), self.b.to(torch.bfloat16)
+        self.c_bf16 = torch.empty((M, N), dtype=torch.bfloat16, device="cuda")
+
+    def fn(self, impl):
+        """The call to time, or None where the implementation cannot run this shape."""
+        if impl == "triton":
+            return lambda: int8_gemm(self.a, self.b, out=self.c)
+        if impl == "cupy":
+            return lambda: int8_gemm_cupy(self.a, self.b, out=self.c)
+        if impl == "torch_int_mm":
+            if self.M <= 16:  # aten _int_mm_out_cuda: "self.size(0) needs to be greater than 16"
+                return None
+            return lambda: torch._int_mm(self.a, self.b_col)
+        if impl == "torch_bf16":
+            return lambda: torch.matmul(self.a_bf16, self.b_bf16, out=self.c_bf16)
+        raise ValueError(impl)
+
+
+_WORKLOADS: dict = {}
+_PEER_TIMES: dict = {}  # (impl, shape) -> seconds per call, measured once per run
+
+
+def _workload(shape) -> Workload:
+    if shape not in _WORKLOADS:
+        _WORKLOADS.clear()  # one shape's operands on the device at a time (8192^3: ~0.8 GB)
+        _PEER_TIMES.clear()
+        torch.cuda.empty_cache()
+        _WORKLOADS[shape] = Workload(*shape)
+    return _WORKLOADS[shape]
+
+
+def _peer_time_s(impl, shape) -> float | None:
+    if (impl, shape) not in _PEER_TIMES:
+        fn = _workload(shape).fn(impl)
+        _PEER_TIMES[(impl, shape)] = None if fn is None else _median_time_per_call_s(fn, _reps_for(fn))
+    return _PEER_TIMES[(impl, shape)]
+
+
+# ---------------------------------------------------------------------------------- machine
+@pytest.fixture(scope="module")
+def machine(request):
+    import triton
+
+    try:
+        import cupy
+
+        cupy_version = cupy.__version__
+    except ImportError:
+        cupy_version = "not installed"
+    name = torch.cuda.get_device_name()
+    info = {
+        "gpu": name,
+        "capability": ".".join(map(str, torch.cuda.get_device_capability())),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "triton": triton.__version__,
+        "cupy": cupy_version,
+    }
+    peak = gpu_peak(name)
+    lines = [
+        "INT8 GEMM benchmark: triton (kernels.int8_gemm) and cupy (kernels.int8_gemm_cupy, dp4a) vs "
+        "torch._int_mm (cuBLASLt, B column-major) and bf16 torch.matmul",
+        "machine: " + ", ".join(f"{k} {v}" for k, v in info.items()),
+        (f"peak ({peak.model}): INT8 {peak.int8_dense_tops:g} TOPS, BF16 {peak.bf16_dense_tflops:g} TFLOPS dense, "
+         f"HBM {peak.hbm_tb_per_s:g} TB/s; source: {peak.source}") if peak else
+        f"peak: unknown for {name!r}; % of peak left empty",
+    ]
+    # Printed past pytest's output capture, so the table of results is read with its context.
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        print("\n" + "\n".join(lines), flush=True)
+    return info, peak
+
+
+# ---------------------------------------------------------------------------------- benchmark
+# impl varies fastest, so the implementations of one shape run together on the same operands.
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_bench_int8_gemm(benchmark, machine, impl, shape):
+    info, peak = machine
+    work = _workload(shape)
+    fn = work.fn(impl)
+    if fn is None:
+        pytest.skip(f"{impl} cannot run {shape}: torch._int_mm needs M > 16")
+
+    reps = _reps_for(fn)
+    benchmark.group = "int8 gemm " + "x".join(map(str, shape))
+    benchmark.pedantic(_one_round, args=(fn, reps), rounds=ROUNDS, warmup_rounds=1, iterations=1)
+    if benchmark.stats is None:  # --benchmark-disable: ran once for correctness of the call only
+        return
+    time_s = benchmark.stats.stats.median / reps
+    _PEER_TIMES[(impl, shape)] = time_s
+
+    ops = count_ops(*shape)
+    tops = ops.ops / time_s / 1e12
+    extra = {
+        "impl": impl,
+        "shape": "x".join(map(str, shape)),
+        "reps_per_round": reps,
+        "time_s": time_s,
+        "tops": tops,
+        "achieved_gb_per_s_ideal_bytes": ops.bytes_moved / time_s / 1e9,
+        "gpu": info["gpu"],
+        "versions": {k: info[k] for k in ("python", "torch", "cuda", "triton", "cupy")},
+    }
+    for peer in IMPLS:
+        if peer != impl:
+            peer_s = _peer_time_s(peer, shape)
+            extra[f"ratio_vs_{peer}"] = None if peer_s is None else peer_s / time_s
+    if peak is not None:
+        # The rate the format allows, and the roofline: on the skinny shape HBM bandwidth, not
+        # the tensor cores, is the limit (ideal bytes, each operand moved once).
+        peak_tops = peak.int8_dense_tops if impl in INT8_IMPLS else peak.bf16_dense_tflops
+        bytes_moved = ops.bytes_moved if impl in INT8_IMPLS else 2 * (ops.M * ops.K + ops.K * ops.N + ops.M * ops.N)
+        roofline_tops = min(peak_tops, peak.hbm_tb_per_s * ops.ops / bytes_moved)
+        extra["peak_tops"] = peak_tops
+        extra["peak_format"] = "INT8 dense" if impl in INT8_IMPLS else "BF16 dense"
+        extra["pct_of_peak"] = 100 * tops / peak_tops
+        extra["pct_of_roofline"] = 100 * tops / roofline_tops
+    benchmark.extra_info.update(extra)
