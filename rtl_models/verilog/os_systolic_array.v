@@ -1,0 +1,139 @@
+`timescale 1ns/1ps
+// Output-stationary R x C INT8 GEMM systolic array with operand and output buffers.
+//
+// One fold computes an R x C output tile over a reduction of length t (= K):
+//   1. the host writes t k-slices through the load port: ld_a = a[0..R-1][k], ld_b = b[k][0..C-1]
+//      (lane 0 in the low bits);
+//   2. a one-cycle start (with t_len = t) launches the fold. The start edge is already the first
+//      cycle of the stream: the slice at address 0 enters the array on that edge;
+//   3. k-slices leave the buffers one per cycle; skew_delay holds row i back i cycles and
+//      column j back j cycles, so PE (i, j) meets a[i][k] and b[k][j] on cycle k + i + j and
+//      accumulates in place. PE (R-1, C-1) takes its last pair on cycle t + R + C - 3;
+//   4. drain: for R cycles the accumulators shift down their columns one row per cycle and the
+//      bottom row is written into the output buffer (row R-1 first); zeros shift in from the
+//      top, leaving the array cleared for the next fold. done pulses with the last write.
+// Cycles from the start edge to done, both counted: (t + R + C - 2) + R = 2R + C + t - 2,
+// the per-fold formula of SCALE-Sim and of sim/systolic.py's fold_cycles.
+// The output buffer is read through a registered port: rd_data shows row rd_addr one cycle later.
+module os_systolic_array #(
+    parameter R     = 4,
+    parameter C     = 4,
+    parameter A_W   = 8,
+    parameter B_W   = 8,
+    parameter ACC_W = 32,
+    parameter DEPTH = 16
+) (
+    input                              clk,
+    input                              rst,
+    input                              ld_en,
+    input      [$clog2(DEPTH)-1:0]     ld_addr,
+    input      [R*A_W-1:0]             ld_a,
+    input      [C*B_W-1:0]             ld_b,
+    input                              start,
+    input      [$clog2(DEPTH):0]       t_len,
+    output reg                         busy,
+    output reg                         done,
+    input      [$clog2(R > 1 ? R : 2)-1:0] rd_addr,
+    output reg [C*ACC_W-1:0]           rd_data
+);
+    localparam AW  = $clog2(DEPTH);
+    localparam TW  = AW + 1;                          // t_len holds 0..DEPTH
+    localparam RAW = $clog2(R > 1 ? R : 2);
+    localparam CW  = $clog2(DEPTH + 2 * R + C) + 2;   // cycle counter, always wider than t_len
+    localparam integer FILL_I = R + C - 2;            // skew fill of the last PE
+    localparam integer LAST_I = 2 * R + C - 3;        // last cycle index of a fold, minus t
+    wire [CW-1:0] fill_len = FILL_I[CW-1:0];
+    wire [CW-1:0] last_off = LAST_I[CW-1:0];
+
+    reg [R*A_W-1:0]   a_buf   [0:DEPTH-1];
+    reg [C*B_W-1:0]   b_buf   [0:DEPTH-1];
+    reg [C*ACC_W-1:0] out_buf [0:R-1];
+
+    reg [CW-1:0] cyc;   // cycle index within the fold; 0 while idle, so the start cycle is 0
+    reg [TW-1:0] t_q;
+
+    wire          launch     = start & ~busy;
+    wire [CW-1:0] t_cur      = {{(CW-TW){1'b0}}, busy ? t_q : t_len};
+    wire          feed_valid = (busy | launch) & (cyc < t_cur);
+    wire [CW-1:0] drain_from = t_cur + fill_len;
+    wire [CW-1:0] last_cyc   = t_cur + last_off;
+    wire          drain      = busy & (cyc >= drain_from);
+    wire [CW-1:0] drain_row  = last_cyc - cyc;        // R-1 on the first drain cycle, 0 on the last
+
+    always @(posedge clk) begin
+        if (ld_en) begin
+            a_buf[ld_addr] <= ld_a;
+            b_buf[ld_addr] <= ld_b;
+        end
+    end
+
+    always @(posedge clk) begin
+        if (rst) begin
+            busy <= 1'b0;
+            done <= 1'b0;
+            cyc  <= {CW{1'b0}};
+            t_q  <= {TW{1'b0}};
+        end else begin
+            done <= 1'b0;
+            if (launch) begin
+                busy <= 1'b1;
+                cyc  <= {{(CW-1){1'b0}}, 1'b1};
+                t_q  <= t_len;
+            end else if (busy) begin
+                if (cyc == last_cyc) begin
+                    busy <= 1'b0;
+                    done <= 1'b1;
+                    cyc  <= {CW{1'b0}};
+                end else begin
+                    cyc <= cyc + 1'b1;
+                end
+            end
+        end
+    end
+
+    // operand edges: one k-slice per cycle (zeros outside the stream), then the systolic skew
+    wire [R*A_W-1:0] a_feed = feed_valid ? a_buf[cyc[AW-1:0]] : {(R*A_W){1'b0}};
+    wire [C*B_W-1:0] b_feed = feed_valid ? b_buf[cyc[AW-1:0]] : {(C*B_W){1'b0}};
+    wire [R*A_W-1:0] a_edge;
+    wire [C*B_W-1:0] b_edge;
+
+    skew_delay #(.LANES(R), .W(A_W)) u_skew_a (.clk(clk), .rst(rst), .din(a_feed), .dout(a_edge));
+    skew_delay #(.LANES(C), .W(B_W)) u_skew_b (.clk(clk), .rst(rst), .din(b_feed), .dout(b_edge));
+
+    // a_link: R rows x (C+1) hops; b_link and acc_link: (R+1) hops x C columns; flat vectors
+    wire [R*(C+1)*A_W-1:0]   a_link;
+    wire [(R+1)*C*B_W-1:0]   b_link;
+    wire [(R+1)*C*ACC_W-1:0] acc_link;
+
+    genvar i, j;
+    generate
+        for (i = 0; i < R; i = i + 1) begin : g_a_edge
+            assign a_link[(i*(C+1))*A_W +: A_W] = a_edge[i*A_W +: A_W];
+        end
+        for (j = 0; j < C; j = j + 1) begin : g_b_edge
+            assign b_link[j*B_W +: B_W]       = b_edge[j*B_W +: B_W];
+            assign acc_link[j*ACC_W +: ACC_W] = {ACC_W{1'b0}};   // drained into row 0: zeros
+        end
+        for (i = 0; i < R; i = i + 1) begin : g_row
+            for (j = 0; j < C; j = j + 1) begin : g_col
+                mac_pe #(.A_W(A_W), .B_W(B_W), .ACC_W(ACC_W)) u_pe (
+                    .clk    (clk),
+                    .rst    (rst),
+                    .drain  (drain),
+                    .a_in   (a_link[(i*(C+1)+j)*A_W +: A_W]),
+                    .b_in   (b_link[(i*C+j)*B_W +: B_W]),
+                    .acc_in (acc_link[(i*C+j)*ACC_W +: ACC_W]),
+                    .a_out  (a_link[(i*(C+1)+j+1)*A_W +: A_W]),
+                    .b_out  (b_link[((i+1)*C+j)*B_W +: B_W]),
+                    .acc_out(acc_link[((i+1)*C+j)*ACC_W +: ACC_W])
+                );
+            end
+        end
+    endgenerate
+
+    always @(posedge clk) begin
+        if (drain)
+            out_buf[drain_row[RAW-1:0]] <= acc_link[R*C*ACC_W +: C*ACC_W];
+        rd_data <= out_buf[rd_addr];
+    end
+endmodule

@@ -1,0 +1,40 @@
+"""The `bitweight` command as a user types it: listings, error messages, co-simulation."""
+
+import pytest
+
+from reports.cli import main
+
+
+def test_engines_lists_registry_and_workloads(capsys):
+    assert main(["engines"]) == 0
+    out = capsys.readouterr().out
+    assert "os_systolic_array" in out and "ws_systolic_array" in out
+    assert "minilm_ffn_up_128tok" in out and "128 x 1536 x 384" in out
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["cosim", "--shape", "3x0x1"], "shape must be MxNxK with positive integers (e.g. 7x5x11), got '3x0x1'"),
+        (["cosim", "--shape", "7x5"], "shape must be MxNxK"),
+        (["cosim", "--rows", "0"], "argument --rows: expected a positive integer, got 0"),
+        (["cosim", "--sim", "xcelium"], "argument --sim: invalid choice: 'xcelium'"),
+        (["cosim", "--engine", "is"], "argument --engine: invalid choice: 'is'"),
+        (["synth", "-P", "R16"], "a Verilog parameter must be NAME=INTEGER (e.g. R=16), got 'R16'"),
+        (["synth", "--cols", "x"], "argument --cols: expected a positive integer, got 'x'"),
+    ],
+)
+def test_bad_arguments_are_named(capsys, argv, message):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("engine", ["os", "ws"])
+def test_cosim_prints_matching_results_and_cycles(capsys, engine):
+    assert main(["cosim", "--engine", engine, "--rows", "4", "--cols", "4", "--shape", "6x5x7", "--sim", "icarus"]) == 0
+    out = capsys.readouterr().out
+    assert "results: bit-exact; cycles: equal" in out
+    assert "total cycles" in out

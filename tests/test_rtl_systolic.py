@@ -1,0 +1,171 @@
+"""The INT8 systolic arrays in Verilog, co-simulated under cocotb on Icarus and Verilator:
+RTL C == sim.systolic's C == A @ B (int64), and the cycles the bench counts between start and
+done equal the model's per fold and in total.
+
+Cost: the golden workloads of a (simulator, dataflow) pair go through one simulator run (one
+build folder, reused across runs and sessions), and every workload is its own test item reading
+that run's results. Icarus builds in a fraction of a second, Verilator in about ten seconds.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from rtl_models import runner
+from rtl_models.runner import CosimError, buffer_depth, run_cosim, run_cosim_batch, simulator_missing
+from sim.systolic import SystolicConfig, simulate_gemm
+from sim.workloads import accumulator_stress, edge_workloads
+
+ROWS = COLS = 4
+SIMS = ("icarus", "verilator")
+DATAFLOWS = ("os", "ws")
+# the golden workloads (random, 1s, primes, multi-fold, extremes) plus the accumulator's worst case
+WORKLOADS = edge_workloads(seed=0) + [accumulator_stress(61)]
+NAMES = [name for name, _, _ in WORKLOADS]
+
+
+def ref(a, b):
+    return a.astype(np.int64) @ b.astype(np.int64)
+
+
+def needs(sim):
+    reason = simulator_missing(sim)
+    if reason:
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def golden_runs():
+    """(sim, dataflow) -> {workload name: CosimResult}, one simulator run per pair, on demand."""
+    cache = {}
+
+    def get(sim, dataflow):
+        needs(sim)
+        if (sim, dataflow) not in cache:
+            try:
+                res = run_cosim_batch([(a, b) for _, a, b in WORKLOADS], ROWS, COLS, dataflow, sim=sim, seed=0)
+                cache[(sim, dataflow)] = dict(zip(NAMES, res))
+            except CosimError as e:  # every item of the pair reports the same failure, once run
+                cache[(sim, dataflow)] = e
+        if isinstance(cache[(sim, dataflow)], CosimError):
+            raise cache[(sim, dataflow)]
+        return cache[(sim, dataflow)]
+
+    return get
+
+
+def check_against_model(res, a, b, cfg):
+    model = simulate_gemm(a, b, cfg)
+    assert res.c.dtype == np.int32 and res.c.shape == (a.shape[0], b.shape[1])
+    np.testing.assert_array_equal(res.c, model.c)
+    np.testing.assert_array_equal(res.c.astype(np.int64), ref(a, b))
+    assert res.fold_cycles == model.fold_cycles
+    assert res.cycles == model.cycles == sum(model.fold_cycles)
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
+@pytest.mark.parametrize("sim", SIMS)
+def test_golden_workloads(golden_runs, sim, dataflow, name):
+    _, a, b = WORKLOADS[NAMES.index(name)]
+    res = golden_runs(sim, dataflow)[name]
+    assert res.sim == sim
+    check_against_model(res, a, b, SystolicConfig(ROWS, COLS, dataflow))
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
+@pytest.mark.parametrize("sim,rows,cols", [
+    ("icarus", 1, 1), ("icarus", 2, 3), ("icarus", 5, 2), ("verilator", 2, 3),
+])
+def test_non_square_arrays(sim, rows, cols, dataflow):
+    """Rows != columns catches any transposed index that a square array would hide."""
+    needs(sim)
+    rng = np.random.default_rng(rows * 10 + cols)
+    workloads = [tuple(rng.integers(-128, 128, s, dtype=np.int8) for s in shapes)
+                 for shapes in [((7, 11), (11, 5)), ((1, 3), (3, 1)), ((6, 2), (2, 7))]]
+    results = run_cosim_batch(workloads, rows, cols, dataflow, sim=sim, seed=1)
+    for (a, b), res in zip(workloads, results):
+        check_against_model(res, a, b, SystolicConfig(rows, cols, dataflow))
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("sim,dataflow", [("icarus", "os"), ("verilator", "ws")])
+def test_run_cosim_keeps_a_vcd(sim, dataflow):
+    needs(sim)
+    rng = np.random.default_rng(7)
+    a = rng.integers(-128, 128, (5, 6), dtype=np.int8)
+    b = rng.integers(-128, 128, (6, 3), dtype=np.int8)
+    res = run_cosim(a, b, 4, 4, dataflow, sim=sim, waves=True, seed=3)
+    check_against_model(res, a, b, SystolicConfig(4, 4, dataflow))
+    assert res.wave_file is not None and res.wave_file.suffix == ".vcd"
+    head = res.wave_file.read_text(errors="replace")[:20000]
+    assert "$var" in head and " done " in head  # a VCD with the array's signals in it
+
+
+@pytest.mark.rtl
+def test_build_folders_are_keyed_by_parameters_and_reused(tmp_path):
+    needs("icarus")
+    rng = np.random.default_rng(2)
+    a = rng.integers(-128, 128, (3, 5), dtype=np.int8)
+    b = rng.integers(-128, 128, (5, 2), dtype=np.int8)
+    first = run_cosim(a, b, 2, 2, "os", build_root=tmp_path)
+    built = (first.build_dir / "sim.vvp").stat().st_mtime_ns
+    again = run_cosim(a, b, 2, 2, "os", build_root=tmp_path)
+    assert again.build_dir == first.build_dir
+    assert (again.build_dir / "sim.vvp").stat().st_mtime_ns == built  # not rebuilt
+    other = run_cosim(a, b, 2, 3, "os", build_root=tmp_path)  # another C: another folder
+    assert other.build_dir != first.build_dir and other.build_dir.parent == tmp_path
+    assert first.build_dir.name.startswith("icarus-os_systolic_array-")
+    assert buffer_depth(1) == 4 and buffer_depth(5) == 8 and buffer_depth(64) == 64
+
+
+@pytest.mark.rtl
+def test_bench_catches_an_rtl_cycle_off_by_one(tmp_path, monkeypatch):
+    """Cycles are measured: an array that drains one cycle too long must fail the bench."""
+    needs("icarus")
+    broken = tmp_path / "verilog"
+    shutil.copytree(runner.VERILOG_DIR, broken)
+    src = broken / "os_systolic_array.v"
+    text = src.read_text()
+    assert "LAST_I = 2 * R + C - 3" in text
+    src.write_text(text.replace("LAST_I = 2 * R + C - 3", "LAST_I = 2 * R + C - 2"))
+    monkeypatch.setattr(runner, "VERILOG_DIR", broken)
+    a = np.ones((2, 3), np.int8)
+    with pytest.raises(CosimError, match=r"fold 0 .*: 14 cycles, model 13"):
+        run_cosim(a, a.T.copy(), 4, 4, "os", build_root=tmp_path / "build")
+
+
+# argument checks: no simulator runs, so no rtl marker
+A = np.zeros((2, 3), np.int8)
+B = np.zeros((3, 4), np.int8)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(rows=0), r"rows must be a positive integer, got 0"),
+    (dict(cols=-2), r"cols must be a positive integer, got -2"),
+    (dict(rows=2.0), r"rows must be a positive integer, got 2.0"),
+    (dict(dataflow="is"), r"dataflow must be one of \('os', 'ws'\), got 'is'"),
+    (dict(sim="vcs"), r"sim must be one of \('icarus', 'verilator'\), got 'vcs'"),
+    (dict(a=A.astype(np.int32)), r"a must be an int8 numpy array, got int32"),
+    (dict(b=B.tolist()), r"b must be an int8 numpy array, got list"),
+    (dict(a=np.zeros(3, np.int8)), r"a must be a non-empty 2-D matrix, got shape \(3,\)"),
+    (dict(b=np.zeros((0, 4), np.int8)), r"b must be a non-empty 2-D matrix, got shape \(0, 4\)"),
+    (dict(b=np.zeros((4, 4), np.int8)), r"shape mismatch: a is \(2, 3\) \(M x K\) but b is \(4, 4\)"),
+    (dict(seed="x"), r"seed must be an integer, got 'x'"),
+])
+def test_run_cosim_rejects_bad_arguments(kwargs, message):
+    args = dict(a=A, b=B, rows=4, cols=4, dataflow="os", sim="icarus") | kwargs
+    with pytest.raises(ValueError, match=message):
+        run_cosim(**args)
+
+
+def test_run_cosim_batch_needs_workloads():
+    with pytest.raises(ValueError, match="at least one"):
+        run_cosim_batch([], 4, 4, "os")
+    with pytest.raises(ValueError, match=r"workload 0 must be an \(a, b\) pair"):
+        run_cosim_batch([A], 4, 4, "os")
