@@ -125,13 +125,13 @@ def cmd_synth(args) -> int:
 
 
 def cmd_inventory(args) -> int:
-    from rtl_models.inventory import rtl_inventory
+    from rtl_models.inventory import inventory
 
-    for mod in rtl_inventory():
-        params = ", ".join(f"{p.name}={p.default}" for p in mod.parameters)
-        print(f"{mod.name}  #({params})  [{mod.path.name if hasattr(mod.path, 'name') else mod.path}]")
+    for mod in inventory().values():
+        params = ", ".join(f"{name}={default}" for name, default in mod.parameters.items())
+        print(f"{mod.name} #({params})  [{mod.file.name}]")
         for port in mod.ports:
-            print(f"    {port.direction:7}{port.width:>18}  {port.name}")
+            print(f"    {port.direction:7}{port.width_expr:>24}  {port.name}")
     return 0
 
 

@@ -5,6 +5,13 @@ import pytest
 from reports.cli import main
 
 
+def test_inventory_lists_modules_and_ports(capsys):
+    assert main(["inventory"]) == 0
+    out = capsys.readouterr().out
+    assert "os_systolic_array #(R=4" in out
+    assert "R*A_W  ld_a" in out
+
+
 def test_engines_lists_registry_and_workloads(capsys):
     assert main(["engines"]) == 0
     out = capsys.readouterr().out
