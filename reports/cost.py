@@ -1,0 +1,163 @@
+"""Cost model: event counts from a cycle model x energy per event, plus synthesised area and clock.
+
+An engine's events (sim/ cycle models count them: MACs, register writes, buffer bytes...) are
+costed with one readable table of EventEnergy rows, one row per event name, each giving the
+energy per event in pJ, the component it is booked to, and how that energy was derived from the
+technology tables (reports/tables/). An event with no row is an error, not a free event.
+
+What the energy covers: dynamic energy of the MAC arithmetic, the PE registers and the on-chip
+buffer accesses. Not covered: leakage, the clock tree beyond the flip-flops' own clock pins,
+wires between PEs, control, DRAM. Latency = cycles / clock; throughput counts 2 ops per MAC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from reports import tech
+
+COMPONENTS = ("mac_arithmetic", "pe_registers", "buffers")
+NOT_CHARGED = "not_charged"
+
+
+@dataclass(frozen=True)
+class EventEnergy:
+    event: str
+    component: str  # one of COMPONENTS, or NOT_CHARGED for an event whose cost another row carries
+    energy_pj: float  # per event
+    derivation: str  # how energy_pj follows from the table entries named in `source`
+    source: str
+
+
+def int_gemm_event_energy(a_bits: int = 8, b_bits: int = 8, acc_bits: int = 32,
+                          sram_key: str = "sram_32kb_read_64bit") -> tuple[EventEnergy, ...]:
+    """Event -> energy table of an integer a_bits x b_bits -> acc_bits GEMM array (systolic OS/WS).
+
+    The multiplier is costed at the wider operand's Horowitz multiply, the accumulate as an
+    acc_bits add; buffers as 64-bit reads of a `sram_key` array, per byte, writes costed as
+    reads (Horowitz gives reads only).
+    """
+    mult = tech.energy_entry(f"int{max(a_bits, b_bits)}_mult")
+    add = tech.energy_entry(f"int{acc_bits}_add")
+    reg = tech.energy_entry("register_write_per_bit")
+    sram = tech.energy_entry(sram_key)
+    if sram.bits is None or sram.bits % 8:
+        raise ValueError(f"{sram_key}: need a whole number of bytes per access, table says {sram.bits} bits")
+    sram_byte_pj = sram.energy_pj / (sram.bits // 8)
+    operand_bits = (a_bits + b_bits) / 2
+    return (
+        EventEnergy("mac_slots", "mac_arithmetic", mult.energy_pj + add.energy_pj,
+                    f"{mult.key} {mult.energy_pj} + {add.key} {add.energy_pj} pJ per PE-cycle spent multiplying "
+                    f"(zero-padded slots of partial tiles included: the hardware runs them)",
+                    f"{mult.source}"),
+        EventEnergy("macs", NOT_CHARGED, 0.0,
+                    "useful MACs; their energy is charged on mac_slots, which include them", "-"),
+        EventEnergy("pe_operand_reg_writes", "pe_registers", operand_bits * reg.energy_pj,
+                    f"{operand_bits:g} bits (mean operand width) x {reg.key} {reg.energy_pj} pJ",
+                    reg.source),
+        EventEnergy("pe_acc_reg_writes", "pe_registers", acc_bits * reg.energy_pj,
+                    f"{acc_bits} bits x {reg.key} {reg.energy_pj} pJ", reg.source),
+        EventEnergy("pe_drain_reg_writes", "pe_registers", acc_bits * reg.energy_pj,
+                    f"{acc_bits} bits (a result shifting out of the array) x {reg.key} {reg.energy_pj} pJ",
+                    reg.source),
+        EventEnergy("pe_weight_reg_writes", "pe_registers", b_bits * reg.energy_pj,
+                    f"{b_bits} bits (a stationary weight shifting in) x {reg.key} {reg.energy_pj} pJ",
+                    reg.source),
+        EventEnergy("a_buffer_reads_bytes", "buffers", sram_byte_pj,
+                    f"{sram.key} {sram.energy_pj} pJ / {sram.bits // 8} bytes", sram.source),
+        EventEnergy("b_buffer_reads_bytes", "buffers", sram_byte_pj,
+                    f"{sram.key} {sram.energy_pj} pJ / {sram.bits // 8} bytes", sram.source),
+        EventEnergy("out_buffer_writes_bytes", "buffers", sram_byte_pj,
+                    f"{sram.key} {sram.energy_pj} pJ / {sram.bits // 8} bytes; write costed as a read (ASSUMPTION)",
+                    sram.source),
+        EventEnergy("out_buffer_reads_bytes", "buffers", sram_byte_pj,
+                    f"{sram.key} {sram.energy_pj} pJ / {sram.bits // 8} bytes", sram.source),
+        EventEnergy("psum_writes", NOT_CHARGED, 0.0,
+                    "partial sums written to the output buffer: their bytes are in out_buffer_writes_bytes", "-"),
+    )
+
+
+def energy_by_component_pj(events: Mapping[str, int], table: Iterable[EventEnergy]) -> dict[str, float]:
+    """Energy in pJ per component (COMPONENTS) for the event counts `events`."""
+    rows = {row.event: row for row in table}
+    unknown = sorted(set(events) - set(rows))
+    if unknown:
+        raise tech.MissingTechnologyEntry(
+            f"events {unknown} have no row in the event -> energy table ({sorted(rows)}); "
+            f"add one (or mark it {NOT_CHARGED!r} if another event carries its cost)"
+        )
+    out = {c: 0.0 for c in COMPONENTS}
+    for name, count in events.items():
+        if count < 0:
+            raise ValueError(f"event {name!r} has a negative count {count}")
+        row = rows[name]
+        if row.component == NOT_CHARGED:
+            continue
+        if row.component not in out:
+            raise ValueError(f"event {name!r} is booked to unknown component {row.component!r}")
+        out[row.component] += float(count) * row.energy_pj
+    return out
+
+
+@dataclass(frozen=True)
+class GemmCost:
+    engine: str
+    workload: str
+    M: int
+    N: int
+    K: int
+    macs: int
+    cycles: int
+    num_pes: int
+    utilisation: float  # macs / (num_pes x cycles)
+    clock_mhz: float
+    latency_us: float
+    area_um2: float
+    energy_pj: float
+    energy_by_component_pj: Mapping[str, float]
+    energy_per_mac_pj: float
+    throughput_gops: float
+    peak_gops: float  # 2 x num_pes x clock
+    gops_per_mm2: float
+    gops_per_w: float
+
+    def row(self) -> dict[str, object]:
+        r = {k: getattr(self, k) for k in ("engine", "workload", "M", "N", "K", "macs", "cycles", "num_pes",
+                                           "utilisation", "clock_mhz", "latency_us", "area_um2", "energy_pj",
+                                           "energy_per_mac_pj", "throughput_gops", "peak_gops",
+                                           "gops_per_mm2", "gops_per_w")}
+        for c, v in self.energy_by_component_pj.items():
+            r[f"energy_{c}_pj"] = v
+        return r
+
+
+def gemm_cost(*, engine: str, workload: str, M: int, N: int, K: int, cycles: int,
+              events: Mapping[str, int], num_pes: int, clock_mhz: float, area_um2: float,
+              event_energy: Iterable[EventEnergy]) -> GemmCost:
+    """Energy, latency, area efficiency and energy efficiency of one GEMM on one engine."""
+    if cycles <= 0 or num_pes <= 0 or clock_mhz <= 0 or area_um2 <= 0:
+        raise ValueError(f"need positive cycles, num_pes, clock_mhz, area_um2; got {cycles}, {num_pes}, "
+                         f"{clock_mhz}, {area_um2}")
+    macs = int(events.get("macs", M * N * K))
+    if macs != M * N * K:
+        raise ValueError(f"events['macs'] = {macs} but M*N*K = {M * N * K}")
+    by_comp = energy_by_component_pj(events, event_energy)
+    energy = sum(by_comp.values())
+    ops = 2 * macs
+    latency_us = cycles / clock_mhz
+    gops = ops / latency_us / 1e3  # ops per us / 1e3 = Gop/s
+    return GemmCost(
+        engine=engine, workload=workload, M=M, N=N, K=K, macs=macs, cycles=int(cycles), num_pes=num_pes,
+        utilisation=macs / (num_pes * cycles),
+        clock_mhz=clock_mhz,
+        latency_us=latency_us,
+        area_um2=area_um2,
+        energy_pj=energy,
+        energy_by_component_pj=by_comp,
+        energy_per_mac_pj=energy / macs,
+        throughput_gops=gops,
+        peak_gops=2 * num_pes * clock_mhz / 1e3,
+        gops_per_mm2=gops / (area_um2 / 1e6),
+        gops_per_w=ops / (energy * 1e-12) / 1e9 if energy > 0 else float("inf"),
+    )
