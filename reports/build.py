@@ -78,10 +78,6 @@ class GemmWorkload:
     note: str = ""
 
 
-# The processing element each registered array instantiates, for the synthesis table.
-_PE_TOPS = {"os_systolic_array": "mac_pe", "ws_systolic_array": "ws_mac_pe"}
-
-
 def default_engines(rows: int = 16, cols: int = 16) -> list[EngineSpec]:
     """The registered engines (reports/registry.py) as rows x cols arrays."""
     from reports.registry import ENGINES, load
@@ -90,9 +86,9 @@ def default_engines(rows: int = 16, cols: int = 16) -> list[EngineSpec]:
     for engine in ENGINES.values():
         cfg = engine.config(rows, cols)
         params = engine.rtl_params(cfg)
-        pe_top = getattr(engine, "rtl_pe_top", None) or _PE_TOPS.get(engine.rtl_top)
+        pe_top = engine.rtl_pe_top
         pe_params = {k: params[k] for k in ("A_W", "B_W", "ACC_W") if k in params}
-        estimate = load(getattr(engine, "estimate", None) or "sim.systolic:estimate_gemm")
+        estimate = load(engine.estimate)
         specs.append(EngineSpec(
             name=f"{engine.name}_{rows}x{cols}",
             description=engine.description,
@@ -108,17 +104,9 @@ def default_engines(rows: int = 16, cols: int = 16) -> list[EngineSpec]:
 
 def default_workloads() -> list[GemmWorkload]:
     """The named layer shapes of sim/workloads.py (the RTL-sized tiny ones left out)."""
-    from sim.workloads import NAMED_GEMMS
+    from sim.workloads import GEMM_NOTES, NAMED_GEMMS
 
-    notes = {
-        "minilm_qkv_128tok": "all-MiniLM-L6-v2 fused Q/K/V projection, 128 tokens",
-        "minilm_ffn_up_128tok": "all-MiniLM-L6-v2 FFN up (384 -> 1536), 128 tokens",
-        "minilm_ffn_down_128tok": "all-MiniLM-L6-v2 FFN down (1536 -> 384), 128 tokens",
-        "bert_base_ffn_up_512tok": "BERT-base FFN up (768 -> 3072), 512 tokens",
-        "square_1024": "square 1024^3",
-        "gemv_4096": "matrix-vector, one token through a 4096 x 4096 layer",
-    }
-    return [GemmWorkload(name, m, n, k, notes.get(name, ""))
+    return [GemmWorkload(name, m, n, k, GEMM_NOTES.get(name, ""))
             for name, (m, n, k) in NAMED_GEMMS.items() if not name.startswith("tiny")]
 
 

@@ -55,7 +55,8 @@ def cmd_report(args) -> int:
     from reports.build import build_report, default_engines, default_workloads
 
     t0 = time.perf_counter()
-    out = build_report(Path(args.out), default_engines(), default_workloads(), progress=print)
+    engines = default_engines(args.rows, args.cols)
+    out = build_report(Path(args.out), engines, default_workloads(), progress=print)
     print(f"report written to {out / 'index.html'} in {time.perf_counter() - t0:.1f} s")
     return 0
 
@@ -150,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="area/energy/latency report: CSV, PNG and index.html")
     p.add_argument("--out", default=str(DEFAULT_OUT), help="output folder (replaced whole; default %(default)s)")
+    p.add_argument("--rows", type=_positive_int, default=16, help="array rows of every engine (default 16)")
+    p.add_argument("--cols", type=_positive_int, default=16, help="array columns of every engine (default 16)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("cosim", help="run one engine on one workload in RTL and compare with the cycle model")

@@ -30,8 +30,10 @@ class Engine:
     description: str
     make_config: Callable[..., Any]  # (rows, cols) -> model config
     model: str  # "module:function(a, b, config) -> GemmResult"
+    estimate: str  # "module:function(M, N, K, config) -> cycles and events without the product"
     rtl_top: str  # Verilog module in rtl_models/verilog/
     rtl_params: Callable[..., dict]  # (config) -> Verilog parameters
+    rtl_pe_top: str  # its processing element alone, for the synthesis table
     kernel: str  # "module:function(a, b) -> C" on torch tensors
     kernel_reference: str
     workloads: str  # "module:function(seed) -> [(name, a, b)]"
@@ -50,8 +52,10 @@ ENGINES: dict[str, Engine] = {
         description="INT8 x INT8 -> INT32 output-stationary systolic array, baseline MAC PE",
         make_config=lambda rows, cols: SystolicConfig(rows, cols, "os"),
         model="sim.systolic:simulate_gemm",
+        estimate="sim.systolic:estimate_gemm",
         rtl_top="os_systolic_array",
         rtl_params=_systolic_params,
+        rtl_pe_top="mac_pe",
         kernel="kernels.int8_gemm:int8_gemm",
         kernel_reference="kernels.int8_gemm:int8_gemm_reference",
         workloads="sim.workloads:edge_workloads",
@@ -61,8 +65,10 @@ ENGINES: dict[str, Engine] = {
         description="INT8 x INT8 -> INT32 weight-stationary systolic array, baseline MAC PE",
         make_config=lambda rows, cols: SystolicConfig(rows, cols, "ws"),
         model="sim.systolic:simulate_gemm",
+        estimate="sim.systolic:estimate_gemm",
         rtl_top="ws_systolic_array",
         rtl_params=_systolic_params,
+        rtl_pe_top="ws_mac_pe",
         kernel="kernels.int8_gemm:int8_gemm",
         kernel_reference="kernels.int8_gemm:int8_gemm_reference",
         workloads="sim.workloads:edge_workloads",

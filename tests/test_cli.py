@@ -45,3 +45,16 @@ def test_cosim_prints_matching_results_and_cycles(capsys, engine):
     out = capsys.readouterr().out
     assert "results: bit-exact; cycles: equal" in out
     assert "total cycles" in out
+
+
+def test_report_end_to_end_on_small_arrays(tmp_path, capsys):
+    """`bitweight report` as typed, with 4x4 arrays so that synthesis stays quick on CI."""
+    out = tmp_path / "report"
+    assert main(["report", "--out", str(out), "--rows", "4", "--cols", "4"]) == 0
+    assert f"report written to {out / 'index.html'}" in capsys.readouterr().out
+    html = (out / "index.html").read_text()
+    for name in ("os_4x4", "ws_4x4", "minilm_ffn_up_128tok", "area_um2", "energy_per_mac_pj", "latency_us"):
+        assert name in html
+    costs = (out / "gemm_costs.csv").read_text().splitlines()
+    assert len(costs) == 1 + 2 * 6  # header + 2 engines x 6 named layer workloads
+    assert any(f.suffix == ".png" for f in out.iterdir())

@@ -100,19 +100,23 @@ module os_systolic_array #(
     skew_delay #(.LANES(R), .W(A_W)) u_skew_a (.clk(clk), .rst(rst), .din(a_feed), .dout(a_edge));
     skew_delay #(.LANES(C), .W(B_W)) u_skew_b (.clk(clk), .rst(rst), .din(b_feed), .dout(b_edge));
 
-    // a_link: R rows x (C+1) hops; b_link and acc_link: (R+1) hops x C columns; flat vectors
-    wire [R*(C+1)*A_W-1:0]   a_link;
-    wire [(R+1)*C*B_W-1:0]   b_link;
-    wire [(R+1)*C*ACC_W-1:0] acc_link;
+    // a_link: R rows x (C+1) hops; b_link and acc_link: (R+1) hops x C columns. Net arrays, one
+    // element per hop, not one flat vector: a simulator re-evaluates every reader of a vector
+    // when any bit of it changes, which made a 16x16 array ~200x slower on Icarus.
+    wire [A_W-1:0]   a_link   [0:R*(C+1)-1];
+    wire [B_W-1:0]   b_link   [0:(R+1)*C-1];
+    wire [ACC_W-1:0] acc_link [0:(R+1)*C-1];
+    wire [C*ACC_W-1:0] bottom;   // the bottom row's accumulators, drained into the output buffer
 
     genvar i, j;
     generate
         for (i = 0; i < R; i = i + 1) begin : g_a_edge
-            assign a_link[(i*(C+1))*A_W +: A_W] = a_edge[i*A_W +: A_W];
+            assign a_link[i*(C+1)] = a_edge[i*A_W +: A_W];
         end
         for (j = 0; j < C; j = j + 1) begin : g_b_edge
-            assign b_link[j*B_W +: B_W]       = b_edge[j*B_W +: B_W];
-            assign acc_link[j*ACC_W +: ACC_W] = {ACC_W{1'b0}};   // drained into row 0: zeros
+            assign b_link[j]   = b_edge[j*B_W +: B_W];
+            assign acc_link[j] = {ACC_W{1'b0}};   // drained into row 0: zeros
+            assign bottom[j*ACC_W +: ACC_W] = acc_link[R*C+j];
         end
         for (i = 0; i < R; i = i + 1) begin : g_row
             for (j = 0; j < C; j = j + 1) begin : g_col
@@ -120,12 +124,12 @@ module os_systolic_array #(
                     .clk    (clk),
                     .rst    (rst),
                     .drain  (drain),
-                    .a_in   (a_link[(i*(C+1)+j)*A_W +: A_W]),
-                    .b_in   (b_link[(i*C+j)*B_W +: B_W]),
-                    .acc_in (acc_link[(i*C+j)*ACC_W +: ACC_W]),
-                    .a_out  (a_link[(i*(C+1)+j+1)*A_W +: A_W]),
-                    .b_out  (b_link[((i+1)*C+j)*B_W +: B_W]),
-                    .acc_out(acc_link[((i+1)*C+j)*ACC_W +: ACC_W])
+                    .a_in   (a_link[i*(C+1)+j]),
+                    .b_in   (b_link[i*C+j]),
+                    .acc_in (acc_link[i*C+j]),
+                    .a_out  (a_link[i*(C+1)+j+1]),
+                    .b_out  (b_link[(i+1)*C+j]),
+                    .acc_out(acc_link[(i+1)*C+j])
                 );
             end
         end
@@ -133,7 +137,7 @@ module os_systolic_array #(
 
     always @(posedge clk) begin
         if (drain)
-            out_buf[drain_row[RAW-1:0]] <= acc_link[R*C*ACC_W +: C*ACC_W];
+            out_buf[drain_row[RAW-1:0]] <= bottom;
         rd_data <= out_buf[rd_addr];
     end
 endmodule

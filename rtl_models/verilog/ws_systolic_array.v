@@ -106,21 +106,23 @@ module ws_systolic_array #(
     skew_delay #(.LANES(R), .W(A_W)) u_skew_a (.clk(clk), .rst(rst), .din(a_feed), .dout(a_edge));
 
     // a_link: R rows x (C+1) hops; w_link: (R+1) hops x C columns; p_link: the registered
-    // partial sums entering rows 0..R-1 (row 0's are zero); flat vectors. The bottom row's
-    // combinational sums get a vector of their own (sharing p_link would look like a loop).
-    wire [R*(C+1)*A_W-1:0] a_link;
-    wire [(R+1)*C*B_W-1:0] w_link;
-    wire [R*C*ACC_W-1:0]   p_link;
-    wire [C*ACC_W-1:0]     bottom_sum;
+    // partial sums entering rows 0..R-1 (row 0's are zero). Net arrays, one element per hop,
+    // not one flat vector: a simulator re-evaluates every reader of a vector when any bit of
+    // it changes, which made a 16x16 array ~200x slower on Icarus. The bottom row's
+    // combinational sums get an array of their own (sharing p_link would look like a loop).
+    wire [A_W-1:0]   a_link     [0:R*(C+1)-1];
+    wire [B_W-1:0]   w_link     [0:(R+1)*C-1];
+    wire [ACC_W-1:0] p_link     [0:R*C-1];
+    wire [ACC_W-1:0] bottom_sum [0:C-1];
 
     genvar r, c;
     generate
         for (r = 0; r < R; r = r + 1) begin : g_a_edge
-            assign a_link[(r*(C+1))*A_W +: A_W] = a_edge[r*A_W +: A_W];
+            assign a_link[r*(C+1)] = a_edge[r*A_W +: A_W];
         end
         for (c = 0; c < C; c = c + 1) begin : g_top
-            assign w_link[c*B_W +: B_W]     = w_feed[c*B_W +: B_W];
-            assign p_link[c*ACC_W +: ACC_W] = {ACC_W{1'b0}};   // nothing above row 0
+            assign w_link[c] = w_feed[c*B_W +: B_W];
+            assign p_link[c] = {ACC_W{1'b0}};   // nothing above row 0
         end
         for (r = 0; r < R; r = r + 1) begin : g_row
             for (c = 0; c < C; c = c + 1) begin : g_col
@@ -129,17 +131,17 @@ module ws_systolic_array #(
                     .clk     (clk),
                     .rst     (rst),
                     .w_load  (w_load),
-                    .w_in    (w_link[(r*C+c)*B_W +: B_W]),
-                    .w_out   (w_link[((r+1)*C+c)*B_W +: B_W]),
-                    .a_in    (a_link[(r*(C+1)+c)*A_W +: A_W]),
-                    .a_out   (a_link[(r*(C+1)+c+1)*A_W +: A_W]),
-                    .psum_in (p_link[(r*C+c)*ACC_W +: ACC_W]),
+                    .w_in    (w_link[r*C+c]),
+                    .w_out   (w_link[(r+1)*C+c]),
+                    .a_in    (a_link[r*(C+1)+c]),
+                    .a_out   (a_link[r*(C+1)+c+1]),
+                    .psum_in (p_link[r*C+c]),
                     .psum_out(pe_psum)
                 );
                 if (r < R - 1) begin : g_down
-                    assign p_link[((r+1)*C+c)*ACC_W +: ACC_W] = pe_psum;
+                    assign p_link[(r+1)*C+c] = pe_psum;
                 end else begin : g_bottom
-                    assign bottom_sum[c*ACC_W +: ACC_W] = pe_psum;
+                    assign bottom_sum[c] = pe_psum;
                 end
             end
         end
@@ -152,7 +154,7 @@ module ws_systolic_array #(
             reg  [ACC_W-1:0] rd_q;
             wire [CW-1:0]    m_out = cyc - offset;
             wire             we    = busy & (cyc >= offset) & (m_out < t_ext);
-            wire [ACC_W-1:0] sum   = bottom_sum[c*ACC_W +: ACC_W];
+            wire [ACC_W-1:0] sum   = bottom_sum[c];
             always @(posedge clk) begin
                 if (we)
                     mem[m_out[AW-1:0]] <= acc_q ? mem[m_out[AW-1:0]] + sum : sum;
