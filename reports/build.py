@@ -139,6 +139,21 @@ def _synth_row(engine: str, role: str, target: SynthTarget, res: synth.SynthResu
     }
 
 
+def _rtl_inventory(tops: set[str]) -> pd.DataFrame:
+    """One row per module the report synthesises: file, parameters with defaults, ports."""
+    from rtl_models.inventory import inventory
+
+    rows = []
+    for mod in inventory().values():
+        if mod.name in tops:
+            rows.append({
+                "module": mod.name, "file": mod.file.name,
+                "parameters": ", ".join(f"{k}={v}" for k, v in mod.parameters.items()),
+                "ports": ", ".join(f"{p.direction} [{p.width_expr}] {p.name}" for p in mod.ports),
+            })
+    return pd.DataFrame(rows)
+
+
 def _plots(folder: Path, costs: pd.DataFrame, synth_df: pd.DataFrame) -> list[tuple[str, str]]:
     # Figure + Agg canvas directly: no pyplot global state, no display needed.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -309,8 +324,11 @@ def _write_report(folder: Path, engines: Sequence[EngineSpec], workloads: Sequen
                                   "note": w.note} for w in workloads])
     summary_cols = ["engine", "workload", "cycles", "utilisation", "area_um2", "clock_mhz", "energy_pj",
                     "energy_per_mac_pj", "latency_us", "throughput_gops", "gops_per_mm2", "gops_per_w"]
+    progress("report: RTL inventory (pyverilog)")
+    rtl_df = _rtl_inventory({t.top for e in engines for t in (e.array, e.pe) if t is not None})
     tables = {
         "gemm_costs.csv": costs,
+        "rtl_inventory.csv": rtl_df,
         "synthesis.csv": synth_df,
         "synthesis_cells.csv": pd.DataFrame(cell_rows),
         "event_counts.csv": pd.DataFrame(event_rows),
@@ -336,6 +354,9 @@ def _write_report(folder: Path, engines: Sequence[EngineSpec], workloads: Sequen
         ("Synthesis", "synthesis.csv", synth_df[synth_cols],
          "Each engine's PE alone and its whole array (buffers and control included, as the RTL has them). "
          "Cell counts per type: synthesis_cells.csv."),
+        ("RTL inventory", "rtl_inventory.csv", rtl_df,
+         "The Verilog modules behind the engines, their parameters and ports, as pyverilog reads them from "
+         "rtl_models/verilog/ (widths as expressions of the parameters)."),
         ("Event -> energy table", "event_energy.csv", event_energy,
          "How each counted event is priced. Events marked not_charged are carried by another row."),
         ("Technology table", "technology.csv", technology,
