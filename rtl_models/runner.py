@@ -100,26 +100,58 @@ def run_cosim_batch(workloads, rows: int, cols: int, dataflow: str, sim: str = "
     params = {"R": int(rows), "C": int(cols), "A_W": A_BITS, "B_W": B_BITS, "ACC_W": ACC_BITS,
               "DEPTH": buffer_depth(t_max)}
     top = TOPLEVELS[dataflow]
+    job = {"rows": np.int64(rows), "cols": np.int64(cols), "dataflow": np.array(dataflow),
+           "count": np.int64(len(workloads))}
+    for i, (a, b) in enumerate(workloads):
+        job[f"a_{i}"], job[f"b_{i}"] = a, b
+    run = run_bench(sim, top, params, BENCH_MODULE, job, waves=waves, seed=seed, build_root=build_root)
+    results = []
+    for i in range(len(workloads)):
+        fc = [int(x) for x in run.outputs[f"fold_cycles_{i}"]]
+        c = run.outputs[f"c_{i}"].astype(np.int32)
+        results.append(CosimResult(c, fc, sum(fc), sim, run.build_dir, run.wave_file))
+    return results
+
+
+@dataclass(frozen=True)
+class BenchRun:
+    """What one simulator run of a cocotb bench left: its output arrays, build and waves."""
+
+    outputs: dict[str, np.ndarray]
+    build_dir: Path
+    wave_file: Path | None
+
+
+def run_bench(sim: str, top: str, params: dict, bench_module: str, job: dict, *, waves: bool = False,
+              seed: int = 0, build_root: str | os.PathLike | None = None) -> BenchRun:
+    """Build ``top`` with ``params`` (cached) and run one cocotb bench module on it.
+
+    The generic layer every engine family's co-simulation uses. ``job`` (a dict of numpy arrays)
+    reaches the bench as an .npz named by $BITWEIGHT_COSIM_IN (rtl_models.benches.common.load_job);
+    the bench writes its outputs, and an ``errors`` array of strings, to $BITWEIGHT_COSIM_OUT
+    (common.save_outputs). A failed build, a failed cocotb test or a non-empty ``errors`` raises
+    :class:`CosimError` with the errors and the simulator log's tail.
+    """
+    if sim not in SIMULATORS:
+        raise ValueError(f"sim must be one of {SIMULATORS}, got {sim!r}")
+    reason = simulator_missing(sim)
+    if reason:
+        raise CosimError(reason)
     root = Path(build_root) if build_root is not None else DEFAULT_BUILD_ROOT
     build_dir = build(sim, top, params, waves=waves, build_root=root)
-
     with tempfile.TemporaryDirectory(prefix="cosim-") as tmp:
         run_dir = Path(tmp)
-        job, out = run_dir / "job.npz", run_dir / "out.npz"
-        save_job(job, rows, cols, dataflow, workloads)
+        job_file, out = run_dir / "job.npz", run_dir / "out.npz"
+        np.savez(job_file, **job)
         wave_file = None
         if waves:
-            digest = hashlib.sha256(job.read_bytes()).hexdigest()[:12]
+            digest = hashlib.sha256(job_file.read_bytes()).hexdigest()[:12]
             wave_file = build_dir / "waves" / f"seed{seed}-{digest}.vcd"
             wave_file.parent.mkdir(exist_ok=True)
-        _run_bench(sim, top, build_dir, run_dir, job, out, seed, wave_file)
+        _run_bench(sim, top, bench_module, build_dir, run_dir, job_file, out, seed, wave_file)
         with np.load(out) as res:
-            results = []
-            for i in range(len(workloads)):
-                fc = [int(x) for x in res[f"fold_cycles_{i}"]]
-                c = res[f"c_{i}"].astype(np.int32)
-                results.append(CosimResult(c, fc, sum(fc), sim, build_dir, wave_file))
-    return results
+            outputs = {k: res[k] for k in res.files if k != "errors"}
+    return BenchRun(outputs, build_dir, wave_file)
 
 
 def buffer_depth(t: int) -> int:
@@ -159,16 +191,8 @@ def verilog_sources() -> list[Path]:
 # --------------------------------------------------------------------------------------------
 
 
-def save_job(path: Path, rows: int, cols: int, dataflow: str, workloads) -> None:
-    arrays = {"rows": np.int64(rows), "cols": np.int64(cols), "dataflow": np.array(dataflow),
-              "count": np.int64(len(workloads))}
-    for i, (a, b) in enumerate(workloads):
-        arrays[f"a_{i}"], arrays[f"b_{i}"] = a, b
-    np.savez(path, **arrays)
-
-
 def load_job(path):
-    """(SystolicConfig, [(a, b), ...]) from a job file written by :func:`save_job`."""
+    """(SystolicConfig, [(a, b), ...]) from the job file run_cosim_batch writes."""
     from sim.systolic import SystolicConfig
 
     with np.load(path) as job:
@@ -211,7 +235,7 @@ def build(sim: str, top: str, params: dict, waves: bool = False,
     return build_dir
 
 
-def _run_bench(sim, top, build_dir, run_dir, job, out, seed, wave_file) -> None:
+def _run_bench(sim, top, bench_module, build_dir, run_dir, job, out, seed, wave_file) -> None:
     from cocotb_tools.check_results import get_results
 
     runner = _runner(sim, wave_file is not None)
@@ -223,7 +247,7 @@ def _run_bench(sim, top, build_dir, run_dir, job, out, seed, wave_file) -> None:
     failure = None
     try:
         with _tool_env(sim):
-            runner.test(test_module=BENCH_MODULE, hdl_toplevel=top, hdl_toplevel_lang="verilog",
+            runner.test(test_module=bench_module, hdl_toplevel=top, hdl_toplevel_lang="verilog",
                         build_dir=build_dir, test_dir=run_dir, seed=int(seed),
                         extra_env={ENV_IN: str(job), ENV_OUT: str(out)},
                         waves=wave_file is not None, plusargs=plusargs, log_file=log,

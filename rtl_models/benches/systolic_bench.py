@@ -22,28 +22,11 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from rtl_models.runner import ENV_IN, ENV_OUT, load_job
+from rtl_models.benches.common import job_path, pack, save_outputs, unpack_signed
+from rtl_models.runner import ENV_IN, load_job
 from sim.systolic import Fold, SystolicConfig, fold_cycles, fold_schedule, simulate_gemm
 
 CLOCK_NS = 10
-
-
-def _pack(values, width: int) -> int:
-    """Lane i of ``values`` (two's complement, ``width`` bits) at bits [i*width +: width]."""
-    mask = (1 << width) - 1
-    word = 0
-    for lane, v in enumerate(values):
-        word |= (int(v) & mask) << (lane * width)
-    return word
-
-
-def _unpack_signed(word: int, lanes: int, width: int) -> list[int]:
-    mask = (1 << width) - 1
-    out = []
-    for lane in range(lanes):
-        v = (word >> (lane * width)) & mask
-        out.append(v - (1 << width) if v >> (width - 1) else v)
-    return out
 
 
 def _edge_budget(cfg: SystolicConfig, workloads) -> int:
@@ -57,8 +40,8 @@ def _edge_budget(cfg: SystolicConfig, workloads) -> int:
 
 def _timeout_ns() -> int:
     """Simulated-time limit for the test: four times the job's edge budget (a hang fails fast)."""
-    path = os.environ.get(ENV_IN)
-    if not path or not os.path.exists(path):
+    path = job_path()
+    if path is None:
         return 1_000_000
     cfg, workloads = load_job(path)
     return 4 * _edge_budget(cfg, workloads) * CLOCK_NS + 10_000
@@ -110,8 +93,8 @@ class _Array:
                 await FallingEdge(d.clk)
                 d.ld_en.value = 1
                 d.ld_addr.value = k
-                d.ld_a.value = _pack(at[:, k], self.cfg.a_bits)
-                d.ld_b.value = _pack(bt[k], self.cfg.b_bits)
+                d.ld_a.value = pack(at[:, k], self.cfg.a_bits)
+                d.ld_b.value = pack(bt[k], self.cfg.b_bits)
             return
         wt = np.zeros((r, c), np.int64)  # weight tile b[k0:k1, n0:n1]
         wt[: f.k1 - f.k0, : f.n1 - f.n0] = b[f.k0 : f.k1, f.n0 : f.n1]
@@ -123,10 +106,10 @@ class _Array:
             d.a_en.value = int(i < t)
             if i < r:
                 d.w_addr.value = i
-                d.w_data.value = _pack(wt[i], self.cfg.b_bits)
+                d.w_data.value = pack(wt[i], self.cfg.b_bits)
             if i < t:
                 d.a_addr.value = i
-                d.a_data.value = _pack(at[i], self.cfg.a_bits)
+                d.a_data.value = pack(at[i], self.cfg.a_bits)
 
     async def run(self, f: Fold, limit: int) -> int:
         """Pulse start; return the rising edges from the one sampling start to done, inclusive."""
@@ -169,7 +152,7 @@ class _Array:
             d.rd_addr.value = i
             await RisingEdge(d.clk)
             await ReadOnly()
-            out[i] = _unpack_signed(d.rd_data.value.to_unsigned(), self.cfg.cols, self.cfg.acc_bits)
+            out[i] = unpack_signed(d.rd_data.value.to_unsigned(), self.cfg.cols, self.cfg.acc_bits)
         return out
 
 
@@ -213,5 +196,5 @@ async def gemm_folds(dut):
         outputs[f"c_{w}"] = c
         outputs[f"fold_cycles_{w}"] = np.array(measured, np.int64)
 
-    np.savez(os.environ[ENV_OUT], errors=np.array(errors, dtype=str), **outputs)
+    save_outputs(errors, **outputs)
     assert not errors, "RTL disagrees with sim.systolic:\n" + "\n".join(errors)
