@@ -46,33 +46,25 @@ def _systolic_params(cfg: SystolicConfig) -> dict:
     return {"R": cfg.rows, "C": cfg.cols, "A_W": cfg.a_bits, "B_W": cfg.b_bits, "ACC_W": cfg.acc_bits}
 
 
+def _systolic_engine(dataflow: str, long_name: str, pe_top: str) -> Engine:
+    return Engine(
+        name=dataflow,
+        description=f"INT8 x INT8 -> INT32 {long_name} systolic array, baseline MAC PE",
+        make_config=lambda rows, cols: SystolicConfig(rows, cols, dataflow),
+        model="sim.systolic:simulate_gemm",
+        estimate="sim.systolic:estimate_gemm",
+        rtl_top=f"{dataflow}_systolic_array",
+        rtl_params=_systolic_params,
+        rtl_pe_top=pe_top,
+        kernel="kernels.int8_gemm:int8_gemm",
+        kernel_reference="kernels.int8_gemm:int8_gemm_reference",
+        workloads="sim.workloads:edge_workloads",
+    )
+
+
 ENGINES: dict[str, Engine] = {
-    "os": Engine(
-        name="os",
-        description="INT8 x INT8 -> INT32 output-stationary systolic array, baseline MAC PE",
-        make_config=lambda rows, cols: SystolicConfig(rows, cols, "os"),
-        model="sim.systolic:simulate_gemm",
-        estimate="sim.systolic:estimate_gemm",
-        rtl_top="os_systolic_array",
-        rtl_params=_systolic_params,
-        rtl_pe_top="mac_pe",
-        kernel="kernels.int8_gemm:int8_gemm",
-        kernel_reference="kernels.int8_gemm:int8_gemm_reference",
-        workloads="sim.workloads:edge_workloads",
-    ),
-    "ws": Engine(
-        name="ws",
-        description="INT8 x INT8 -> INT32 weight-stationary systolic array, baseline MAC PE",
-        make_config=lambda rows, cols: SystolicConfig(rows, cols, "ws"),
-        model="sim.systolic:simulate_gemm",
-        estimate="sim.systolic:estimate_gemm",
-        rtl_top="ws_systolic_array",
-        rtl_params=_systolic_params,
-        rtl_pe_top="ws_mac_pe",
-        kernel="kernels.int8_gemm:int8_gemm",
-        kernel_reference="kernels.int8_gemm:int8_gemm_reference",
-        workloads="sim.workloads:edge_workloads",
-    ),
+    "os": _systolic_engine("os", "output-stationary", "mac_pe"),
+    "ws": _systolic_engine("ws", "weight-stationary", "ws_mac_pe"),
 }
 
 
