@@ -36,14 +36,15 @@ MARKER = ".bitweight-report"  # marks a folder build_report may replace
 
 @dataclass(frozen=True)
 class SynthTarget:
-    """A Verilog top and its parameters; verilog_files None means all of rtl_models/verilog/."""
+    """A Verilog top and its parameters; verilog_files None means the files of rtl_models/verilog/
+    that the top needs."""
 
     top: str
     params: Mapping[str, int]
     verilog_files: tuple[str, ...] | None = None
 
     def files(self) -> list[Path]:
-        return [Path(f) for f in self.verilog_files] if self.verilog_files else synth.verilog_sources()
+        return [Path(f) for f in self.verilog_files] if self.verilog_files else synth.verilog_sources(self.top)
 
     def label(self) -> str:
         return f"{self.top}(" + ", ".join(f"{k}={v}" for k, v in self.params.items()) + ")"

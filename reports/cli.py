@@ -115,7 +115,7 @@ def cmd_synth(args) -> int:
         params = engine.rtl_params(engine.config(args.rows, args.cols))
         params.update(dict(args.param or []))
     print(f"synthesising {top} {params} with yosys ...", flush=True)
-    res = synthesize(verilog_sources(), top, params)
+    res = synthesize(verilog_sources(top), top, params)
     print(f"cells        {sum(res.cells.values())}")
     for cell, count in sorted(res.cells.items()):
         print(f"  {cell:22}{count}")

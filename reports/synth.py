@@ -77,9 +77,17 @@ class SynthResult:
         return sum(self.cells.values())
 
 
-def verilog_sources() -> list[Path]:
-    """Every Verilog file in rtl_models/verilog/ (synthesis keeps only what the top instantiates)."""
+def verilog_sources(top: str | None = None) -> list[Path]:
+    """The Verilog files in rtl_models/verilog/ that ``top`` needs (rtl_models.sources), or all.
+
+    Only the top's own files enter the synthesis cache key, so editing one family's Verilog does
+    not invalidate another's (possibly minutes-long) cached syntheses.
+    """
+    from rtl_models.sources import sources_for
+
     folder = Path(str(resources.files("rtl_models").joinpath("verilog")))
+    if top is not None:
+        return sources_for(top, folder)
     files = sorted(folder.glob("*.v"))
     if not files:
         raise FileNotFoundError(f"no Verilog files in {folder}")

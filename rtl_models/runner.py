@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rtl_models.sources import sources_for
+
 VERILOG_DIR = Path(__file__).resolve().parent / "verilog"
 DEFAULT_BUILD_ROOT = Path(__file__).resolve().parent / "build"
 BENCH_MODULE = "rtl_models.benches.systolic_bench"
@@ -183,6 +185,7 @@ def simulator_missing(sim: str) -> str | None:
 
 
 def verilog_sources() -> list[Path]:
+    """Every Verilog file of the project (a build reads only its top's: rtl_models.sources)."""
     return sorted(VERILOG_DIR.glob("*.v"))
 
 
@@ -213,7 +216,7 @@ def build(sim: str, top: str, params: dict, waves: bool = False,
     key = {"sim": sim, "top": top, "params": params, "waves": bool(waves)}
     name = f"{sim}-{top}-{hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]}"
     build_dir = Path(build_root).resolve() / name
-    sources = verilog_sources()
+    sources = sources_for(top, VERILOG_DIR)
     stamp = dict(key, sources=_hash_files(sources), tools=_tool_versions(sim))
     stamp_file = build_dir / "bitweight_build.json"
     build_dir.parent.mkdir(parents=True, exist_ok=True)
