@@ -1,0 +1,116 @@
+"""Hadamard rotation on the GPU: the Triton FWHT against a plain copy of the same tensor.
+
+Compared on one GPU in one run, on a 16384 x 4096 bf16 tensor (16384 tokens of a 4096-wide
+hidden state, QuaRot's online rotation of a Llama-2-7B-sized activation):
+
+* ``triton_fwht``  kernels.hadamard.fwht(x) (normalised, fp32 butterflies in registers, one pass)
+* ``clone``        x.clone(): the same bytes read and written with no arithmetic, the floor any
+                   memory-bound elementwise kernel is measured against
+
+The FWHT does n log2 n / 2 butterflies per row but reads and writes each element once, like the
+copy, so at best it runs at the copy's bandwidth. Reported in ``benchmark.extra_info``: time per
+call, achieved GB/s (2 x the tensor's bytes: one read, one write), and ``ratio_vs_clone`` =
+clone time / FWHT time (1.0: as fast as a copy).
+
+Timing as in bench/test_bench_int8_gemm.py: each round launches ``reps`` calls back to back and
+synchronises once (~25 ms per round), median of 10 rounds; the peer is timed in the same process.
+Runs only under the project's ``pytest --benchmark`` flag, and only with a CUDA GPU.
+"""
+
+import contextlib
+import math
+import platform
+import time
+
+import pytest
+import torch
+
+from kernels.hadamard import fwht, hadamard_reference
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="GPU benchmark: needs a CUDA device"),
+]
+
+SHAPE = (16384, 4096)
+DTYPE = torch.bfloat16
+ROUND_S = 0.025
+ROUNDS = 10
+IMPLS = ["triton_fwht", "clone"]
+
+
+def _one_round(fn, reps):
+    for _ in range(reps):
+        fn()
+    torch.cuda.synchronize()
+
+
+def _reps_for(fn) -> int:
+    """Warm up (compile), then size a round to ~ROUND_S."""
+    _one_round(fn, 2)
+    t0 = time.perf_counter()
+    _one_round(fn, 3)
+    return max(1, math.ceil(ROUND_S / ((time.perf_counter() - t0) / 3)))
+
+
+def _median_time_per_call_s(fn, reps) -> float:
+    rounds = []
+    for _ in range(ROUNDS):
+        t0 = time.perf_counter()
+        _one_round(fn, reps)
+        rounds.append(time.perf_counter() - t0)
+    rounds.sort()
+    return rounds[len(rounds) // 2] / reps
+
+
+@pytest.fixture(scope="module")
+def workload(request):
+    import triton
+
+    g = torch.Generator(device="cuda").manual_seed(0)
+    x = torch.randn(SHAPE, device="cuda", generator=g).to(DTYPE)
+    # correctness first: a fast wrong answer is not a result
+    assert torch.allclose(fwht(x[:64]).float(), hadamard_reference(x[:64]).float(), rtol=1e-2, atol=1e-2)
+    fns = {"triton_fwht": lambda: fwht(x), "clone": lambda: x.clone()}
+    info = {
+        "gpu": torch.cuda.get_device_name(),
+        "capability": ".".join(map(str, torch.cuda.get_device_capability())),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "triton": triton.__version__,
+    }
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        print(f"\nFWHT benchmark: kernels.hadamard.fwht vs x.clone() on {SHAPE[0]}x{SHAPE[1]} {DTYPE}\n"
+              "machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), flush=True)
+    return x, fns, info, {}
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_bench_hadamard(benchmark, workload, impl):
+    x, fns, info, times = workload
+    fn = fns[impl]
+    reps = _reps_for(fn)
+    benchmark.group = f"fwht {SHAPE[0]}x{SHAPE[1]} {DTYPE}"
+    benchmark.pedantic(_one_round, args=(fn, reps), rounds=ROUNDS, warmup_rounds=1, iterations=1)
+    if benchmark.stats is None:  # --benchmark-disable
+        return
+    time_s = benchmark.stats.stats.median / reps
+    times[impl] = time_s
+    peer = "clone" if impl == "triton_fwht" else "triton_fwht"
+    if peer not in times:
+        peer_fn = fns[peer]
+        times[peer] = _median_time_per_call_s(peer_fn, _reps_for(peer_fn))
+    bytes_moved = 2 * x.numel() * x.element_size()
+    benchmark.extra_info.update({
+        "impl": impl,
+        "shape": f"{SHAPE[0]}x{SHAPE[1]}",
+        "dtype": str(DTYPE),
+        "reps_per_round": reps,
+        "time_s": time_s,
+        "gb_per_s": bytes_moved / time_s / 1e9,
+        "ratio_vs_clone": times["clone"] / time_s,
+        "gpu": info["gpu"],
+        "versions": {k: info[k] for k in ("python", "torch", "cuda", "triton")},
+    })
