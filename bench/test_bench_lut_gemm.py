@@ -1,0 +1,164 @@
+"""LUT-based binary-coded GEMM on the GPU (kernels/lut_gemm.py) against bf16 torch.matmul.
+
+Compared on one GPU in one run, y = x W^T for a 28672 x 8192 layer (N = 28672 outputs, K = 8192
+inputs: a Llama-3-70B-sized MLP up-projection) at batch M = 1 (decode, GEMV) and M = 16:
+
+* ``lut_fp16``   kernels.lut_gemm.lut_gemm, fp16 activations and scales, fp32 tables/accumulation
+* ``lut_int8``   the exact integer path: int8 activations, int32 scales, int32 tables/accumulation
+* ``torch_bf16`` torch.matmul(x_bf16, W_bf16^T): the same layer unquantised (cuBLAS)
+
+Weights: q = 3 binary planes, one scale per 128 input columns (random bits and scales: the time
+does not depend on the values; a slice of the output is checked against lut_gemm_reference
+before timing). At decode batch sizes every implementation is bound by streaming its weights:
+3/8 byte per weight plus scales for the LUT kernel, 2 bytes for bf16, so the ideal speed-up is
+about 2 / (3/8 + 2*3/128) = 4.7x. Reported per implementation in ``benchmark.extra_info``: time,
+dense-equivalent TFLOP/s (2 M N K), ``ratio_vs_<peer>`` (peer time / this time), the bytes it
+must move and ``pct_of_hbm_bandwidth`` (= ``pct_of_roofline``: at these batch sizes the roofline
+is the bandwidth line) against the GPU's datasheet HBM bandwidth.
+
+Timing is the int8 benchmark's (bench/test_bench_int8_gemm.py): rounds of back-to-back launches
+ended by a device synchronise, ~25 ms each, median of 10. Runs only under ``pytest --benchmark``
+and only with a CUDA GPU.
+"""
+
+import contextlib
+import platform
+
+import pytest
+import torch
+
+from bench.test_bench_int8_gemm import ROUNDS, _median_time_per_call_s, _one_round, _reps_for, gpu_peak
+from kernels.lut_gemm import count_lut_ops, lut_gemm, lut_gemm_reference
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="GPU benchmark: needs a CUDA device"),
+]
+
+N, K = 28672, 8192
+Q, GROUP = 3, 128
+BATCHES = [1, 16]
+IMPLS = ["lut_fp16", "lut_int8", "torch_bf16"]
+CHECK_ROWS = 256  # output rows checked against the reference before timing
+
+
+class Workload:
+    """The operands of one batch size, made once and shared by every implementation."""
+
+    def __init__(self, M):
+        self.M = M
+        g = torch.Generator(device="cuda").manual_seed(M)
+        dev = "cuda"
+        self.packed = torch.randint(0, 256, (Q, N, K // 8), dtype=torch.uint8, device=dev, generator=g)
+        self.scales_f16 = (torch.rand((Q, N, K // GROUP), device=dev, generator=g) * 0.02).to(torch.float16)
+        self.scales_i32 = torch.randint(1, 9, (Q, N, K // GROUP), dtype=torch.int32, device=dev, generator=g)
+        self.x_f16 = torch.randn((M, K), device=dev, generator=g).to(torch.float16)
+        self.x_i8 = torch.randint(-128, 128, (M, K), dtype=torch.int8, device=dev, generator=g)
+        self.w_bf16 = torch.randn((N, K), device=dev, generator=g).to(torch.bfloat16)
+        self.x_bf16 = self.x_f16.to(torch.bfloat16)
+        self.y_bf16 = torch.empty((M, N), dtype=torch.bfloat16, device=dev)
+
+    def check(self):
+        """A slice of each LUT output against the reference: exact (int8), fp32 rounding (fp16)."""
+        p, s16, s32 = self.packed[:, :CHECK_ROWS], self.scales_f16[:, :CHECK_ROWS], self.scales_i32[:, :CHECK_ROWS]
+        y = lut_gemm(self.x_i8, self.packed, self.scales_i32, GROUP)[:, :CHECK_ROWS]
+        assert torch.equal(y, lut_gemm_reference(self.x_i8, p, s32, GROUP)), "lut_int8 differs from the reference"
+        y = lut_gemm(self.x_f16, self.packed, self.scales_f16, GROUP)[:, :CHECK_ROWS].double()
+        want = lut_gemm_reference(self.x_f16, p, s16, GROUP).double()
+        scale = self.x_f16.double().abs() @ (s16.double().abs().sum(0).repeat_interleave(GROUP, -1)).T
+        assert bool(((y - want).abs() <= (K + 16) * 2.0**-24 * scale).all()), "lut_fp16 outside fp32 rounding"
+
+    def fn(self, impl):
+        if impl == "lut_fp16":
+            return lambda: lut_gemm(self.x_f16, self.packed, self.scales_f16, GROUP)
+        if impl == "lut_int8":
+            return lambda: lut_gemm(self.x_i8, self.packed, self.scales_i32, GROUP, check_range=False)
+        if impl == "torch_bf16":
+            return lambda: torch.matmul(self.x_bf16, self.w_bf16.T, out=self.y_bf16)
+        raise ValueError(impl)
+
+    def bytes_moved(self, impl) -> int:
+        if impl == "torch_bf16":
+            return 2 * (self.M * K + N * K + self.M * N)
+        act, scale = (2, 2) if impl == "lut_fp16" else (1, 4)
+        return count_lut_ops(self.M, N, K, Q, GROUP, act_bytes=act, scale_bytes=scale).bytes_moved
+
+
+_WORKLOADS: dict = {}
+_TIMES: dict = {}
+
+
+def _workload(M) -> Workload:
+    if M not in _WORKLOADS:
+        _WORKLOADS.clear()
+        _TIMES.clear()
+        torch.cuda.empty_cache()
+        _WORKLOADS[M] = Workload(M)
+        _WORKLOADS[M].check()
+    return _WORKLOADS[M]
+
+
+def _time_s(impl, M) -> float:
+    if (impl, M) not in _TIMES:
+        fn = _workload(M).fn(impl)
+        _TIMES[(impl, M)] = _median_time_per_call_s(fn, _reps_for(fn))
+    return _TIMES[(impl, M)]
+
+
+@pytest.fixture(scope="module")
+def machine(request):
+    import triton
+
+    name = torch.cuda.get_device_name()
+    info = {"gpu": name, "capability": ".".join(map(str, torch.cuda.get_device_capability())),
+            "python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
+            "triton": triton.__version__}
+    peak = gpu_peak(name)
+    lines = [
+        f"LUT binary-coded GEMM benchmark: kernels.lut_gemm (q={Q}, group {GROUP}) vs bf16 torch.matmul, "
+        f"layer N={N} x K={K}, batches {BATCHES}",
+        "machine: " + ", ".join(f"{k} {v}" for k, v in info.items()),
+        f"HBM bandwidth ({peak.model}): {peak.hbm_tb_per_s:g} TB/s; source: {peak.source}" if peak else
+        f"HBM bandwidth: unknown for {name!r}; % of bandwidth left empty",
+    ]
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        print("\n" + "\n".join(lines), flush=True)
+    return info, peak
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("M", BATCHES, ids=lambda m: f"batch{m}")
+def test_bench_lut_gemm(benchmark, machine, impl, M):
+    info, peak = machine
+    work = _workload(M)
+    fn = work.fn(impl)
+    reps = _reps_for(fn)
+    benchmark.group = f"lut gemm {M}x{N}x{K}"
+    benchmark.pedantic(_one_round, args=(fn, reps), rounds=ROUNDS, warmup_rounds=1, iterations=1)
+    if benchmark.stats is None:  # --benchmark-disable
+        return
+    time_s = benchmark.stats.stats.median / reps
+    _TIMES[(impl, M)] = time_s
+    bytes_moved = work.bytes_moved(impl)
+    extra = {
+        "impl": impl,
+        "shape": f"{M}x{N}x{K}",
+        "q": Q,
+        "group_size": GROUP,
+        "reps_per_round": reps,
+        "time_s": time_s,
+        "tops": 2 * M * N * K / time_s / 1e12,  # dense-equivalent
+        "bytes_moved": bytes_moved,
+        "achieved_gb_per_s": bytes_moved / time_s / 1e9,
+        "gpu": info["gpu"],
+        "versions": {k: info[k] for k in ("python", "torch", "cuda", "triton")},
+    }
+    for peer in IMPLS:
+        if peer != impl:
+            extra[f"ratio_vs_{peer}"] = _time_s(peer, M) / time_s
+    if peak is not None:
+        pct = 100 * bytes_moved / time_s / (peak.hbm_tb_per_s * 1e12)
+        extra["pct_of_hbm_bandwidth"] = pct
+        extra["pct_of_roofline"] = pct
+    benchmark.extra_info.update(extra)
