@@ -1,0 +1,115 @@
+"""cocotb test bench for digit_skip_dot (rtl_models/verilog/digit_skip_pe.v), the OPT3 PE.
+
+The bench owns no arithmetic: sim.digit_skip (simulate_row) says what each workload's N dot
+products are and how many cycles they must take. Per workload the bench writes the raw int8
+operands into the buffers (one k per cycle: a_k and the N b_kc; the RTL encodes the digits
+itself), pulses start with k_len = K, counts rising edges from the edge that samples start to
+the edge after which done is high (both counted), and reads the N results.
+
+Run by rtl_models.digit_skip_cosim through rtl_models.runner.run_bench: the job arrives as an
+.npz named by $BITWEIGHT_COSIM_IN; the measured values and cycles leave as an .npz at
+$BITWEIGHT_COSIM_OUT, written before any mismatch fails the test. Signals are driven on falling
+edges and sampled after rising edges (ReadOnly), race-free on Icarus and Verilator alike.
+"""
+
+from __future__ import annotations
+
+import os
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+
+from rtl_models.benches.common import job_path, pack, save_outputs, unpack_signed
+from rtl_models.digit_skip_cosim import load_digit_skip_job
+from rtl_models.runner import ENV_IN
+from sim.digit_skip import simulate_row
+
+CLOCK_NS = 10
+
+
+def _timeout_ns() -> int:
+    """Simulated-time limit: four times a generous edge budget for the whole job (a hang fails fast)."""
+    path = job_path()
+    if path is None:
+        return 1_000_000
+    cfg, workloads = load_digit_skip_job(path)
+    edges = 16 + sum(a.size + simulate_row(a, b, cfg).cycles + 4 for a, b in workloads)
+    return 4 * edges * CLOCK_NS + 10_000
+
+
+async def _reset(dut) -> None:
+    for name in ("start", "k_len", "ld_en", "ld_addr", "ld_a", "ld_b"):
+        getattr(dut, name).value = 0
+    dut.rst.value = 1
+    for _ in range(3):
+        await RisingEdge(dut.clk)
+    await FallingEdge(dut.clk)
+    dut.rst.value = 0
+
+
+async def _load(dut, a: np.ndarray, b: np.ndarray) -> None:
+    for k in range(a.size):
+        await FallingEdge(dut.clk)
+        dut.ld_en.value = 1
+        dut.ld_addr.value = k
+        dut.ld_a.value = pack([a[k]], 8)
+        dut.ld_b.value = pack(b[k], 8)
+
+
+async def _run(dut, k: int, limit: int) -> int:
+    """Pulse start; the rising edges from the one sampling start to done, inclusive."""
+    await FallingEdge(dut.clk)
+    dut.ld_en.value = 0
+    dut.start.value = 1
+    dut.k_len.value = k
+    edges = 0
+    while True:
+        await RisingEdge(dut.clk)
+        edges += 1
+        await ReadOnly()
+        if dut.done.value == 1:
+            if dut.busy.value != 0:
+                raise AssertionError(f"busy still high on the edge done rose (edge {edges})")
+            break
+        if dut.busy.value != 1:
+            raise AssertionError(f"busy low on edge {edges} before done")
+        if edges >= limit:
+            raise AssertionError(f"done not seen within {limit} edges of start")
+        if edges == 1:
+            await FallingEdge(dut.clk)
+            dut.start.value = 0
+    return edges
+
+
+@cocotb.test(timeout_time=_timeout_ns(), timeout_unit="ns")
+async def dot_products(dut):
+    """Every workload of the job: results and start-to-done cycles against sim.digit_skip."""
+    cfg, workloads = load_digit_skip_job(os.environ[ENV_IN])
+    cols = workloads[0][1].shape[1]
+    for name, width in (("result", cols * cfg.acc_bits), ("ld_b", cols * 8)):
+        if len(getattr(dut, name)) != width:
+            raise AssertionError(f"{name} is {len(getattr(dut, name))} bits wide, the job needs {width}")
+    Clock(dut.clk, CLOCK_NS, unit="ns").start()
+    await _reset(dut)
+
+    errors: list[str] = []
+    outputs: dict[str, np.ndarray] = {}
+    cycles = []
+    for w, (a, b) in enumerate(workloads):
+        model = simulate_row(a, b, cfg)
+        await _load(dut, a, b)
+        edges = await _run(dut, a.size, limit=2 * model.cycles + 64)
+        values = np.array(unpack_signed(dut.result.value.to_unsigned(), cols, cfg.acc_bits), np.int64)
+        await FallingEdge(dut.clk)
+        dut.start.value = 0
+        outputs[f"values_{w}"] = values
+        cycles.append(edges)
+        if edges != model.cycles:
+            errors.append(f"workload {w} (K={a.size}): {edges} cycles, model {model.cycles}")
+        for c in np.flatnonzero(values != model.values):
+            errors.append(f"workload {w} (K={a.size}) column {c}: result {values[c]}, model {model.values[c]}")
+
+    save_outputs(errors, cycles=np.array(cycles, np.int64), **outputs)
+    assert not errors, "RTL disagrees with sim.digit_skip:\n" + "\n".join(errors)
