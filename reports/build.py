@@ -81,10 +81,10 @@ class GemmWorkload:
 
 def default_engines(rows: int = 16, cols: int = 16) -> list[EngineSpec]:
     """The registered engines (reports/registry.py) as rows x cols arrays."""
-    from reports.registry import ENGINES, load
+    from reports.registry import engines, load
 
     specs = []
-    for engine in ENGINES.values():
+    for engine in engines("int_gemm_array").values():
         cfg = engine.config(rows, cols)
         params = engine.rtl_params(cfg)
         pe_top = engine.rtl_pe_top

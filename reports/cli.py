@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from reports.registry import ENGINES, get_engine, load
+from reports.registry import ENGINES, engines, get_engine, load
+
+GEMM_ENGINES = engines("int_gemm_array")
 from sim.workloads import NAMED_GEMMS, named_gemm, parse_shape
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "out"
@@ -64,7 +66,7 @@ def cmd_report(args) -> int:
 def cmd_cosim(args) -> int:
     from rtl_models.runner import run_cosim
 
-    engine = get_engine(args.engine)
+    engine = get_engine(args.engine, "int_gemm_array")
     if args.shape is not None:
         m, n, k = args.shape
         rng = np.random.default_rng(args.seed)
@@ -110,7 +112,7 @@ def cmd_synth(args) -> int:
     if args.top:
         top, params = args.top, dict(args.param or [])
     else:
-        engine = get_engine(args.engine)
+        engine = get_engine(args.engine, "int_gemm_array")
         top = engine.rtl_top
         params = engine.rtl_params(engine.config(args.rows, args.cols))
         params.update(dict(args.param or []))
@@ -138,7 +140,8 @@ def cmd_inventory(args) -> int:
 
 def cmd_engines(args) -> int:
     for name, engine in ENGINES.items():
-        print(f"{name:6}{engine.description}  (RTL {engine.rtl_top}, kernel {engine.kernel})")
+        print(f"{name:6}[{engine.family}] {engine.description}\n      model {engine.model}, RTL {engine.rtl_top}, "
+              f"kernel {engine.kernel}")
     print("\nnamed workloads (M x N x K):")
     for name, (m, n, k) in NAMED_GEMMS.items():
         print(f"  {name:26}{m} x {n} x {k}")
@@ -156,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("cosim", help="run one engine on one workload in RTL and compare with the cycle model")
-    p.add_argument("--engine", choices=sorted(ENGINES), default="os")
+    p.add_argument("--engine", choices=sorted(GEMM_ENGINES), default="os")
     p.add_argument("--rows", type=_positive_int, default=4)
     p.add_argument("--cols", type=_positive_int, default=4)
     group = p.add_mutually_exclusive_group()
@@ -168,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_cosim)
 
     p = sub.add_parser("synth", help="synthesise an engine (or any RTL top) with yosys: cells, area, depth, clock")
-    p.add_argument("--engine", choices=sorted(ENGINES), default="os")
+    p.add_argument("--engine", choices=sorted(GEMM_ENGINES), default="os")
     p.add_argument("--rows", type=_positive_int, default=16)
     p.add_argument("--cols", type=_positive_int, default=16)
     p.add_argument("--top", help="synthesise this Verilog module instead of an engine's array (e.g. mac_pe)")

@@ -4,6 +4,12 @@ The cross-checks, the co-simulation CLI, the benchmarks and the report find engi
 new family is added by adding its files and one entry below, not by editing each consumer.
 Kernels and RTL are named as strings ("module:attribute") and imported on use, so this module
 imports on a GPU machine that has no RTL tools and on a CPU machine that has no GPU.
+
+Each entry carries a ``family``; the call signatures of its named functions are those of its
+family (FAMILIES below). Consumers that speak one family's signatures ask for that family
+(``engines("int_gemm_array")``): today the three-way GEMM cross-check, ``bitweight cosim`` and
+the report speak ``int_gemm_array``, and the FWHT and LUT families are cross-checked by their
+own test files (tests/test_rtl_fwht.py, tests/test_rtl_lut.py) through the entries' names.
 """
 
 from __future__ import annotations
@@ -21,25 +27,43 @@ def load(ref: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
+FAMILIES: dict[str, str] = {
+    "int_gemm_array": "make_config(rows, cols); model(a, b, config) -> GemmResult; "
+    "estimate(M, N, K, config); kernel(a, b) -> C on torch tensors; workloads(seed) -> [(name, a, b)]; "
+    "cosim(workloads [(a, b)], rows, cols, dataflow, sim=, seed=) -> [CosimResult]",
+    "fwht": "make_config(n, in_bits); model(x (B, n), config) -> FwhtResult; estimate(config, B) -> events; "
+    "kernel(x) along the last dim; workloads(n, in_bits, seed) -> [(name, x)]; "
+    "cosim(x_int, n, sim=, ...) -> results",
+    "digit_skip_gemm": "make_config(cols, encoding); model(a, b, config) -> result with per-fold, "
+    "data-dependent cycles; no data-free estimate (cycles depend on the digits); kernel(a, b) -> C; "
+    "workloads(seed) -> [(name, a, b)]; cosim(workloads [(a, b)], config, sim=, seed=)",
+    "lut_gemm": "make_config(exp_bits); model(x, packed, exps, group_size, config); "
+    "estimate(...) without the product; kernel(x, packed, exps, group_size); "
+    "workloads(seed) -> [(name, operands)]; cosim(list of operands, sim=, seed=)",
+}
+
+
 @dataclass(frozen=True)
 class Engine:
     """One engine variant: how to configure its model, which Verilog top implements it, and
-    which GPU kernel computes the same arithmetic."""
+    which GPU kernel computes the same arithmetic (signatures: FAMILIES[family])."""
 
     name: str
     description: str
-    make_config: Callable[..., Any]  # (rows, cols) -> model config
-    model: str  # "module:function(a, b, config) -> GemmResult"
-    estimate: str  # "module:function(M, N, K, config) -> cycles and events without the product"
+    family: str
+    make_config: Callable[..., Any]  # -> the model's config
+    model: str  # "module:function" computing the exact result, cycles and events
+    estimate: str | None  # "module:function": cycles and events without the result (None: data-dependent)
     rtl_top: str  # Verilog module in rtl_models/verilog/
     rtl_params: Callable[..., dict]  # (config) -> Verilog parameters
     rtl_pe_top: str  # its processing element alone, for the synthesis table
-    kernel: str  # "module:function(a, b) -> C" on torch tensors
+    kernel: str  # "module:function" on torch tensors
     kernel_reference: str
-    workloads: str  # "module:function(seed) -> [(name, a, b)]"
+    workloads: str  # "module:function": the golden tensors all three implementations take
+    cosim: str  # "module:function": the RTL co-simulation (cocotb), batched
 
-    def config(self, rows: int, cols: int):
-        return self.make_config(rows, cols)
+    def config(self, *args, **kwargs):
+        return self.make_config(*args, **kwargs)
 
 
 def _systolic_params(cfg: SystolicConfig) -> dict:
@@ -50,6 +74,7 @@ def _systolic_engine(dataflow: str, long_name: str, pe_top: str) -> Engine:
     return Engine(
         name=dataflow,
         description=f"INT8 x INT8 -> INT32 {long_name} systolic array, baseline MAC PE",
+        family="int_gemm_array",
         make_config=lambda rows, cols: SystolicConfig(rows, cols, dataflow),
         model="sim.systolic:simulate_gemm",
         estimate="sim.systolic:estimate_gemm",
@@ -59,17 +84,74 @@ def _systolic_engine(dataflow: str, long_name: str, pe_top: str) -> Engine:
         kernel="kernels.int8_gemm:int8_gemm",
         kernel_reference="kernels.int8_gemm:int8_gemm_reference",
         workloads="sim.workloads:edge_workloads",
+        cosim="rtl_models.runner:run_cosim_batch",
     )
 
 
 ENGINES: dict[str, Engine] = {
     "os": _systolic_engine("os", "output-stationary", "mac_pe"),
     "ws": _systolic_engine("ws", "weight-stationary", "ws_mac_pe"),
+    "fwht": Engine(
+        name="fwht",
+        description="Walsh-Hadamard transform on a fully parallel pipelined butterfly network "
+        "(n lanes, log2 n registered stages), int8 -> int(8 + log2 n)",
+        family="fwht",
+        make_config=lambda n, in_bits=8: load("sim.hadamard:FwhtConfig")(n, in_bits),
+        model="sim.hadamard:simulate_fwht",
+        estimate="sim.hadamard:batch_events",
+        rtl_top="fwht_butterfly",
+        rtl_params=lambda cfg: {"N": cfg.n, "W": cfg.in_bits},
+        rtl_pe_top="fwht_bfly_pe",
+        kernel="kernels.hadamard:fwht",
+        kernel_reference="kernels.hadamard:hadamard_reference",
+        workloads="sim.hadamard:edge_workloads",
+        cosim="rtl_models.fwht_cosim:run_fwht_cosim_batch",
+    ),
+    "opt3": Engine(
+        name="opt3",
+        description="INT8 x INT8 -> INT32 zero-digit-skipping (TPE OPT3) PE row: EN-T radix-4 digits of A, "
+        "one cycle per non-zero digit of a group of 4, columns sharing one digit sequencer",
+        family="digit_skip_gemm",
+        make_config=lambda cols=4, encoding="ent": load("sim.digit_skip:DigitSkipConfig")(encoding, cols=cols),
+        model="sim.digit_skip:simulate_gemm",
+        estimate=None,
+        rtl_top="digit_skip_dot",
+        rtl_params=lambda cfg: {"ACC_W": cfg.acc_bits, "ENC": {"ent": 0, "booth": 1}[cfg.encoding], "N": cfg.cols},
+        rtl_pe_top="digit_skip_pe",
+        kernel="kernels.int8_gemm:int8_gemm",
+        kernel_reference="kernels.int8_gemm:int8_gemm_reference",
+        workloads="sim.workloads:edge_workloads",
+        cosim="rtl_models.digit_skip_cosim:run_digit_skip_gemm_cosim_batch",
+    ),
+    "lut": Engine(
+        name="lut",
+        description="LUT-based binary-coded GEMM (ShiftAddLLM / LUT-GEMM): int8 activations, up to 4 "
+        "sign planes, power-of-two scales as shifts, one 256-entry-table PE",
+        family="lut_gemm",
+        make_config=lambda exp_bits=4: load("sim.lut_pe:LutPEConfig")(exp_bits=exp_bits),
+        model="sim.lut_pe:simulate_lut_gemm",
+        estimate="sim.lut_pe:estimate_lut_gemm",
+        rtl_top="lut_pe",
+        rtl_params=lambda cfg: {},
+        rtl_pe_top="lut_pe",
+        kernel="kernels.lut_gemm:lut_gemm_pow2",
+        kernel_reference="kernels.lut_gemm:lut_gemm_pow2_reference",
+        workloads="sim.lut_pe:lut_edge_workloads",
+        cosim="rtl_models.lut_cosim:run_lut_cosim_batch",
+    ),
 }
 
 
-def get_engine(name: str) -> Engine:
+def engines(family: str | None = None) -> dict[str, Engine]:
+    """The registered engines, or those of one family."""
+    if family is not None and family not in FAMILIES:
+        raise ValueError(f"unknown engine family {family!r}; families: {', '.join(FAMILIES)}")
+    return {k: e for k, e in ENGINES.items() if family is None or e.family == family}
+
+
+def get_engine(name: str, family: str | None = None) -> Engine:
+    found = engines(family)
     try:
-        return ENGINES[name]
+        return found[name]
     except KeyError:
-        raise ValueError(f"unknown engine {name!r}; registered engines: {', '.join(sorted(ENGINES))}") from None
+        raise ValueError(f"unknown engine {name!r}; registered engines: {', '.join(sorted(found))}") from None

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from reports.registry import ENGINES, load
-from rtl_models.runner import run_cosim_batch, simulator_missing
+from reports.registry import engines, load
+from rtl_models.runner import simulator_missing
 
 ROWS, COLS = 4, 4
 
@@ -22,10 +22,13 @@ def _torch(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x))
 
 
-@pytest.fixture(scope="module", params=sorted(ENGINES))
+GEMM_ENGINES = engines("int_gemm_array")
+
+
+@pytest.fixture(scope="module", params=sorted(GEMM_ENGINES))
 def engine_case(request):
     """The engine, its golden workloads, and each workload's model and kernel results."""
-    engine = ENGINES[request.param]
+    engine = GEMM_ENGINES[request.param]
     workloads = load(engine.workloads)(seed=7)
     cfg = engine.config(ROWS, COLS)
     simulate, kernel, reference = load(engine.model), load(engine.kernel), load(engine.kernel_reference)
@@ -55,7 +58,8 @@ def test_rtl_agrees_with_kernel_and_model(engine_case, sim):
     if reason:
         pytest.skip(reason)
     engine, rows = engine_case
-    results = run_cosim_batch([(a, b) for _, a, b, *_ in rows], ROWS, COLS, engine.name, sim=sim, seed=7)
+    cosim = load(engine.cosim)
+    results = cosim([(a, b) for _, a, b, *_ in rows], ROWS, COLS, engine.name, sim=sim, seed=7)
     assert len(results) == len(rows)
     for (name, a, b, model, out_kernel, _), rtl in zip(rows, results):
         np.testing.assert_array_equal(rtl.c, out_kernel, err_msg=f"RTL ({sim}) vs kernel, {name}")
