@@ -103,6 +103,14 @@ def default_engines(rows: int = 16, cols: int = 16) -> list[EngineSpec]:
     return specs
 
 
+def default_extra_synth() -> list[tuple[str, SynthTarget]]:
+    """The processing elements of the registered families the cost table does not price yet,
+    at their RTL default parameters, for the synthesis table."""
+    from reports.registry import engines
+
+    return [(e.name, SynthTarget(e.rtl_pe_top, {})) for e in engines().values() if e.family != "int_gemm_array"]
+
+
 def default_workloads() -> list[GemmWorkload]:
     """The named layer shapes of sim/workloads.py (the RTL-sized tiny ones left out)."""
     from sim.workloads import GEMM_NOTES, NAMED_GEMMS
@@ -283,20 +291,21 @@ def _index_html(meta: dict, sections: list[tuple[str, str, pd.DataFrame, str]], 
 
 
 def _write_report(folder: Path, engines: Sequence[EngineSpec], workloads: Sequence[GemmWorkload],
-                  progress: Callable[[str], None]) -> None:
+                  progress: Callable[[str], None], extra_synth: Sequence[tuple[str, SynthTarget]] = ()) -> None:
     synth_rows, cell_rows, clock, area = [], [], {}, {}
-    for e in engines:
-        for role, target in (("pe", e.pe), ("array", e.array)):
-            if target is None:
-                continue
-            res = synth.synthesize(target.files(), target.top, target.params, progress=progress)
-            synth_rows.append(_synth_row(e.name, role, target, res))
-            for cell_type, n in res.cells.items():
-                cell_rows.append({"engine": e.name, "role": role, "top": target.top, "cell": cell_type,
-                                  "count": n, "area_each_um2": tech.cell_area_um2(cell_type),
-                                  "area_um2": n * tech.cell_area_um2(cell_type)})
-            if role == "array":
-                clock[e.name], area[e.name] = res.est_clock_mhz, res.area_um2
+    targets = [(e.name, role, t) for e in engines for role, t in (("pe", e.pe), ("array", e.array))]
+    targets += [(name, "pe", t) for name, t in extra_synth]
+    for name, role, target in targets:
+        if target is None:
+            continue
+        res = synth.synthesize(target.files(), target.top, target.params, progress=progress)
+        synth_rows.append(_synth_row(name, role, target, res))
+        for cell_type, n in res.cells.items():
+            cell_rows.append({"engine": name, "role": role, "top": target.top, "cell": cell_type,
+                              "count": n, "area_each_um2": tech.cell_area_um2(cell_type),
+                              "area_um2": n * tech.cell_area_um2(cell_type)})
+        if role == "array":
+            clock[name], area[name] = res.est_clock_mhz, res.area_um2
 
     cost_rows, event_rows = [], []
     for e in engines:
@@ -368,8 +377,13 @@ def _write_report(folder: Path, engines: Sequence[EngineSpec], workloads: Sequen
 
 
 def build_report(out_dir: str | os.PathLike, engines: Iterable[EngineSpec], workloads: Iterable[GemmWorkload],
-                 progress: Callable[[str], None] | None = print) -> Path:
-    """Write the report into `out_dir` (replaced whole, atomically) and return its path."""
+                 progress: Callable[[str], None] | None = print,
+                 extra_synth: Iterable[tuple[str, SynthTarget]] = ()) -> Path:
+    """Write the report into `out_dir` (replaced whole, atomically) and return its path.
+
+    ``extra_synth``: (engine name, PE target) pairs of engine families the cost table does not
+    price yet; their processing elements join the synthesis table beside the arrays' PEs.
+    """
     engines, workloads = list(engines), list(workloads)
     if not engines or not workloads:
         raise ValueError("build_report needs at least one engine and one workload")
@@ -384,7 +398,7 @@ def build_report(out_dir: str | os.PathLike, engines: Iterable[EngineSpec], work
     scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     os.chmod(scratch, 0o755)  # mkdtemp makes it private; a report is for reading
     try:
-        _write_report(scratch, engines, workloads, progress)
+        _write_report(scratch, engines, workloads, progress, list(extra_synth))
         old = None
         if out.exists():
             old = out.parent / f".{out.name}.old-{os.getpid()}"

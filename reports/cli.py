@@ -54,11 +54,12 @@ def _param(text: str) -> tuple[str, int]:
 
 
 def cmd_report(args) -> int:
-    from reports.build import build_report, default_engines, default_workloads
+    from reports.build import build_report, default_engines, default_extra_synth, default_workloads
 
     t0 = time.perf_counter()
     engines = default_engines(args.rows, args.cols)
-    out = build_report(Path(args.out), engines, default_workloads(), progress=print)
+    out = build_report(Path(args.out), engines, default_workloads(), progress=print,
+                       extra_synth=default_extra_synth())
     print(f"report written to {out / 'index.html'} in {time.perf_counter() - t0:.1f} s")
     return 0
 
