@@ -2,7 +2,8 @@
 
     bitweight report   [--out reports/out]
     bitweight cosim    --engine os --rows 4 --cols 4 --shape 7x5x11 [--sim icarus|verilator] [--waves]
-    bitweight synth    --engine os --rows 16 --cols 16 | --pe
+    bitweight synth    --engine os --rows 16 --cols 16 | --top mac_pe
+    bitweight layers   --topology net.csv --config scale.cfg [--costs]
     bitweight inventory
     bitweight engines
 
@@ -107,6 +108,23 @@ def cmd_cosim(args) -> int:
     return 0 if (c_equal and cycles_equal) else 1
 
 
+def cmd_layers(args) -> int:
+    from reports.layers import SCALE_SIM_COLUMNS, layer_table
+    from sim.topology import read_arch_config, read_topology
+
+    layers = read_topology(args.topology)
+    arch = read_arch_config(args.config)
+    print(f"{len(layers)} layers from {args.topology}; {arch.array_height}x{arch.array_width} "
+          f"{arch.dataflow.upper()} array from {args.config} (SRAM sizes read, not simulated: no stall model)")
+    df = layer_table(layers, arch, costs=args.costs, progress=print)
+    cols = SCALE_SIM_COLUMNS + (["energy_per_mac_pj", "latency_us"] if args.costs else [])
+    print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if args.out:
+        df.to_csv(args.out, index=False)
+        print(f"written to {args.out}")
+    return 0
+
+
 def cmd_synth(args) -> int:
     from reports.synth import synthesize, verilog_sources
 
@@ -170,6 +188,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sim", choices=["icarus", "verilator"], default="icarus")
     p.add_argument("--waves", action="store_true", help="keep a VCD waveform and print its path")
     p.set_defaults(func=cmd_cosim)
+
+    p = sub.add_parser("layers", help="run a SCALE-Sim topology CSV and .cfg through an array: SCALE-Sim's "
+                       "compute-report columns, plus energy and latency with --costs")
+    p.add_argument("--topology", required=True, help="SCALE-Sim topology CSV (convolution or M,N,K form)")
+    p.add_argument("--config", required=True, help="SCALE-Sim .cfg ([architecture_presets] ArrayHeight, "
+                   "ArrayWidth, Dataflow os|ws)")
+    p.add_argument("--costs", action="store_true", help="also energy, latency and area (synthesises the array)")
+    p.add_argument("--out", help="write the table as CSV")
+    p.set_defaults(func=cmd_layers)
 
     p = sub.add_parser("synth", help="synthesise an engine (or any RTL top) with yosys: cells, area, depth, clock")
     p.add_argument("--engine", choices=sorted(GEMM_ENGINES), default="os")
