@@ -291,7 +291,8 @@ def _index_html(meta: dict, sections: list[tuple[str, str, pd.DataFrame, str]], 
 
 
 def _write_report(folder: Path, engines: Sequence[EngineSpec], workloads: Sequence[GemmWorkload],
-                  progress: Callable[[str], None], extra_synth: Sequence[tuple[str, SynthTarget]] = ()) -> None:
+                  progress: Callable[[str], None], extra_synth: Sequence[tuple[str, SynthTarget]] = (),
+                  extra_sections: Sequence[tuple[str, str, pd.DataFrame, str]] = ()) -> None:
     synth_rows, cell_rows, clock, area = [], [], {}, {}
     targets = [(e.name, role, t) for e in engines for role, t in (("pe", e.pe), ("array", e.array))]
     targets += [(name, "pe", t) for name, t in extra_synth]
@@ -346,6 +347,8 @@ def _write_report(folder: Path, engines: Sequence[EngineSpec], workloads: Sequen
         "technology.csv": technology,
         "workloads.csv": workloads_df,
     }
+    for _, name, df, _ in extra_sections:
+        tables[name] = df
     for name, df in tables.items():
         df.to_csv(folder / name, index=False)
 
@@ -364,6 +367,7 @@ def _write_report(folder: Path, engines: Sequence[EngineSpec], workloads: Sequen
         ("Synthesis", "synthesis.csv", synth_df[synth_cols],
          "Each engine's PE alone and its whole array (buffers and control included, as the RTL has them). "
          "Cell counts per type: synthesis_cells.csv."),
+        *extra_sections,
         ("RTL inventory", "rtl_inventory.csv", rtl_df,
          "The Verilog modules behind the engines, their parameters and ports, as pyverilog reads them from "
          "rtl_models/verilog/ (widths as expressions of the parameters)."),
@@ -378,11 +382,13 @@ def _write_report(folder: Path, engines: Sequence[EngineSpec], workloads: Sequen
 
 def build_report(out_dir: str | os.PathLike, engines: Iterable[EngineSpec], workloads: Iterable[GemmWorkload],
                  progress: Callable[[str], None] | None = print,
-                 extra_synth: Iterable[tuple[str, SynthTarget]] = ()) -> Path:
+                 extra_synth: Iterable[tuple[str, SynthTarget]] = (),
+                 extra_sections: Iterable[tuple[str, str, pd.DataFrame, str]] = ()) -> Path:
     """Write the report into `out_dir` (replaced whole, atomically) and return its path.
 
     ``extra_synth``: (engine name, PE target) pairs of engine families the cost table does not
     price yet; their processing elements join the synthesis table beside the arrays' PEs.
+    ``extra_sections``: (title, csv file name, table, note) shown after the cost tables.
     """
     engines, workloads = list(engines), list(workloads)
     if not engines or not workloads:
@@ -398,7 +404,7 @@ def build_report(out_dir: str | os.PathLike, engines: Iterable[EngineSpec], work
     scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     os.chmod(scratch, 0o755)  # mkdtemp makes it private; a report is for reading
     try:
-        _write_report(scratch, engines, workloads, progress, list(extra_synth))
+        _write_report(scratch, engines, workloads, progress, list(extra_synth), list(extra_sections))
         old = None
         if out.exists():
             old = out.parent / f".{out.name}.old-{os.getpid()}"

@@ -54,7 +54,8 @@ def test_report_end_to_end_on_small_arrays(tmp_path, capsys):
     assert f"report written to {out / 'index.html'}" in capsys.readouterr().out
     html = (out / "index.html").read_text()
     for name in ("os_4x4", "ws_4x4", "minilm_ffn_up_128tok", "area_um2", "energy_per_mac_pj", "latency_us",
-                 "RTL inventory", "input [R*A_W] ld_a", "digit_skip_pe", "fwht_bfly_pe", "lut_pe"):
+                 "RTL inventory", "input [R*A_W] ld_a", "digit_skip_pe", "fwht_bfly_pe", "lut_pe",
+                 "Real model: INT8 statistics per projection", "ffn_down"):
         assert name in html
     costs = (out / "gemm_costs.csv").read_text().splitlines()
     assert len(costs) == 1 + 2 * 6  # header + 2 engines x 6 named layer workloads

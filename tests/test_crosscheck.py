@@ -3,6 +3,8 @@
     GPU kernel (Triton; interpreted on the CPU here) == torch reference == cycle model == RTL,
 
 bit for bit, and the RTL's measured cycles == the model's, fold by fold, on both simulators.
+The tensors: random, edge values and awkward shapes (sim/workloads.py) and slices of a real
+model's INT8 weights and activations (kernels/real_tensors.py).
 A family registered in reports/registry.py is picked up here without editing this file.
 """
 
@@ -12,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from kernels.real_tensors import real_int8_gemms
 from reports.registry import engines, load
 from rtl_models.runner import simulator_missing
 
@@ -23,13 +26,16 @@ def _torch(x: np.ndarray) -> torch.Tensor:
 
 
 GEMM_ENGINES = engines("int_gemm_array")
+# slices of all-MiniLM-L6-v2's INT8 weights and its INT8 activations on real text (the same
+# golden tensors for every implementation), beside the random and edge-value workloads
+REAL_WORKLOADS = real_int8_gemms(max_m=8, max_n=7, max_k=24, layers=["blocks.0.q", "blocks.2.ffn_up", "blocks.5.ffn_down"])
 
 
 @pytest.fixture(scope="module", params=sorted(GEMM_ENGINES))
 def engine_case(request):
     """The engine, its golden workloads, and each workload's model and kernel results."""
     engine = GEMM_ENGINES[request.param]
-    workloads = load(engine.workloads)(seed=7)
+    workloads = load(engine.workloads)(seed=7) + REAL_WORKLOADS
     cfg = engine.config(ROWS, COLS)
     simulate, kernel, reference = load(engine.model), load(engine.kernel), load(engine.kernel_reference)
     rows = []
