@@ -38,7 +38,15 @@ from typing import Literal
 
 import numpy as np
 
+from sim.carry_save import booth_partial_products, reduce_words
+
 DATAFLOWS = ("os", "ws")
+# Processing elements: "mac" multiplies then adds (two carry-propagate chains per cycle);
+# "booth_csa" is the TPE paper's OPT1: radix-4 Booth partial products and the accumulator's
+# (sum, carry) pair in one carry-save tree, one carry-propagate add per result at read-out.
+# Same cycles (the read-out add sits in the drain path), same results; they differ in area,
+# clock and energy, which synthesis and the report measure.
+PES = ("mac", "booth_csa")
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,7 @@ class SystolicConfig:
     a_bits: int = 8
     b_bits: int = 8
     acc_bits: int = 32
+    pe: Literal["mac", "booth_csa"] = "mac"
 
     def __post_init__(self) -> None:
         for name in ("rows", "cols"):
@@ -70,6 +79,14 @@ class SystolicConfig:
             raise ValueError(
                 f"acc_bits must be an integer in {prod_bits}..64 (at least the product width "
                 f"a_bits + b_bits = {prod_bits}), got {self.acc_bits!r}"
+            )
+
+        if self.pe not in PES:
+            raise ValueError(f"pe must be one of {PES}, got {self.pe!r}")
+        if self.pe == "booth_csa" and (self.dataflow != "os" or self.a_bits != 8):
+            raise ValueError(
+                "pe='booth_csa' is built for the output-stationary array with a_bits=8 (4 radix-4 Booth "
+                f"digits into a 7-input carry-save tree), got dataflow={self.dataflow!r}, a_bits={self.a_bits}"
             )
 
     @property
@@ -326,6 +343,8 @@ def simulate_fold_stepwise(a: np.ndarray, b: np.ndarray, fold: Fold, cfg: Systol
         a_val = np.zeros((r, c), bool)
         b_val = np.zeros((r, c), bool)
         acc = np.zeros((r, c), np.int64)
+        sum_reg = np.zeros((r, c), np.uint64)
+        carry_reg = np.zeros((r, c), np.uint64)
         rows_i = np.arange(r)
         cols_j = np.arange(c)
         cycle = 0
@@ -345,14 +364,24 @@ def simulate_fold_stepwise(a: np.ndarray, b: np.ndarray, fold: Fold, cfg: Systol
             both = a_val & b_val
             if (a_val ^ b_val).any():
                 raise AssertionError("OS skew broken: an A operand met no B operand")
-            acc += np.where(both, a_reg * b_reg, 0)
+            if cfg.pe == "booth_csa":
+                # OPT1: every edge, Booth partial products + correction + the stored (sum, carry)
+                # words go through the carry-save tree, as the RTL does (zeros when idle)
+                words = booth_partial_products(a_reg, b_reg, cfg.acc_bits)
+                sum_reg, carry_reg = reduce_words(words + [sum_reg, carry_reg], cfg.acc_bits)
+            else:
+                acc += np.where(both, a_reg * b_reg, 0)
             cycle += 1
             if both.any():
                 last_mac = cycle
             if not (in_a_val.any() or in_b_val.any() or a_val.any() or b_val.any()):
                 break
-        # drain: one row of accumulators per cycle into the output buffer
+        # drain: one row of accumulators per cycle into the output buffer (OPT1: through the
+        # single carry-propagate add, sum + carry modulo 2^acc_bits, read as signed)
         cycles = last_mac + r
+        if cfg.pe == "booth_csa":
+            wrapped = ((sum_reg + carry_reg) & np.uint64((1 << cfg.acc_bits) - 1)).astype(np.int64)
+            acc = np.where(wrapped >= 2 ** (cfg.acc_bits - 1), wrapped - 2**cfg.acc_bits, wrapped)
         tile = acc[: fold.m1 - fold.m0, : fold.n1 - fold.n0]
         return tile, cycles
 

@@ -145,3 +145,20 @@ def test_bad_operand_messages():
         simulate_gemm(np.zeros((3, 0), np.int8), np.zeros((0, 2), np.int8), cfg)
     with pytest.raises(ValueError, match=r"mode must be 'fast' or 'stepwise', got 'exact'"):
         simulate_gemm(a, np.zeros((5, 2), np.int8), cfg, mode="exact")
+
+
+@pytest.mark.parametrize("name,a,b", edge_workloads(seed=5), ids=lambda x: x if isinstance(x, str) else "")
+def test_booth_csa_pe_steps_to_the_exact_product(name, a, b):
+    """OPT1 stepped clock by clock: Booth partial products and (sum, carry) words through the
+    carry-save tree every edge, one carry-propagate add at drain; same cycles as the MAC PE."""
+    cfg = SystolicConfig(4, 4, "os", pe="booth_csa")
+    step = simulate_gemm(a, b, cfg, mode="stepwise")
+    np.testing.assert_array_equal(step.c, ref(a, b))
+    assert step.fold_cycles == simulate_gemm(a, b, SystolicConfig(4, 4, "os")).fold_cycles
+
+
+def test_booth_csa_config_limits():
+    with pytest.raises(ValueError, match=r"pe must be one of \('mac', 'booth_csa'\), got 'wallace'"):
+        SystolicConfig(4, 4, pe="wallace")
+    with pytest.raises(ValueError, match=r"pe='booth_csa' is built for the output-stationary array with a_bits=8"):
+        SystolicConfig(4, 4, "ws", pe="booth_csa")

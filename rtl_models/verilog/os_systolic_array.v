@@ -21,7 +21,8 @@ module os_systolic_array #(
     parameter A_W   = 8,
     parameter B_W   = 8,
     parameter ACC_W = 32,
-    parameter DEPTH = 16
+    parameter DEPTH = 16,
+    parameter PE_KIND = 0   // 0: mac_pe (baseline); 1: booth_csa_pe (OPT1, carry-save accumulation)
 ) (
     input                              clk,
     input                              rst,
@@ -106,6 +107,7 @@ module os_systolic_array #(
     wire [A_W-1:0]   a_link   [0:R*(C+1)-1];
     wire [B_W-1:0]   b_link   [0:(R+1)*C-1];
     wire [ACC_W-1:0] acc_link [0:(R+1)*C-1];
+    wire [ACC_W-1:0] carry_link [0:(R+1)*C-1];   // PE_KIND 1: the carry words of the (sum, carry) pairs
     wire [C*ACC_W-1:0] bottom;   // the bottom row's accumulators, drained into the output buffer
 
     genvar i, j;
@@ -115,22 +117,42 @@ module os_systolic_array #(
         end
         for (j = 0; j < C; j = j + 1) begin : g_b_edge
             assign b_link[j]   = b_edge[j*B_W +: B_W];
-            assign acc_link[j] = {ACC_W{1'b0}};   // drained into row 0: zeros
-            assign bottom[j*ACC_W +: ACC_W] = acc_link[R*C+j];
+            assign acc_link[j]   = {ACC_W{1'b0}};   // drained into row 0: zeros
+            assign carry_link[j] = {ACC_W{1'b0}};
+            // PE_KIND 1 keeps (sum, carry) pairs in the PEs: the one carry-propagate add per
+            // result happens here, as it drains (for PE_KIND 0 the carry words stay zero)
+            assign bottom[j*ACC_W +: ACC_W] = acc_link[R*C+j] + carry_link[R*C+j];
         end
         for (i = 0; i < R; i = i + 1) begin : g_row
             for (j = 0; j < C; j = j + 1) begin : g_col
-                mac_pe #(.A_W(A_W), .B_W(B_W), .ACC_W(ACC_W)) u_pe (
-                    .clk    (clk),
-                    .rst    (rst),
-                    .drain  (drain),
-                    .a_in   (a_link[i*(C+1)+j]),
-                    .b_in   (b_link[i*C+j]),
-                    .acc_in (acc_link[i*C+j]),
-                    .a_out  (a_link[i*(C+1)+j+1]),
-                    .b_out  (b_link[(i+1)*C+j]),
-                    .acc_out(acc_link[(i+1)*C+j])
-                );
+                if (PE_KIND == 1) begin : g_csa
+                    booth_csa_pe #(.A_W(A_W), .B_W(B_W), .ACC_W(ACC_W)) u_pe (
+                        .clk      (clk),
+                        .rst      (rst),
+                        .drain    (drain),
+                        .a_in     (a_link[i*(C+1)+j]),
+                        .b_in     (b_link[i*C+j]),
+                        .sum_in   (acc_link[i*C+j]),
+                        .carry_in (carry_link[i*C+j]),
+                        .a_out    (a_link[i*(C+1)+j+1]),
+                        .b_out    (b_link[(i+1)*C+j]),
+                        .sum_out  (acc_link[(i+1)*C+j]),
+                        .carry_out(carry_link[(i+1)*C+j])
+                    );
+                end else begin : g_mac
+                    mac_pe #(.A_W(A_W), .B_W(B_W), .ACC_W(ACC_W)) u_pe (
+                        .clk    (clk),
+                        .rst    (rst),
+                        .drain  (drain),
+                        .a_in   (a_link[i*(C+1)+j]),
+                        .b_in   (b_link[i*C+j]),
+                        .acc_in (acc_link[i*C+j]),
+                        .a_out  (a_link[i*(C+1)+j+1]),
+                        .b_out  (b_link[(i+1)*C+j]),
+                        .acc_out(acc_link[(i+1)*C+j])
+                    );
+                    assign carry_link[(i+1)*C+j] = {ACC_W{1'b0}};
+                end
             end
         end
     endgenerate
