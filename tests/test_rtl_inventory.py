@@ -27,10 +27,13 @@ def mods():
     return inventory()
 
 
-@pytest.mark.parametrize("top,ports", [("os_systolic_array", OS_PORTS), ("ws_systolic_array", WS_PORTS)])
-def test_arrays_have_the_ports_the_bench_drives(mods, top, ports):
+@pytest.mark.parametrize(
+    "top,ports,params",
+    [("os_systolic_array", OS_PORTS, ARRAY_PARAMS | {"PE_KIND": "0"}), ("ws_systolic_array", WS_PORTS, ARRAY_PARAMS)],
+)
+def test_arrays_have_the_ports_the_bench_drives(mods, top, ports, params):
     mod = mods[top]
-    assert mod.parameters == ARRAY_PARAMS
+    assert mod.parameters == params
     assert {p.name: p.direction for p in mod.ports} == ports
     assert mod.port("rd_data").width_expr == "C*ACC_W"
 
