@@ -37,6 +37,9 @@ FAMILIES: dict[str, str] = {
     "digit_skip_gemm": "make_config(cols, encoding); model(a, b, config) -> result with per-fold, "
     "data-dependent cycles; no data-free estimate (cycles depend on the digits); kernel(a, b) -> C; "
     "workloads(seed) -> [(name, a, b)]; cosim(workloads [(a, b)], config, sim=, seed=)",
+    "fp8_mac": "make_config(fmt_a, fmt_b, addr_bits); model(a_codes, b_codes, config) -> result bits, cycles, "
+    "events; estimate(K) -> events (cycles K + 2); kernel(a_fp8, b_fp8, scale_a, scale_b) -> fp32; "
+    "workloads(config, seed) -> [(name, a_codes, b_codes)]; cosim(workloads, config, sim=, seed=)",
     "lut_gemm": "make_config(exp_bits); model(x, packed, exps, group_size, config); "
     "estimate(...) without the product; kernel(x, packed, exps, group_size); "
     "workloads(seed) -> [(name, operands)]; cosim(list of operands, sim=, seed=)",
@@ -122,6 +125,24 @@ ENGINES: dict[str, Engine] = {
         kernel_reference="kernels.int8_gemm:int8_gemm_reference",
         workloads="sim.workloads:edge_workloads",
         cosim="rtl_models.digit_skip_cosim:run_digit_skip_gemm_cosim_batch",
+    ),
+    "fp8_mac": Engine(
+        name="fp8_mac",
+        description="FP8 (e4m3 / e5m2) dot-product unit: exact FP8 x FP8 -> FP32 multiplier, single-cycle IEEE "
+        "FP32 adder, sequential accumulation from +0, one MAC per clock (K + 2 cycles)",
+        family="fp8_mac",
+        make_config=lambda fmt_a="e4m3", fmt_b="e4m3", addr_bits=6: load("sim.fp8:Fp8MacConfig")(fmt_a, fmt_b, addr_bits),
+        model="sim.fp8:simulate_dot",
+        estimate="sim.fp8:dot_events",
+        rtl_top="fp8_mac",
+        rtl_params=lambda cfg: {"FMT_A": load("sim.fp8:get_format")(cfg.fmt_a).code,
+                                "FMT_B": load("sim.fp8:get_format")(cfg.fmt_b).code, "AW": cfg.addr_bits},
+        rtl_pe_top="fp8_mul",
+        # no Triton FP8 GEMM yet: the exact CPU emulation stands in, and is named as what it is
+        kernel="kernels.fp8:scaled_fp8_gemm_emulated",
+        kernel_reference="kernels.fp8:scaled_fp8_gemm_emulated",
+        workloads="sim.fp8:edge_workloads",
+        cosim="rtl_models.fp8_cosim:run_fp8_dot_cosim_batch",
     ),
     "lut": Engine(
         name="lut",
