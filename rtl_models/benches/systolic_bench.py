@@ -55,6 +55,7 @@ class _Array:
         self.ws = cfg.dataflow == "ws"
         # the bus widths must match the config the job was made for
         expect = {"ld_a" if not self.ws else "a_data": cfg.rows * cfg.a_bits,
+                  "ld_b" if not self.ws else "w_data": cfg.cols * cfg.b_bits,
                   "rd_data": cfg.cols * cfg.acc_bits}
         for name, width in expect.items():
             got = len(getattr(dut, name))
