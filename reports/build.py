@@ -85,6 +85,8 @@ def default_engines(rows: int = 16, cols: int = 16) -> list[EngineSpec]:
 
     specs = []
     for engine in engines("int_gemm_array").values():
+        if not engine.priced:
+            continue
         cfg = engine.config(rows, cols)
         params = engine.rtl_params(cfg)
         pe_top = engine.rtl_pe_top
@@ -104,11 +106,12 @@ def default_engines(rows: int = 16, cols: int = 16) -> list[EngineSpec]:
 
 
 def default_extra_synth() -> list[tuple[str, SynthTarget]]:
-    """The processing elements of the registered families the cost table does not price yet,
+    """The processing elements of the registered engines the cost table does not price yet,
     at their RTL default parameters, for the synthesis table."""
     from reports.registry import engines
 
-    return [(e.name, SynthTarget(e.rtl_pe_top, {})) for e in engines().values() if e.family != "int_gemm_array"]
+    return [(e.name, SynthTarget(e.rtl_pe_top, {})) for e in engines().values()
+            if e.family != "int_gemm_array" or not e.priced]
 
 
 def default_workloads() -> list[GemmWorkload]:

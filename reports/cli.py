@@ -94,7 +94,8 @@ def cmd_cosim(args) -> int:
     print(f"engine {engine.name}: {engine.description}; array {args.rows}x{args.cols}; workload {label}")
     print(f"simulating {len(model.folds)} fold(s) of RTL top {engine.rtl_top} on {args.sim} ...", flush=True)
     t0 = time.perf_counter()
-    rtl = run_cosim(a, b, args.rows, args.cols, engine.name, sim=args.sim, waves=args.waves, seed=args.seed)
+    rtl = run_cosim(a, b, args.rows, args.cols, cfg.dataflow, sim=args.sim, waves=args.waves, seed=args.seed,
+                    pe=cfg.pe)
     wall = time.perf_counter() - t0
     c_equal = np.array_equal(np.asarray(rtl.c), model.c)
     mismatches = int(np.count_nonzero(np.asarray(rtl.c) != model.c))

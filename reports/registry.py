@@ -64,21 +64,27 @@ class Engine:
     kernel_reference: str
     workloads: str  # "module:function": the golden tensors all three implementations take
     cosim: str  # "module:function": the RTL co-simulation (cocotb), batched
+    priced: bool = True  # in the report's cost table (else its synthesis table only)
 
     def config(self, *args, **kwargs):
         return self.make_config(*args, **kwargs)
 
 
 def _systolic_params(cfg: SystolicConfig) -> dict:
-    return {"R": cfg.rows, "C": cfg.cols, "A_W": cfg.a_bits, "B_W": cfg.b_bits, "ACC_W": cfg.acc_bits}
+    params = {"R": cfg.rows, "C": cfg.cols, "A_W": cfg.a_bits, "B_W": cfg.b_bits, "ACC_W": cfg.acc_bits}
+    if cfg.pe == "booth_csa":
+        params["PE_KIND"] = 1
+    return params
 
 
-def _systolic_engine(dataflow: str, long_name: str, pe_top: str) -> Engine:
+def _systolic_engine(dataflow: str, long_name: str, pe_top: str, pe: str = "mac", name: str | None = None,
+                     pe_name: str = "baseline MAC PE", priced: bool = True) -> Engine:
     return Engine(
-        name=dataflow,
-        description=f"INT8 x INT8 -> INT32 {long_name} systolic array, baseline MAC PE",
+        name=name or dataflow,
+        description=f"INT8 x INT8 -> INT32 {long_name} systolic array, {pe_name}",
         family="int_gemm_array",
-        make_config=lambda rows, cols: SystolicConfig(rows, cols, dataflow),
+        priced=priced,
+        make_config=lambda rows, cols: SystolicConfig(rows, cols, dataflow, pe=pe),
         model="sim.systolic:simulate_gemm",
         estimate="sim.systolic:estimate_gemm",
         rtl_top=f"{dataflow}_systolic_array",
@@ -94,6 +100,11 @@ def _systolic_engine(dataflow: str, long_name: str, pe_top: str) -> Engine:
 ENGINES: dict[str, Engine] = {
     "os": _systolic_engine("os", "output-stationary", "mac_pe"),
     "ws": _systolic_engine("ws", "weight-stationary", "ws_mac_pe"),
+    # OPT1 of the TPE paper; same cycles and events as "os", but no sourced energy for its
+    # Booth selects and carry-save levels yet, so it is synthesised in the report, not priced
+    "os_csa": _systolic_engine("os", "output-stationary", "booth_csa_pe", pe="booth_csa", name="os_csa",
+                               pe_name="carry-save accumulation PE (TPE OPT1: Booth partial products and "
+                               "(sum, carry) in one compressor tree)", priced=False),
     "fwht": Engine(
         name="fwht",
         description="Walsh-Hadamard transform on a fully parallel pipelined butterfly network "

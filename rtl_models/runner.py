@@ -50,6 +50,7 @@ ENV_OUT = "BITWEIGHT_COSIM_OUT"
 # (B_BITS is the default; run_cosim_batch's b_bits narrows the weights for the low-bit MAC arrays)
 A_BITS, B_BITS, ACC_BITS = 8, 8, 32
 MIN_DEPTH = 4
+PE_KINDS = {"mac": 0, "booth_csa": 1}  # sim.systolic's PE names -> os_systolic_array's PE_KIND
 
 
 @dataclass(frozen=True)
@@ -69,20 +70,24 @@ class CosimError(RuntimeError):
 
 
 def run_cosim(a, b, rows: int, cols: int, dataflow: str, sim: str = "icarus", waves: bool = False,
-              seed: int = 0, build_root: str | os.PathLike | None = None, b_bits: int = B_BITS) -> CosimResult:
+              seed: int = 0, build_root: str | os.PathLike | None = None, b_bits: int = B_BITS,
+              pe: str = "mac") -> CosimResult:
     """C = A @ B on a ``rows`` x ``cols`` systolic array in RTL; see :func:`run_cosim_batch`."""
     return run_cosim_batch([(a, b)], rows, cols, dataflow, sim=sim, waves=waves, seed=seed,
-                           build_root=build_root, b_bits=b_bits)[0]
+                           build_root=build_root, b_bits=b_bits, pe=pe)[0]
 
 
 def run_cosim_batch(workloads, rows: int, cols: int, dataflow: str, sim: str = "icarus",
                     waves: bool = False, seed: int = 0,
-                    build_root: str | os.PathLike | None = None, b_bits: int = B_BITS) -> list[CosimResult]:
+                    build_root: str | os.PathLike | None = None, b_bits: int = B_BITS,
+                    pe: str = "mac") -> list[CosimResult]:
     """Co-simulate several (a, b) int8 workloads in one simulator run, in order.
 
     ``b_bits`` is the weight (B operand) width: the Verilog's B_W and SystolicConfig.b_bits.
     The default 8 is the INT8 x INT8 array; 2..7 give the low-bit MAC arrays (INT4 / INT2 weights
     x INT8 activations), whose b values, still held in int8 arrays, must fit signed b_bits.
+    ``pe`` picks the processing element (sim.systolic.PES): "mac", or "booth_csa" (the OPT1
+    carry-save PE, output-stationary only: the Verilog's PE_KIND = 1).
 
     The bench checks every fold's cycles and every C against sim.systolic and raises
     :class:`CosimError` (with the mismatches and the simulator log's tail) if any differ.
@@ -97,6 +102,10 @@ def run_cosim_batch(workloads, rows: int, cols: int, dataflow: str, sim: str = "
         raise ValueError(f"seed must be an integer, got {seed!r}")
     if isinstance(b_bits, bool) or not isinstance(b_bits, (int, np.integer)) or not 2 <= b_bits <= B_BITS:
         raise ValueError(f"b_bits must be an integer weight width in 2..{B_BITS}, got {b_bits!r}")
+    if pe not in PE_KINDS:
+        raise ValueError(f"pe must be one of {tuple(PE_KINDS)}, got {pe!r}")
+    if pe != "mac" and dataflow != "os":
+        raise ValueError(f"pe={pe!r} exists for the output-stationary array only, got dataflow={dataflow!r}")
     workloads = [_check_workload(i, w) for i, w in enumerate(workloads)]
     if not workloads:
         raise ValueError("workloads must hold at least one (a, b) pair")
@@ -113,9 +122,11 @@ def run_cosim_batch(workloads, rows: int, cols: int, dataflow: str, sim: str = "
     t_max = max(a.shape[1] if dataflow == "os" else a.shape[0] for a, _ in workloads)
     params = {"R": int(rows), "C": int(cols), "A_W": A_BITS, "B_W": int(b_bits), "ACC_W": ACC_BITS,
               "DEPTH": buffer_depth(t_max)}
+    if pe != "mac":  # only then, so the baseline's build folders keep their names
+        params["PE_KIND"] = PE_KINDS[pe]
     top = TOPLEVELS[dataflow]
     job = {"rows": np.int64(rows), "cols": np.int64(cols), "dataflow": np.array(dataflow),
-           "count": np.int64(len(workloads)), "b_bits": np.int64(b_bits)}
+           "count": np.int64(len(workloads)), "b_bits": np.int64(b_bits), "pe": np.array(pe)}
     for i, (a, b) in enumerate(workloads):
         job[f"a_{i}"], job[f"b_{i}"] = a, b
     run = run_bench(sim, top, params, BENCH_MODULE, job, waves=waves, seed=seed, build_root=build_root)
@@ -212,8 +223,9 @@ def load_job(path):
 
     with np.load(path) as job:
         b_bits = int(job["b_bits"]) if "b_bits" in job.files else B_BITS
+        pe = str(job["pe"]) if "pe" in job.files else "mac"
         cfg = SystolicConfig(int(job["rows"]), int(job["cols"]), str(job["dataflow"]),
-                             a_bits=A_BITS, b_bits=b_bits, acc_bits=ACC_BITS)
+                             a_bits=A_BITS, b_bits=b_bits, acc_bits=ACC_BITS, pe=pe)
         workloads = [(job[f"a_{i}"], job[f"b_{i}"]) for i in range(int(job["count"]))]
     return cfg, workloads
 

@@ -65,7 +65,8 @@ def test_rtl_agrees_with_kernel_and_model(engine_case, sim):
         pytest.skip(reason)
     engine, rows = engine_case
     cosim = load(engine.cosim)
-    results = cosim([(a, b) for _, a, b, *_ in rows], ROWS, COLS, engine.name, sim=sim, seed=7)
+    cfg = engine.config(ROWS, COLS)
+    results = cosim([(a, b) for _, a, b, *_ in rows], ROWS, COLS, cfg.dataflow, sim=sim, seed=7, pe=cfg.pe)
     assert len(results) == len(rows)
     for (name, a, b, model, out_kernel, _), rtl in zip(rows, results):
         np.testing.assert_array_equal(rtl.c, out_kernel, err_msg=f"RTL ({sim}) vs kernel, {name}")
