@@ -18,13 +18,11 @@ Runs only under the project's ``pytest --benchmark`` flag, and only with a CUDA 
 """
 
 import contextlib
-import math
-import platform
-import time
 
 import pytest
 import torch
 
+from bench.gpu_timing import ROUNDS, machine_info, median_time_per_call_s, one_round, reps_for
 from kernels.hadamard import fwht, hadamard_reference
 
 pytestmark = [
@@ -34,52 +32,17 @@ pytestmark = [
 
 SHAPE = (16384, 4096)
 DTYPE = torch.bfloat16
-ROUND_S = 0.025
-ROUNDS = 10
 IMPLS = ["triton_fwht", "clone"]
-
-
-def _one_round(fn, reps):
-    for _ in range(reps):
-        fn()
-    torch.cuda.synchronize()
-
-
-def _reps_for(fn) -> int:
-    """Warm up (compile), then size a round to ~ROUND_S."""
-    _one_round(fn, 2)
-    t0 = time.perf_counter()
-    _one_round(fn, 3)
-    return max(1, math.ceil(ROUND_S / ((time.perf_counter() - t0) / 3)))
-
-
-def _median_time_per_call_s(fn, reps) -> float:
-    rounds = []
-    for _ in range(ROUNDS):
-        t0 = time.perf_counter()
-        _one_round(fn, reps)
-        rounds.append(time.perf_counter() - t0)
-    rounds.sort()
-    return rounds[len(rounds) // 2] / reps
 
 
 @pytest.fixture(scope="module")
 def workload(request):
-    import triton
-
     g = torch.Generator(device="cuda").manual_seed(0)
     x = torch.randn(SHAPE, device="cuda", generator=g).to(DTYPE)
     # correctness first: a fast wrong answer is not a result
     assert torch.allclose(fwht(x[:64]).float(), hadamard_reference(x[:64]).float(), rtol=1e-2, atol=1e-2)
     fns = {"triton_fwht": lambda: fwht(x), "clone": lambda: x.clone()}
-    info = {
-        "gpu": torch.cuda.get_device_name(),
-        "capability": ".".join(map(str, torch.cuda.get_device_capability())),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "triton": triton.__version__,
-    }
+    info = machine_info()
     capture = request.config.pluginmanager.get_plugin("capturemanager")
     with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
         print(f"\nFWHT benchmark: kernels.hadamard.fwht vs x.clone() on {SHAPE[0]}x{SHAPE[1]} {DTYPE}\n"
@@ -91,9 +54,9 @@ def workload(request):
 def test_bench_hadamard(benchmark, workload, impl):
     x, fns, info, times = workload
     fn = fns[impl]
-    reps = _reps_for(fn)
+    reps = reps_for(fn)
     benchmark.group = f"fwht {SHAPE[0]}x{SHAPE[1]} {DTYPE}"
-    benchmark.pedantic(_one_round, args=(fn, reps), rounds=ROUNDS, warmup_rounds=1, iterations=1)
+    benchmark.pedantic(one_round, args=(fn, reps), rounds=ROUNDS, warmup_rounds=1, iterations=1)
     if benchmark.stats is None:  # --benchmark-disable
         return
     time_s = benchmark.stats.stats.median / reps
@@ -101,7 +64,7 @@ def test_bench_hadamard(benchmark, workload, impl):
     peer = "clone" if impl == "triton_fwht" else "triton_fwht"
     if peer not in times:
         peer_fn = fns[peer]
-        times[peer] = _median_time_per_call_s(peer_fn, _reps_for(peer_fn))
+        times[peer] = median_time_per_call_s(peer_fn, reps_for(peer_fn))
     bytes_moved = 2 * x.numel() * x.element_size()
     benchmark.extra_info.update({
         "impl": impl,

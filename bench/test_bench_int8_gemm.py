@@ -23,14 +23,11 @@ Runs only under the project's ``pytest --benchmark`` flag, and only with a CUDA 
 """
 
 import contextlib
-import math
-import platform
-import time
-from dataclasses import dataclass
 
 import pytest
 import torch
 
+from bench.gpu_timing import ROUNDS, gpu_peak, machine_info, median_time_per_call_s, one_round, reps_for
 from kernels.int8_gemm import count_ops, int8_gemm
 from kernels.int8_gemm_cupy import int8_gemm_cupy
 
@@ -38,73 +35,6 @@ pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="GPU benchmark: needs a CUDA device"),
 ]
-
-
-# ---------------------------------------------------------------------------------- peaks
-@dataclass(frozen=True)
-class GpuPeak:
-    """Datasheet peaks of one GPU model: dense (no 2:4 sparsity) tensor-core rates and HBM bandwidth."""
-
-    model: str
-    int8_dense_tops: float
-    bf16_dense_tflops: float
-    hbm_tb_per_s: float
-    source: str
-
-
-# NVIDIA's datasheets print tensor-core rates "with sparsity" (2:4 structured); dense is half.
-# The rates are at boost clock; sustained clocks under full tensor-core load are lower, so 100%
-# is not reachable in practice. Matched by substring of torch.cuda.get_device_name(), most
-# specific first (the H100 SXM reports itself as "NVIDIA H100 80GB HBM3").
-GPU_PEAKS = [
-    GpuPeak("H200 NVL", 3341 / 2, 1671 / 2, 4.8,
-            "NVIDIA H200 Tensor Core GPU datasheet (2024): INT8 3,341 TOPS / BF16 1,671 TFLOPS with sparsity, 4.8 TB/s"),
-    GpuPeak("H200", 3958 / 2, 1979 / 2, 4.8,
-            "NVIDIA H200 Tensor Core GPU datasheet (2024), SXM: INT8 3,958 TOPS / BF16 1,979 TFLOPS with sparsity, 4.8 TB/s"),
-    GpuPeak("H100 NVL", 3341 / 2, 1671 / 2, 3.9,
-            "NVIDIA H100 Tensor Core GPU datasheet (2023), NVL: INT8 3,341 TOPS / BF16 1,671 TFLOPS with sparsity, 3.9 TB/s"),
-    GpuPeak("H100 PCIe", 3026 / 2, 1513 / 2, 2.0,
-            "NVIDIA H100 Tensor Core GPU datasheet (2023), PCIe: INT8 3,026 TOPS / BF16 1,513 TFLOPS with sparsity, 2.0 TB/s"),
-    GpuPeak("H100", 3958 / 2, 1979 / 2, 3.35,
-            "NVIDIA H100 Tensor Core GPU datasheet (2023), SXM: INT8 3,958 TOPS / BF16 1,979 TFLOPS with sparsity, 3.35 TB/s"),
-]
-
-
-def gpu_peak(device_name: str) -> GpuPeak | None:
-    for peak in GPU_PEAKS:
-        if peak.model in device_name:
-            return peak
-    return None
-
-
-# ---------------------------------------------------------------------------------- timing
-ROUND_S = 0.025  # target length of one timed round
-ROUNDS = 10
-
-
-def _one_round(fn, reps):
-    for _ in range(reps):
-        fn()
-    torch.cuda.synchronize()
-
-
-def _reps_for(fn) -> int:
-    """Warm up (compile, autotune, cuBLAS heuristics), then size a round to ~ROUND_S."""
-    _one_round(fn, 2)
-    t0 = time.perf_counter()
-    _one_round(fn, 3)
-    per_call = (time.perf_counter() - t0) / 3
-    return max(1, math.ceil(ROUND_S / per_call))
-
-
-def _median_time_per_call_s(fn, reps) -> float:
-    rounds = []
-    for _ in range(ROUNDS):
-        t0 = time.perf_counter()
-        _one_round(fn, reps)
-        rounds.append(time.perf_counter() - t0)
-    rounds.sort()
-    return rounds[len(rounds) // 2] / reps
 
 
 # ---------------------------------------------------------------------------------- workloads
@@ -157,31 +87,21 @@ def _workload(shape) -> Workload:
 def _peer_time_s(impl, shape) -> float | None:
     if (impl, shape) not in _PEER_TIMES:
         fn = _workload(shape).fn(impl)
-        _PEER_TIMES[(impl, shape)] = None if fn is None else _median_time_per_call_s(fn, _reps_for(fn))
+        _PEER_TIMES[(impl, shape)] = None if fn is None else median_time_per_call_s(fn, reps_for(fn))
     return _PEER_TIMES[(impl, shape)]
 
 
 # ---------------------------------------------------------------------------------- machine
 @pytest.fixture(scope="module")
 def machine(request):
-    import triton
-
     try:
         import cupy
 
         cupy_version = cupy.__version__
     except ImportError:
         cupy_version = "not installed"
-    name = torch.cuda.get_device_name()
-    info = {
-        "gpu": name,
-        "capability": ".".join(map(str, torch.cuda.get_device_capability())),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "triton": triton.__version__,
-        "cupy": cupy_version,
-    }
+    info = machine_info() | {"cupy": cupy_version}
+    name = info["gpu"]
     peak = gpu_peak(name)
     lines = [
         "INT8 GEMM benchmark: triton (kernels.int8_gemm) and cupy (kernels.int8_gemm_cupy, dp4a) vs "
@@ -209,9 +129,9 @@ def test_bench_int8_gemm(benchmark, machine, impl, shape):
     if fn is None:
         pytest.skip(f"{impl} cannot run {shape}: torch._int_mm needs M > 16")
 
-    reps = _reps_for(fn)
+    reps = reps_for(fn)
     benchmark.group = "int8 gemm " + "x".join(map(str, shape))
-    benchmark.pedantic(_one_round, args=(fn, reps), rounds=ROUNDS, warmup_rounds=1, iterations=1)
+    benchmark.pedantic(one_round, args=(fn, reps), rounds=ROUNDS, warmup_rounds=1, iterations=1)
     if benchmark.stats is None:  # --benchmark-disable: ran once for correctness of the call only
         return
     time_s = benchmark.stats.stats.median / reps

@@ -22,12 +22,11 @@ and only with a CUDA GPU.
 """
 
 import contextlib
-import platform
 
 import pytest
 import torch
 
-from bench.test_bench_int8_gemm import ROUNDS, _median_time_per_call_s, _one_round, _reps_for, gpu_peak
+from bench.gpu_timing import ROUNDS, WorkloadCache, gpu_peak, machine_info, one_round, reps_for
 from kernels.lut_gemm import count_lut_ops, lut_gemm, lut_gemm_reference
 
 pytestmark = [
@@ -84,35 +83,13 @@ class Workload:
         return count_lut_ops(self.M, N, K, Q, GROUP, act_bytes=act, scale_bytes=scale).bytes_moved
 
 
-_WORKLOADS: dict = {}
-_TIMES: dict = {}
-
-
-def _workload(M) -> Workload:
-    if M not in _WORKLOADS:
-        _WORKLOADS.clear()
-        _TIMES.clear()
-        torch.cuda.empty_cache()
-        _WORKLOADS[M] = Workload(M)
-        _WORKLOADS[M].check()
-    return _WORKLOADS[M]
-
-
-def _time_s(impl, M) -> float:
-    if (impl, M) not in _TIMES:
-        fn = _workload(M).fn(impl)
-        _TIMES[(impl, M)] = _median_time_per_call_s(fn, _reps_for(fn))
-    return _TIMES[(impl, M)]
+_CACHE = WorkloadCache(lambda M: Workload(M))
 
 
 @pytest.fixture(scope="module")
 def machine(request):
-    import triton
-
-    name = torch.cuda.get_device_name()
-    info = {"gpu": name, "capability": ".".join(map(str, torch.cuda.get_device_capability())),
-            "python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
-            "triton": triton.__version__}
+    info = machine_info()
+    name = info["gpu"]
     peak = gpu_peak(name)
     lines = [
         f"LUT binary-coded GEMM benchmark: kernels.lut_gemm (q={Q}, group {GROUP}) vs bf16 torch.matmul, "
@@ -131,15 +108,15 @@ def machine(request):
 @pytest.mark.parametrize("M", BATCHES, ids=lambda m: f"batch{m}")
 def test_bench_lut_gemm(benchmark, machine, impl, M):
     info, peak = machine
-    work = _workload(M)
+    work = _CACHE.workload(M)
     fn = work.fn(impl)
-    reps = _reps_for(fn)
+    reps = reps_for(fn)
     benchmark.group = f"lut gemm {M}x{N}x{K}"
-    benchmark.pedantic(_one_round, args=(fn, reps), rounds=ROUNDS, warmup_rounds=1, iterations=1)
+    benchmark.pedantic(one_round, args=(fn, reps), rounds=ROUNDS, warmup_rounds=1, iterations=1)
     if benchmark.stats is None:  # --benchmark-disable
         return
     time_s = benchmark.stats.stats.median / reps
-    _TIMES[(impl, M)] = time_s
+    _CACHE.times[(impl, M)] = time_s
     bytes_moved = work.bytes_moved(impl)
     extra = {
         "impl": impl,
@@ -156,7 +133,7 @@ def test_bench_lut_gemm(benchmark, machine, impl, M):
     }
     for peer in IMPLS:
         if peer != impl:
-            extra[f"ratio_vs_{peer}"] = _time_s(peer, M) / time_s
+            extra[f"ratio_vs_{peer}"] = _CACHE.time_s(peer, M) / time_s
     if peak is not None:
         pct = 100 * bytes_moved / time_s / (peak.hbm_tb_per_s * 1e12)
         extra["pct_of_hbm_bandwidth"] = pct
