@@ -44,8 +44,8 @@ DATAFLOWS = ("os", "ws")
 # Processing elements: "mac" multiplies then adds (two carry-propagate chains per cycle);
 # "booth_csa" is the TPE paper's OPT1: radix-4 Booth partial products and the accumulator's
 # (sum, carry) pair in one carry-save tree, one carry-propagate add per result at read-out.
-# Same cycles (the read-out add sits in the drain path), same results; they differ in area,
-# clock and energy, which synthesis and the report measure.
+# Same results, one more cycle per fold (the read-out add is pipelined over two cycles); they
+# differ in area, clock and energy, which synthesis and the report measure.
 PES = ("mac", "booth_csa")
 
 
@@ -150,7 +150,8 @@ def fold_schedule(m: int, n: int, k: int, cfg: SystolicConfig) -> list[Fold]:
 def fold_cycles(cfg: SystolicConfig, t: int) -> int:
     """Clock cycles of one fold from the edge that samples ``start`` to ``done``.
 
-    Both dataflows: ``2R + C + t - 2`` (SCALE-Sim's per-fold formula).
+    Both dataflows: ``2R + C + t - 2`` (SCALE-Sim's per-fold formula), plus 1 with the OPT1 PE
+    (``pe="booth_csa"``), whose read-out add is pipelined over two cycles.
     OS: ``t + R + C - 2`` cycles until PE (R-1, C-1) has taken its last operand pair (skews of
     R-1 and C-1 on top of K operands), then R cycles to drain the accumulators a row at a time.
     WS: R cycles to shift the weights in, then ``t + R + C - 2`` cycles until the last output row
@@ -158,7 +159,13 @@ def fold_cycles(cfg: SystolicConfig, t: int) -> int:
     """
     if t < 1:
         raise ValueError(f"t (streamed length) must be >= 1, got {t}")
-    return 2 * cfg.rows + cfg.cols + t - 2
+    return 2 * cfg.rows + cfg.cols + t - 2 + readout_pipeline_cycles(cfg)
+
+
+def readout_pipeline_cycles(cfg: SystolicConfig) -> int:
+    """Extra cycles at the end of a fold: the OPT1 PE's read-out carry-propagate add is split over
+    two cycles (low half, then high half with its carry) so it does not set the array's clock."""
+    return 1 if cfg.pe == "booth_csa" else 0
 
 
 def fold_events(cfg: SystolicConfig, fold: Fold) -> dict[str, int]:
@@ -378,7 +385,7 @@ def simulate_fold_stepwise(a: np.ndarray, b: np.ndarray, fold: Fold, cfg: Systol
                 break
         # drain: one row of accumulators per cycle into the output buffer (OPT1: through the
         # single carry-propagate add, sum + carry modulo 2^acc_bits, read as signed)
-        cycles = last_mac + r
+        cycles = last_mac + r + readout_pipeline_cycles(cfg)
         if cfg.pe == "booth_csa":
             wrapped = ((sum_reg + carry_reg) & np.uint64((1 << cfg.acc_bits) - 1)).astype(np.int64)
             acc = np.where(wrapped >= 2 ** (cfg.acc_bits - 1), wrapped - 2**cfg.acc_bits, wrapped)

@@ -132,8 +132,8 @@ def test_bench_catches_an_rtl_cycle_off_by_one(tmp_path, monkeypatch):
     shutil.copytree(runner.VERILOG_DIR, broken)
     src = broken / "os_systolic_array.v"
     text = src.read_text()
-    assert "LAST_I = 2 * R + C - 3" in text
-    src.write_text(text.replace("LAST_I = 2 * R + C - 3", "LAST_I = 2 * R + C - 2"))
+    assert "DRAIN_END_I = 2 * R + C - 3" in text
+    src.write_text(text.replace("DRAIN_END_I = 2 * R + C - 3", "DRAIN_END_I = 2 * R + C - 2"))
     monkeypatch.setattr(runner, "VERILOG_DIR", broken)
     a = np.ones((2, 3), np.int8)
     with pytest.raises(CosimError, match=r"fold 0 .*: 14 cycles, model 13"):

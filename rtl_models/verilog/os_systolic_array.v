@@ -42,9 +42,15 @@ module os_systolic_array #(
     localparam RAW = $clog2(R > 1 ? R : 2);
     localparam CW  = $clog2(DEPTH + 2 * R + C) + 2;   // cycle counter, always wider than t_len
     localparam integer FILL_I = R + C - 2;            // skew fill of the last PE
-    localparam integer LAST_I = 2 * R + C - 3;        // last cycle index of a fold, minus t
-    wire [CW-1:0] fill_len = FILL_I[CW-1:0];
-    wire [CW-1:0] last_off = LAST_I[CW-1:0];
+    localparam integer DRAIN_END_I = 2 * R + C - 3;   // last drain cycle of a fold, minus t
+    // PE_KIND 1 splits the read-out carry-propagate add over two cycles (low half, then high
+    // half with the low half's carry), so that add does not set the array's clock: one more cycle
+    localparam integer PIPE = (PE_KIND == 1) ? 1 : 0;
+    localparam integer LAST_I = DRAIN_END_I + PIPE;   // last cycle index of a fold, minus t
+    localparam integer HALF = ACC_W / 2;
+    wire [CW-1:0] fill_len  = FILL_I[CW-1:0];
+    wire [CW-1:0] drain_off = DRAIN_END_I[CW-1:0];
+    wire [CW-1:0] last_off  = LAST_I[CW-1:0];
 
     reg [R*A_W-1:0]   a_buf   [0:DEPTH-1];
     reg [C*B_W-1:0]   b_buf   [0:DEPTH-1];
@@ -57,9 +63,10 @@ module os_systolic_array #(
     wire [CW-1:0] t_cur      = {{(CW-TW){1'b0}}, busy ? t_q : t_len};
     wire          feed_valid = (busy | launch) & (cyc < t_cur);
     wire [CW-1:0] drain_from = t_cur + fill_len;
+    wire [CW-1:0] drain_end  = t_cur + drain_off;
     wire [CW-1:0] last_cyc   = t_cur + last_off;
-    wire          drain      = busy & (cyc >= drain_from);
-    wire [CW-1:0] drain_row  = last_cyc - cyc;        // R-1 on the first drain cycle, 0 on the last
+    wire          drain      = busy & (cyc >= drain_from) & (cyc <= drain_end);
+    wire [CW-1:0] drain_row  = drain_end - cyc;       // R-1 on the first drain cycle, 0 on the last
 
     always @(posedge clk) begin
         if (ld_en) begin
@@ -157,9 +164,37 @@ module os_systolic_array #(
         end
     endgenerate
 
+    // PE_KIND 1 read-out, stage 1: low halves of sum + carry, and the high halves, registered
+    reg  [C*(HALF+1)-1:0]      ro_lo;
+    reg  [C*(ACC_W-HALF)-1:0]  ro_hs, ro_hc;
+    reg                        ro_valid;
+    reg  [RAW-1:0]             ro_row;
+    wire [C*ACC_W-1:0]         ro_result;   // stage 2: high halves plus the low halves' carries
+    generate
+        for (j = 0; j < C; j = j + 1) begin : g_ro
+            assign ro_result[j*ACC_W +: ACC_W] = {ro_hs[j*(ACC_W-HALF) +: ACC_W-HALF] + ro_hc[j*(ACC_W-HALF) +: ACC_W-HALF]
+                                                  + ro_lo[j*(HALF+1) + HALF], ro_lo[j*(HALF+1) +: HALF]};
+            always @(posedge clk) begin
+                ro_lo[j*(HALF+1) +: HALF+1] <= {1'b0, acc_link[R*C+j][HALF-1:0]} + {1'b0, carry_link[R*C+j][HALF-1:0]};
+                ro_hs[j*(ACC_W-HALF) +: ACC_W-HALF] <= acc_link[R*C+j][ACC_W-1:HALF];
+                ro_hc[j*(ACC_W-HALF) +: ACC_W-HALF] <= carry_link[R*C+j][ACC_W-1:HALF];
+            end
+        end
+    endgenerate
+
     always @(posedge clk) begin
-        if (drain)
+        if (rst) begin
+            ro_valid <= 1'b0;
+        end else begin
+            ro_valid <= drain;
+        end
+        ro_row <= drain_row[RAW-1:0];
+        if (PE_KIND == 1) begin
+            if (ro_valid)
+                out_buf[ro_row] <= ro_result;
+        end else if (drain) begin
             out_buf[drain_row[RAW-1:0]] <= bottom;
+        end
         rd_data <= out_buf[rd_addr];
     end
 endmodule
