@@ -113,3 +113,23 @@ class WorkloadCache:
             fn = self.workload(key).fn(impl)
             self.times[(impl, key)] = median_time_per_call_s(fn, reps_for(fn))
         return self.times[(impl, key)]
+
+
+def benchmark_per_call_s(benchmark, fn) -> tuple[float | None, int]:
+    """Time ``fn`` with pytest-benchmark: ROUNDS rounds of ``reps`` back-to-back calls, each round
+    ending in a device synchronise. Returns (median seconds per call, reps); the time is None under
+    --benchmark-disable, where the call ran once only."""
+    reps = reps_for(fn)
+    benchmark.pedantic(one_round, args=(fn, reps), rounds=ROUNDS, warmup_rounds=1, iterations=1)
+    if benchmark.stats is None:
+        return None, reps
+    return benchmark.stats.stats.median / reps, reps
+
+
+def print_past_capture(request, lines) -> None:
+    """Print a benchmark's header past pytest's output capture, so results are read with it."""
+    import contextlib
+
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        print("\n" + "\n".join(lines), flush=True)

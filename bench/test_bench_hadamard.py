@@ -17,12 +17,11 @@ synchronises once (~25 ms per round), median of 10 rounds; the peer is timed in 
 Runs only under the project's ``pytest --benchmark`` flag, and only with a CUDA GPU.
 """
 
-import contextlib
 
 import pytest
 import torch
 
-from bench.gpu_timing import ROUNDS, machine_info, median_time_per_call_s, one_round, reps_for
+from bench.gpu_timing import benchmark_per_call_s, machine_info, median_time_per_call_s, print_past_capture, reps_for
 from kernels.hadamard import fwht, hadamard_reference
 
 pytestmark = [
@@ -43,10 +42,8 @@ def workload(request):
     assert torch.allclose(fwht(x[:64]).float(), hadamard_reference(x[:64]).float(), rtol=1e-2, atol=1e-2)
     fns = {"triton_fwht": lambda: fwht(x), "clone": lambda: x.clone()}
     info = machine_info()
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-        print(f"\nFWHT benchmark: kernels.hadamard.fwht vs x.clone() on {SHAPE[0]}x{SHAPE[1]} {DTYPE}\n"
-              "machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), flush=True)
+    print_past_capture(request, [f"FWHT benchmark: kernels.hadamard.fwht vs x.clone() on {SHAPE[0]}x{SHAPE[1]} {DTYPE}",
+                                 "machine: " + ", ".join(f"{k} {v}" for k, v in info.items())])
     return x, fns, info, {}
 
 
@@ -54,12 +51,10 @@ def workload(request):
 def test_bench_hadamard(benchmark, workload, impl):
     x, fns, info, times = workload
     fn = fns[impl]
-    reps = reps_for(fn)
     benchmark.group = f"fwht {SHAPE[0]}x{SHAPE[1]} {DTYPE}"
-    benchmark.pedantic(one_round, args=(fn, reps), rounds=ROUNDS, warmup_rounds=1, iterations=1)
-    if benchmark.stats is None:  # --benchmark-disable
+    time_s, reps = benchmark_per_call_s(benchmark, fn)
+    if time_s is None:  # --benchmark-disable: the call ran once, untimed
         return
-    time_s = benchmark.stats.stats.median / reps
     times[impl] = time_s
     peer = "clone" if impl == "triton_fwht" else "triton_fwht"
     if peer not in times:

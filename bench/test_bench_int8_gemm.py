@@ -22,12 +22,18 @@ format and of its roofline (min(peak, HBM bandwidth x arithmetic intensity)).
 Runs only under the project's ``pytest --benchmark`` flag, and only with a CUDA GPU.
 """
 
-import contextlib
 
 import pytest
 import torch
 
-from bench.gpu_timing import ROUNDS, gpu_peak, machine_info, median_time_per_call_s, one_round, reps_for
+from bench.gpu_timing import (
+    benchmark_per_call_s,
+    gpu_peak,
+    machine_info,
+    median_time_per_call_s,
+    print_past_capture,
+    reps_for,
+)
 from kernels.int8_gemm import count_ops, int8_gemm
 from kernels.int8_gemm_cupy import int8_gemm_cupy
 
@@ -111,10 +117,7 @@ def machine(request):
          f"HBM {peak.hbm_tb_per_s:g} TB/s; source: {peak.source}") if peak else
         f"peak: unknown for {name!r}; % of peak left empty",
     ]
-    # Printed past pytest's output capture, so the table of results is read with its context.
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-        print("\n" + "\n".join(lines), flush=True)
+    print_past_capture(request, lines)
     return info, peak
 
 
@@ -129,12 +132,10 @@ def test_bench_int8_gemm(benchmark, machine, impl, shape):
     if fn is None:
         pytest.skip(f"{impl} cannot run {shape}: torch._int_mm needs M > 16")
 
-    reps = reps_for(fn)
     benchmark.group = "int8 gemm " + "x".join(map(str, shape))
-    benchmark.pedantic(one_round, args=(fn, reps), rounds=ROUNDS, warmup_rounds=1, iterations=1)
-    if benchmark.stats is None:  # --benchmark-disable: ran once for correctness of the call only
+    time_s, reps = benchmark_per_call_s(benchmark, fn)
+    if time_s is None:  # --benchmark-disable: the call ran once, untimed
         return
-    time_s = benchmark.stats.stats.median / reps
     _PEER_TIMES[(impl, shape)] = time_s
 
     ops = count_ops(*shape)

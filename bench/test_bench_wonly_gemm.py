@@ -22,12 +22,11 @@ Timing is the int8 benchmark's: rounds of back-to-back launches ended by a devic
 ~25 ms each, median of 10. Runs only under ``pytest --benchmark`` and only with a CUDA GPU.
 """
 
-import contextlib
 
 import pytest
 import torch
 
-from bench.gpu_timing import ROUNDS, WorkloadCache, gpu_peak, machine_info, one_round, reps_for
+from bench.gpu_timing import WorkloadCache, benchmark_per_call_s, gpu_peak, machine_info, print_past_capture
 from kernels.lowbit import packed_words
 from kernels.wonly_gemm import count_wonly_ops, wonly_gemm, wonly_gemm_reference, wonly_tolerance
 
@@ -110,9 +109,7 @@ def machine(request):
         f"HBM bandwidth ({peak.model}): {peak.hbm_tb_per_s:g} TB/s, BF16 {peak.bf16_dense_tflops:g} TFLOPS dense; "
         f"source: {peak.source}" if peak else f"HBM bandwidth: unknown for {name!r}; % of bandwidth left empty",
     ]
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-        print("\n" + "\n".join(lines), flush=True)
+    print_past_capture(request, lines)
     return info, peak
 
 
@@ -122,12 +119,10 @@ def test_bench_wonly_gemm(benchmark, machine, impl, M):
     info, peak = machine
     work = _CACHE.workload(M)
     fn = work.fn(impl)
-    reps = reps_for(fn)
     benchmark.group = f"weight-only gemm {M}x{N}x{K}"
-    benchmark.pedantic(one_round, args=(fn, reps), rounds=ROUNDS, warmup_rounds=1, iterations=1)
-    if benchmark.stats is None:  # --benchmark-disable
+    time_s, reps = benchmark_per_call_s(benchmark, fn)
+    if time_s is None:  # --benchmark-disable: the call ran once, untimed
         return
-    time_s = benchmark.stats.stats.median / reps
     _CACHE.times[(impl, M)] = time_s
     bytes_moved = work.bytes_moved(impl)
     flops = 2 * M * N * K
