@@ -122,10 +122,10 @@ def test_bench_catches_round_half_up(tmp_path, monkeypatch):
 
 @pytest.mark.rtl
 def test_bench_catches_a_late_done(tmp_path, monkeypatch):
-    """Cycles are measured: a MAC whose done comes one clock late fails the bench."""
+    """Cycles are measured: a MAC whose done never rises fails the bench, within a bounded wait."""
     needs("icarus")
     _broken_copy(tmp_path, monkeypatch, "fp8_mac.v", "done <= 1'b1;", "done <= 1'b0;")
-    with pytest.raises(CosimError, match=r"no done within 11 edges"):
+    with pytest.raises(CosimError, match=r"workload 0: done not seen within 11 edges of start"):
         run_fp8_dot_cosim_batch([(np.array([0x38]), np.array([0x38]))], build_root=tmp_path / "build")
 
 

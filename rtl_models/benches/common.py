@@ -9,6 +9,8 @@ import numpy as np
 
 from rtl_models.runner import ENV_IN, ENV_OUT
 
+CLOCK_NS = 10  # the benches' clock period; cycle counts do not depend on it
+
 
 def job_path() -> str | None:
     """The job .npz of this run (None when the module is imported outside a run)."""
@@ -43,3 +45,43 @@ def unpack_signed(word: int, lanes: int, width: int) -> list[int]:
         v = (word >> (lane * width)) & mask
         out.append(v - (1 << width) if v >> (width - 1) else v)
     return out
+
+
+async def count_cycles_to_done(dut, limit: int) -> int:
+    """The start-to-done cycle count every bench measures, the number the cycle models predict.
+
+    Call it after driving ``start`` high (with the run's inputs) between clock edges. It counts
+    the rising edges from the one that samples start to the one after which ``done`` is high,
+    both included; drops start after the first edge; and checks that ``busy`` rose with start
+    and is low again when done rises. It returns with start low and done's values still stable
+    (before the next rising edge), so the caller can sample the outputs. Time, not a Python
+    loop per edge, measures the span, so long runs cost nothing extra.
+    """
+    from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge, with_timeout
+    from cocotb.utils import get_sim_time
+
+    try:
+        from cocotb.triggers import SimTimeoutError
+    except ImportError:  # older cocotb
+        from cocotb.result import SimTimeoutError
+
+    await RisingEdge(dut.clk)
+    t_start = get_sim_time("ns")
+    await ReadOnly()
+    done_now = dut.done.value == 1
+    if not done_now and dut.busy.value != 1:
+        raise AssertionError("busy did not rise on the edge that sampled start")
+    await FallingEdge(dut.clk)
+    dut.start.value = 0
+    if done_now:
+        t_done = t_start
+    else:
+        try:
+            await with_timeout(RisingEdge(dut.done), limit * CLOCK_NS, "ns")
+        except SimTimeoutError:
+            raise AssertionError(f"done not seen within {limit} edges of start") from None
+        t_done = get_sim_time("ns")
+        await ReadOnly()
+    if dut.busy.value != 0:
+        raise AssertionError("busy still high on the edge done rose")
+    return int(round((t_done - t_start) / CLOCK_NS)) + 1

@@ -19,14 +19,12 @@ import os
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+from cocotb.triggers import FallingEdge, RisingEdge
 
-from rtl_models.benches.common import job_path, pack, save_outputs, unpack_signed
+from rtl_models.benches.common import CLOCK_NS, count_cycles_to_done, job_path, pack, save_outputs, unpack_signed
 from rtl_models.digit_skip_cosim import load_digit_skip_job
 from rtl_models.runner import ENV_IN
 from sim.digit_skip import simulate_row
-
-CLOCK_NS = 10
 
 
 def _timeout_ns() -> int:
@@ -64,23 +62,7 @@ async def _run(dut, k: int, limit: int) -> int:
     dut.ld_en.value = 0
     dut.start.value = 1
     dut.k_len.value = k
-    edges = 0
-    while True:
-        await RisingEdge(dut.clk)
-        edges += 1
-        await ReadOnly()
-        if dut.done.value == 1:
-            if dut.busy.value != 0:
-                raise AssertionError(f"busy still high on the edge done rose (edge {edges})")
-            break
-        if dut.busy.value != 1:
-            raise AssertionError(f"busy low on edge {edges} before done")
-        if edges >= limit:
-            raise AssertionError(f"done not seen within {limit} edges of start")
-        if edges == 1:
-            await FallingEdge(dut.clk)
-            dut.start.value = 0
-    return edges
+    return await count_cycles_to_done(dut, limit)
 
 
 @cocotb.test(timeout_time=_timeout_ns(), timeout_unit="ns")

@@ -19,12 +19,11 @@ from __future__ import annotations
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge, Timer
+from cocotb.triggers import FallingEdge, RisingEdge, Timer
 
-from rtl_models.benches.common import job_path, load_job, save_outputs
+from rtl_models.benches.common import CLOCK_NS, count_cycles_to_done, job_path, load_job, save_outputs
 from sim.fp8 import Fp8MacConfig, dot_cycles, fp8_product_bits, fp32_add_bits, simulate_dot
 
-CLOCK_NS = 10
 MAX_ERRORS = 8
 
 
@@ -119,22 +118,10 @@ async def _mac(dut, job, errors, outputs) -> None:
         dut.ld_en.value = 0
         dut.k_len.value = len(a)
         dut.start.value = 1
-        edge, limit = 0, model.cycles + 8
-        while True:
-            await RisingEdge(dut.clk)
-            edge += 1
-            await ReadOnly()
-            if edge == 1 and dut.busy.value != 1:
-                raise AssertionError(f"workload {w}: busy did not rise on the start edge")
-            if dut.done.value == 1:
-                break
-            if edge >= limit:
-                raise AssertionError(f"workload {w}: no done within {limit} edges")
-            if edge == 1:
-                await FallingEdge(dut.clk)
-                dut.start.value = 0
-        if dut.busy.value != 0:
-            raise AssertionError(f"workload {w}: busy still high on the edge done rose")
+        try:
+            edge = await count_cycles_to_done(dut, model.cycles + 8)
+        except AssertionError as e:
+            raise AssertionError(f"workload {w}: {e}") from None
         got = dut.result.value.to_unsigned()
         await FallingEdge(dut.clk)
         if edge != model.cycles:

@@ -22,11 +22,9 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from rtl_models.benches.common import job_path, pack, save_outputs, unpack_signed
+from rtl_models.benches.common import CLOCK_NS, count_cycles_to_done, job_path, pack, save_outputs, unpack_signed
 from rtl_models.runner import ENV_IN, load_job
 from sim.systolic import Fold, SystolicConfig, fold_cycles, fold_schedule, simulate_gemm
-
-CLOCK_NS = 10
 
 
 def _edge_budget(cfg: SystolicConfig, workloads) -> int:
@@ -124,26 +122,7 @@ class _Array:
             d.ld_en.value = 0
         d.start.value = 1
         d.t_len.value = f.t
-        edges = 0
-        while True:
-            await RisingEdge(d.clk)
-            edges += 1
-            await ReadOnly()
-            if d.done.value == 1:
-                if d.busy.value != 0:
-                    raise AssertionError(f"busy still high on the edge done rose (edge {edges})")
-                break
-            if d.busy.value != 1:
-                raise AssertionError(f"busy low on edge {edges} before done")
-            if edges >= limit:
-                raise AssertionError(f"done not seen within {limit} edges of start")
-            if edges == 1:
-                await FallingEdge(d.clk)
-                d.start.value = 0
-        if edges == 1:
-            await FallingEdge(d.clk)
-            d.start.value = 0
-        return edges
+        return await count_cycles_to_done(d, limit)
 
     async def read(self, rows: int) -> np.ndarray:
         """Rows 0..rows-1 of the output buffer (registered read port: one row per cycle)."""
