@@ -23,10 +23,8 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from rtl_models.benches.common import job_path, load_job, pack, save_outputs, unpack_signed
+from rtl_models.benches.common import CLOCK_NS, job_path, load_job, pack, save_outputs, unpack_signed
 from sim.hadamard import FwhtConfig, batch_cycles, simulate_fwht
-
-CLOCK_NS = 10
 
 
 def _job() -> tuple[FwhtConfig, list[np.ndarray]]:
