@@ -69,6 +69,36 @@ class EngineSpec:
 
 
 @dataclass(frozen=True)
+class ReportSection:
+    """A table (and optionally one figure) that a family adds to the report, after the cost tables.
+
+    `figure` is a matplotlib ``Figure`` (made without pyplot); it is saved as ``<csv stem>.png`` and
+    shown under the table with `figure_caption`.
+    """
+
+    title: str
+    csv_name: str
+    table: pd.DataFrame
+    note: str
+    figure: Any = None
+    figure_caption: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.csv_name.endswith(".csv") or "/" in self.csv_name:
+            raise ValueError(f"ReportSection csv_name must be a plain file name ending in .csv, got {self.csv_name!r}")
+        if not isinstance(self.table, pd.DataFrame):
+            raise TypeError(f"ReportSection table must be a pandas DataFrame, got {type(self.table).__name__}")
+
+    @property
+    def figure_name(self) -> str | None:
+        return None if self.figure is None else self.csv_name[:-4] + ".png"
+
+
+def _as_section(s) -> ReportSection:
+    return s if isinstance(s, ReportSection) else ReportSection(*s)
+
+
+@dataclass(frozen=True)
 class GemmWorkload:
     """C[M x N] = A[M x K] @ B[K x N]."""
 
@@ -249,7 +279,7 @@ def _table_html(df: pd.DataFrame) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _index_html(meta: dict, sections: list[tuple[str, str, pd.DataFrame, str]], plots: list[tuple[str, str]]) -> str:
+def _index_html(meta: dict, sections: list[ReportSection], plots: list[tuple[str, str]]) -> str:
     css = ("body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em;line-height:1.4}"
            "table{border-collapse:collapse;font-size:12px;margin:0.5em 0 1.5em}"
            "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right;vertical-align:top}"
@@ -282,9 +312,13 @@ def _index_html(meta: dict, sections: list[tuple[str, str, pd.DataFrame, str]], 
         "<b>gops_per_mm2</b> uses the synthesised array area; <b>gops_per_w</b> = ops / energy.</li>",
         "</ul>",
     ]
-    for title, file, df, note in sections:
-        parts.append(f"<h2>{html.escape(title)}</h2><p>{note} File: <a href='{file}'>{file}</a>.</p>")
-        parts.append(_table_html(df))
+    for sec in sections:
+        parts.append(f"<h2>{html.escape(sec.title)}</h2><p>{sec.note} File: <a href='{sec.csv_name}'>"
+                     f"{sec.csv_name}</a>.</p>")
+        parts.append(_table_html(sec.table))
+        if sec.figure_name:
+            parts.append(f"<figure><img src='{sec.figure_name}' alt='{html.escape(sec.figure_caption)}'>"
+                         f"<figcaption>{html.escape(sec.figure_caption)}</figcaption></figure>")
     parts.append("<h2>Plots</h2>")
     for name, caption in plots:
         parts.append(f"<figure><img src='{name}' alt='{html.escape(caption)}'><figcaption>{html.escape(caption)}"
@@ -295,7 +329,7 @@ def _index_html(meta: dict, sections: list[tuple[str, str, pd.DataFrame, str]], 
 
 def _write_report(folder: Path, engines: Sequence[EngineSpec], workloads: Sequence[GemmWorkload],
                   progress: Callable[[str], None], extra_synth: Sequence[tuple[str, SynthTarget]] = (),
-                  extra_sections: Sequence[tuple[str, str, pd.DataFrame, str]] = ()) -> None:
+                  extra_sections: Sequence[ReportSection] = ()) -> None:
     synth_rows, cell_rows, clock, area = [], [], {}, {}
     targets = [(e.name, role, t) for e in engines for role, t in (("pe", e.pe), ("array", e.array))]
     targets += [(name, "pe", t) for name, t in extra_synth]
@@ -350,8 +384,15 @@ def _write_report(folder: Path, engines: Sequence[EngineSpec], workloads: Sequen
         "technology.csv": technology,
         "workloads.csv": workloads_df,
     }
-    for _, name, df, _ in extra_sections:
-        tables[name] = df
+    for sec in extra_sections:
+        if sec.csv_name in tables:
+            raise ValueError(f"report section {sec.title!r}: file name {sec.csv_name} is already used")
+        tables[sec.csv_name] = sec.table
+        if sec.figure is not None:
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+            FigureCanvasAgg(sec.figure)
+            sec.figure.savefig(folder / sec.figure_name, dpi=120, bbox_inches="tight")
     for name, df in tables.items():
         df.to_csv(folder / name, index=False)
 
@@ -363,7 +404,7 @@ def _write_report(folder: Path, engines: Sequence[EngineSpec], workloads: Sequen
     synth_cols = ["engine", "role", "top", "params", "num_cells", "flop_bits", "area_um2", "logic_depth",
                   "critical_path_gates", "critical_path_ps", "flop_overhead_ps", "est_clock_mhz",
                   "synth_runtime_s", "cached"]
-    sections = [
+    sections = [_as_section(s) for s in [
         ("Cost per engine and workload", "gemm_costs.csv", costs[summary_cols],
          "Per-component energies, MAC counts and peak throughput are in the CSV."),
         ("Workloads", "workloads.csv", workloads_df, "GEMM shapes: C[M x N] = A[M x K] @ B[K x N]."),
@@ -378,7 +419,7 @@ def _write_report(folder: Path, engines: Sequence[EngineSpec], workloads: Sequen
          "How each counted event is priced. Events marked not_charged are carried by another row."),
         ("Technology table", "technology.csv", technology,
          "Every technology number used, with its unit and source (reports/tables/README.md explains each file)."),
-    ]
+    ]]
     (folder / "index.html").write_text(_index_html(meta, sections, plots), encoding="utf-8")
     (folder / MARKER).write_text("written by reports/build.py; build_report replaces this folder whole\n")
 
@@ -386,12 +427,13 @@ def _write_report(folder: Path, engines: Sequence[EngineSpec], workloads: Sequen
 def build_report(out_dir: str | os.PathLike, engines: Iterable[EngineSpec], workloads: Iterable[GemmWorkload],
                  progress: Callable[[str], None] | None = print,
                  extra_synth: Iterable[tuple[str, SynthTarget]] = (),
-                 extra_sections: Iterable[tuple[str, str, pd.DataFrame, str]] = ()) -> Path:
+                 extra_sections: Iterable[ReportSection | tuple[str, str, pd.DataFrame, str]] = ()) -> Path:
     """Write the report into `out_dir` (replaced whole, atomically) and return its path.
 
     ``extra_synth``: (engine name, PE target) pairs of engine families the cost table does not
     price yet; their processing elements join the synthesis table beside the arrays' PEs.
-    ``extra_sections``: (title, csv file name, table, note) shown after the cost tables.
+    ``extra_sections``: ReportSection values (or (title, csv file name, table, note) tuples) shown
+    after the cost tables; reports/sections.py gathers every family's.
     """
     engines, workloads = list(engines), list(workloads)
     if not engines or not workloads:
@@ -407,7 +449,8 @@ def build_report(out_dir: str | os.PathLike, engines: Iterable[EngineSpec], work
     scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     os.chmod(scratch, 0o755)  # mkdtemp makes it private; a report is for reading
     try:
-        _write_report(scratch, engines, workloads, progress, list(extra_synth), list(extra_sections))
+        _write_report(scratch, engines, workloads, progress, list(extra_synth),
+                      [_as_section(s) for s in extra_sections])
         old = None
         if out.exists():
             old = out.parent / f".{out.name}.old-{os.getpid()}"

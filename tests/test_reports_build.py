@@ -140,3 +140,41 @@ def test_default_engines_and_workloads_are_data():
         assert e.num_pes == 256 and e.array.params["R"] == 16 and e.array.params["C"] == 16
         est = e.estimate(128, 1536, 384, e.config)
         assert set(est.events) <= {r.event for r in e.event_energy}
+
+
+def test_extra_sections_write_table_figure_and_html(tmp_path, engines):
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    fig.add_subplot().plot([0, 1], [1, 0])
+    sec = build.ReportSection("Loss curves", "loss.csv", pd.DataFrame({"step": [0, 1], "loss": [2.0, 1.5]}),
+                              "A note.", figure=fig, figure_caption="loss against step")
+    out = build.build_report(tmp_path / "out", engines[:1], WORKLOADS[:1], progress=None,
+                             extra_sections=[sec, ("Old style", "old.csv", pd.DataFrame({"a": [1]}), "tuple")])
+    assert pd.read_csv(out / "loss.csv").loss.tolist() == [2.0, 1.5]
+    assert (out / "loss.png").stat().st_size > 1000
+    page = (out / "index.html").read_text()
+    assert "<h2>Loss curves</h2>" in page and "src='loss.png'" in page and "<h2>Old style</h2>" in page
+
+
+def test_extra_section_errors(tmp_path, engines):
+    import pandas as pd
+
+    with pytest.raises(ValueError, match="csv_name"):
+        build.ReportSection("t", "loss.txt", pd.DataFrame(), "n")
+    with pytest.raises(TypeError, match="DataFrame"):
+        build.ReportSection("t", "a.csv", [1, 2], "n")
+    clash = build.ReportSection("t", "gemm_costs.csv", pd.DataFrame({"a": [1]}), "n")
+    with pytest.raises(ValueError, match="already used"):
+        build.build_report(tmp_path / "out", engines[:1], WORKLOADS[:1], progress=None, extra_sections=[clash])
+
+
+def test_section_providers_resolve_and_errors_name_the_provider():
+    from reports import sections
+
+    for spec in sections.PROVIDERS:
+        assert callable(sections.load(spec)), spec
+    # json.loads(None) raises TypeError: the wrapper must say which provider failed
+    with pytest.raises(RuntimeError, match="provider json:loads failed"):
+        sections.gather(progress=None, providers=["json:loads"])

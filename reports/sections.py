@@ -1,0 +1,30 @@
+"""The report's sections beyond the cost tables, one provider per family.
+
+Each provider is ``"module:function"``; the function takes ``progress`` (a callable taking one
+line of text) and returns a list of ``reports.build.ReportSection``. ``bitweight report`` calls
+them in this order. A family adds its tables (real-model statistics, quantisation error, loss
+curves, paper comparisons) by writing such a function and naming it here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from reports.registry import load
+
+PROVIDERS: tuple[str, ...] = (
+    "reports.real_model:report_sections",
+)
+
+
+def gather(progress: Callable[[str], None] = print, providers: Sequence[str] = PROVIDERS) -> list:
+    """Every provider's sections, in order (an error names the provider that failed)."""
+    out = []
+    for spec in providers:
+        fn = load(spec)
+        try:
+            sections = fn(progress)
+        except Exception as exc:
+            raise RuntimeError(f"report section provider {spec} failed: {exc}") from exc
+        out.extend(sections)
+    return out
