@@ -135,13 +135,68 @@ def default_engines(rows: int = 16, cols: int = 16) -> list[EngineSpec]:
     return specs
 
 
-def default_extra_synth() -> list[tuple[str, SynthTarget]]:
+def lowbit_engines(rows: int = 16, cols: int = 16, weight_bits: Sequence[int] = (4, 2)) -> list[EngineSpec]:
+    """The output-stationary array with narrow weights (INT4 / INT2 x INT8 -> INT32): the same RTL
+    with B_W set (co-simulated in tests/test_rtl_lowbit.py), for the low-bit comparison."""
+    from sim.systolic import SystolicConfig, estimate_gemm
+
+    specs = []
+    for bits in weight_bits:
+        cfg = SystolicConfig(rows, cols, "os", b_bits=bits)
+        params = {"R": rows, "C": cols, "A_W": cfg.a_bits, "B_W": bits, "ACC_W": cfg.acc_bits}
+        specs.append(EngineSpec(
+            name=f"os_w{bits}a8_{rows}x{cols}",
+            description=f"INT8 x INT{bits} -> INT32 output-stationary systolic array (weight-only low-bit)",
+            config=cfg, estimate=estimate_gemm, num_pes=rows * cols,
+            array=SynthTarget("os_systolic_array", params),
+            pe=SynthTarget("mac_pe", {"A_W": cfg.a_bits, "B_W": bits, "ACC_W": cfg.acc_bits}),
+            event_energy=cost.int_gemm_event_energy(cfg.a_bits, bits, cfg.acc_bits),
+        ))
+    return specs
+
+
+@dataclass(frozen=True)
+class LutWorkloadConfig:
+    """The LUT PE and the binary-coded format it is priced with: q sign planes, scale groups of
+    group_size along K."""
+
+    pe: Any
+    q: int = 3
+    group_size: int = 128
+
+
+def _lut_estimate(M: int, N: int, K: int, cfg: LutWorkloadConfig):
+    from sim.lut_pe import estimate_lut_gemm
+
+    return estimate_lut_gemm(M, N, K, cfg.q, cfg.group_size)
+
+
+def lut_engines(q: int = 3, group_size: int = 128) -> list[EngineSpec]:
+    """The LUT PE (sim/lut_pe.py, rtl_models/verilog/lut_pe.v) priced with ShiftAddLLM's LUT read
+    and shift energies (reports/cost.py: lut_event_energy)."""
+    from sim.lut_pe import LutPEConfig
+
+    pe = LutPEConfig()
+    return [EngineSpec(
+        name=f"lut_q{q}_1pe",
+        description=f"LUT-based binary-coded GEMM, {q} sign planes, power-of-two scales per {group_size} "
+        "weights as shifts: one 256-entry-table PE (263-cycle table build per 8 activations, then one "
+        "look-up per plane and output)",
+        config=LutWorkloadConfig(pe, q, group_size), estimate=_lut_estimate, num_pes=1,
+        array=SynthTarget("lut_pe", {}), pe=None,
+        event_energy=cost.lut_event_energy(exp_bits=pe.exp_bits, acc_bits=pe.acc_bits),
+    )]
+
+
+def default_extra_synth(exclude: Iterable[str] = ()) -> list[tuple[str, SynthTarget]]:
     """The processing elements of the registered engines the cost table does not price yet,
-    at their RTL default parameters, for the synthesis table."""
+    at their RTL default parameters, for the synthesis table (``exclude``: registry names whose
+    PE is already priced by another EngineSpec)."""
     from reports.registry import engines
 
+    exclude = set(exclude)
     return [(e.name, SynthTarget(e.rtl_pe_top, {})) for e in engines().values()
-            if e.family != "int_gemm_array" or not e.priced]
+            if (e.family != "int_gemm_array" or not e.priced) and e.name not in exclude]
 
 
 def default_workloads() -> list[GemmWorkload]:

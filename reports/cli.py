@@ -55,15 +55,16 @@ def _param(text: str) -> tuple[str, int]:
 
 
 def cmd_report(args) -> int:
-    from reports.build import build_report, default_engines, default_extra_synth, default_workloads
+    from reports.build import (build_report, default_engines, default_extra_synth, default_workloads,
+                               lowbit_engines, lut_engines)
 
     t0 = time.perf_counter()
     from reports.sections import gather
 
-    engines = default_engines(args.rows, args.cols)
+    engines = default_engines(args.rows, args.cols) + lowbit_engines(args.rows, args.cols) + lut_engines()
     sections = gather(progress=print)
     out = build_report(Path(args.out), engines, default_workloads(), progress=print,
-                       extra_synth=default_extra_synth(), extra_sections=sections)
+                       extra_synth=default_extra_synth(exclude=["lut"]), extra_sections=sections)
     print(f"report written to {out / 'index.html'} in {time.perf_counter() - t0:.1f} s")
     return 0
 

@@ -38,7 +38,11 @@ def int_gemm_event_energy(a_bits: int = 8, b_bits: int = 8, acc_bits: int = 32,
     acc_bits add; buffers as 64-bit reads of a `sram_key` array, per byte, writes costed as
     reads (Horowitz gives reads only).
     """
-    mult = tech.energy_entry(f"int{max(a_bits, b_bits)}_mult")
+    wide = max(a_bits, b_bits)
+    if not (2 <= min(a_bits, b_bits) and wide <= 32):
+        raise ValueError(f"operand widths must be 2..32 bits, got a_bits={a_bits}, b_bits={b_bits}")
+    mult_width = 8 if wide <= 8 else 32
+    mult = tech.energy_entry(f"int{mult_width}_mult")
     add = tech.energy_entry(f"int{acc_bits}_add")
     reg = tech.energy_entry("register_write_per_bit")
     sram = tech.energy_entry(sram_key)
@@ -46,9 +50,22 @@ def int_gemm_event_energy(a_bits: int = 8, b_bits: int = 8, acc_bits: int = 32,
         raise ValueError(f"{sram_key}: need a whole number of bytes per access, table says {sram.bits} bits")
     sram_byte_pj = sram.energy_pj / (sram.bits // 8)
     operand_bits = (a_bits + b_bits) / 2
+    # Horowitz gives 8- and 32-bit multipliers only; an array multiplier's energy scales with its
+    # partial-product bits, so a narrower one is charged that fraction (ASSUMPTION, first order)
+    mult_fraction = (a_bits * b_bits) / (mult_width * mult_width)
+    mult_pj = mult.energy_pj * mult_fraction
+    mult_text = (f"{mult.key} {mult.energy_pj} pJ" if mult_fraction == 1 else
+                 f"{mult.key} {mult.energy_pj} pJ x {a_bits}*{b_bits}/{mult_width}^2 partial-product bits "
+                 f"(ASSUMPTION: energy proportional to a*b)")
+    # a weight narrower than a byte sits packed in the SRAM (64 // b_bits per 64-bit read), though
+    # the model counts one buffer "byte" per weight entry: each is charged its b_bits / 8 share
+    b_share = b_bits / (8 * ((b_bits + 7) // 8))
+    b_text = (f"{sram.key} {sram.energy_pj} pJ / {sram.bits // 8} bytes" if b_share == 1 else
+              f"{sram.key} {sram.energy_pj} pJ / {sram.bits // 8} bytes x {b_bits}/8: {b_bits}-bit weights "
+              f"packed in the SRAM, one counted entry per weight")
     return (
-        EventEnergy("mac_slots", "mac_arithmetic", mult.energy_pj + add.energy_pj,
-                    f"{mult.key} {mult.energy_pj} + {add.key} {add.energy_pj} pJ per PE-cycle spent multiplying "
+        EventEnergy("mac_slots", "mac_arithmetic", mult_pj + add.energy_pj,
+                    f"{mult_text} + {add.key} {add.energy_pj} pJ per PE-cycle spent multiplying "
                     f"(zero-padded slots of partial tiles included: the hardware runs them)",
                     f"{mult.source}"),
         EventEnergy("macs", NOT_CHARGED, 0.0,
@@ -66,8 +83,7 @@ def int_gemm_event_energy(a_bits: int = 8, b_bits: int = 8, acc_bits: int = 32,
                     reg.source),
         EventEnergy("a_buffer_reads_bytes", "buffers", sram_byte_pj,
                     f"{sram.key} {sram.energy_pj} pJ / {sram.bits // 8} bytes", sram.source),
-        EventEnergy("b_buffer_reads_bytes", "buffers", sram_byte_pj,
-                    f"{sram.key} {sram.energy_pj} pJ / {sram.bits // 8} bytes", sram.source),
+        EventEnergy("b_buffer_reads_bytes", "buffers", sram_byte_pj * b_share, b_text, sram.source),
         EventEnergy("out_buffer_writes_bytes", "buffers", sram_byte_pj,
                     f"{sram.key} {sram.energy_pj} pJ / {sram.bits // 8} bytes; write costed as a read (ASSUMPTION)",
                     sram.source),
@@ -75,6 +91,64 @@ def int_gemm_event_energy(a_bits: int = 8, b_bits: int = 8, acc_bits: int = 32,
                     f"{sram.key} {sram.energy_pj} pJ / {sram.bits // 8} bytes", sram.source),
         EventEnergy("psum_writes", NOT_CHARGED, 0.0,
                     "partial sums written to the output buffer: their bytes are in out_buffer_writes_bytes", "-"),
+    )
+
+
+def fp16_gemm_event_energy(sram_key: str = "sram_32kb_read_64bit") -> tuple[EventEnergy, ...]:
+    """Event -> energy table of an FP16 x FP16 -> FP32 MAC array priced on the INT8 array's events
+    (same dataflow, same counts): Horowitz fp16 multiply + fp32 add per MAC slot, 16-bit operand
+    registers, and every counted operand buffer entry (one byte in the INT8 array) two bytes."""
+    mult, add = tech.energy_entry("fp16_mult"), tech.energy_entry("fp32_add")
+    reg = tech.energy_entry("register_write_per_bit")
+    out = []
+    for row in int_gemm_event_energy(8, 8, 32, sram_key):
+        if row.event == "mac_slots":
+            row = EventEnergy(row.event, row.component, mult.energy_pj + add.energy_pj,
+                              f"{mult.key} {mult.energy_pj} + {add.key} {add.energy_pj} pJ per PE-cycle",
+                              mult.source)
+        elif row.event in ("pe_operand_reg_writes", "pe_weight_reg_writes"):
+            row = EventEnergy(row.event, row.component, 16 * reg.energy_pj,
+                              f"16 bits x {reg.key} {reg.energy_pj} pJ", reg.source)
+        elif row.event in ("a_buffer_reads_bytes", "b_buffer_reads_bytes"):
+            row = EventEnergy(row.event, row.component, 2 * row.energy_pj,
+                              f"2 bytes per fp16 entry (counted as one entry): 2 x ({row.derivation})", row.source)
+        out.append(row)
+    return tuple(out)
+
+
+def lut_event_energy(table_bits: int = 12, acc_bits: int = 32, exp_bits: int = 4,
+                     sram_key: str = "sram_32kb_read_64bit") -> tuple[EventEnergy, ...]:
+    """Event -> energy table of the LUT PE (sim/lut_pe.py's events): ShiftAddLLM's LUT read and
+    shift energies, Horowitz adds and SRAM, DFF register writes."""
+    lut = tech.energy_entry("lut_read")
+    shift = tech.energy_entry("shift")
+    add = tech.energy_entry(f"int{acc_bits}_add")
+    reg = tech.energy_entry("register_write_per_bit")
+    sram = tech.energy_entry(sram_key)
+    sram_byte_pj = sram.energy_pj / (sram.bits // 8)
+    sram_text = f"{sram.key} {sram.energy_pj} pJ / {sram.bits // 8} bytes"
+    return (
+        EventEnergy("table_reads", "mac_arithmetic", lut.energy_pj, f"{lut.key} {lut.energy_pj} pJ per look-up",
+                    lut.source),
+        EventEnergy("table_writes", "mac_arithmetic", lut.energy_pj,
+                    f"{lut.key} {lut.energy_pj} pJ: a write to the 256-entry table costed as a read (ASSUMPTION)",
+                    lut.source),
+        EventEnergy("shifts", "mac_arithmetic", shift.energy_pj,
+                    f"{shift.key} {shift.energy_pj} pJ: the power-of-two scale applied per look-up", shift.source),
+        EventEnergy("adds", "mac_arithmetic", add.energy_pj,
+                    f"{add.key} {add.energy_pj} pJ for every add; the table-build adds are {table_bits}-bit, so "
+                    "this is an upper bound for them", add.source),
+        EventEnergy("act_reads", "buffers", sram_byte_pj, f"one int8 activation: {sram_text}", sram.source),
+        EventEnergy("weight_byte_reads", "buffers", sram_byte_pj, f"one byte of sign bits: {sram_text}",
+                    sram.source),
+        EventEnergy("exp_reads", "buffers", sram_byte_pj * exp_bits / 8,
+                    f"one {exp_bits}-bit exponent, packed: {sram_text} x {exp_bits}/8", sram.source),
+        EventEnergy("build_reg_writes", "pe_registers", table_bits * reg.energy_pj,
+                    f"{table_bits} bits (running table sum) x {reg.key} {reg.energy_pj} pJ", reg.source),
+        EventEnergy("acc_writes", "pe_registers", acc_bits * reg.energy_pj,
+                    f"{acc_bits} bits x {reg.key} {reg.energy_pj} pJ", reg.source),
+        EventEnergy("reg_writes", NOT_CHARGED, 0.0, "build_reg_writes + acc_writes, charged there", "-"),
+        EventEnergy("table_builds", NOT_CHARGED, 0.0, "tables built: their cost is in table_writes and adds", "-"),
     )
 
 

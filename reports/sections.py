@@ -14,6 +14,7 @@ from reports.registry import load
 
 PROVIDERS: tuple[str, ...] = (
     "reports.real_model:report_sections",
+    "reports.lowbit_compare:report_sections",
 )
 
 

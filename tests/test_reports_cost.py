@@ -47,7 +47,7 @@ def test_negative_count_is_an_error():
 
 
 def test_missing_technology_entry_for_other_widths():
-    with pytest.raises(tech.MissingTechnologyEntry, match="int4_mult"):
+    with pytest.raises(tech.MissingTechnologyEntry, match="int16_add"):
         cost.int_gemm_event_energy(4, 4, 16)
 
 

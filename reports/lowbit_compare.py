@@ -1,0 +1,85 @@
+"""Low-bit engines beside the INT8 and FP16 baselines: the report's issue-4 comparison table.
+
+For a GEMV (batch 1, where weight-only quantisation pays) and a batched layer, one row per engine:
+
+* ``os_int8``: the INT8 output-stationary 16x16 array (the baseline);
+* ``os_w4a8`` / ``os_w2a8``: the same RTL with 4- and 2-bit weights (narrower multipliers, packed
+  weight reads);
+* ``lut_q{2,3,4}``: the LUT PE (ShiftAddLLM / LUT-GEMM) with q sign planes, priced with
+  ShiftAddLLM's LUT read (0.37 pJ) and shift (0.15 pJ) energies;
+* ``os_fp16``: an FP16 x FP16 -> FP32 array with the INT8 array's dataflow and event counts,
+  Horowitz's fp16 multiply + fp32 add and 2-byte operands. There is no FP16 RTL, so it has no
+  area, clock or latency (NaN): energy only.
+
+Energy is dynamic, 45 nm, from reports/cost.py; area and clock from the yosys synthesis cache
+(reports/synth.py), the same numbers as the report's cost table.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from reports import cost, synth
+
+WORKLOADS = {"gemv_4096": (1, 4096, 4096), "minilm_ffn_up_128tok": (128, 1536, 384)}
+
+
+def _specs(rows: int, cols: int) -> list:
+    from reports.build import default_engines, lowbit_engines, lut_engines
+
+    int8 = [e for e in default_engines(rows, cols) if e.name == f"os_{rows}x{cols}"]
+    return (int8 + lowbit_engines(rows, cols) + [s for q in (2, 3, 4) for s in lut_engines(q=q)])
+
+
+def lowbit_table(rows: int = 16, cols: int = 16, progress=print) -> pd.DataFrame:
+    """One row per engine x workload (module docstring)."""
+    out = []
+    specs = _specs(rows, cols)
+    int8 = specs[0]
+    for spec in specs + [None]:
+        if spec is None:  # the FP16 baseline: INT8 events, FP16 prices, no RTL
+            name, table, est_of, target = f"os_fp16_{rows}x{cols}", cost.fp16_gemm_event_energy(), int8, None
+            weight_bits = 16
+        else:
+            name, table, est_of, target = spec.name, spec.event_energy, spec, spec.array
+            weight_bits = getattr(spec.config, "b_bits", None) or getattr(spec.config, "q", None)
+        if target is not None:
+            res = synth.synthesize(target.files(), target.top, target.params, progress=progress)
+            area, clock = res.area_um2, res.est_clock_mhz
+        else:
+            area = clock = math.nan
+        for wname, (m, n, k) in WORKLOADS.items():
+            est = est_of.estimate(m, n, k, est_of.config)
+            events = {e: int(v) for e, v in est.events.items()}
+            by = cost.energy_by_component_pj(events, table)
+            energy = sum(by.values())
+            macs = m * n * k
+            latency = est.cycles / clock if clock == clock else math.nan
+            out.append({
+                "engine": name, "workload": wname, "weight_bits": weight_bits if spec is None or
+                not hasattr(spec.config, "q") else f"{spec.config.q} planes",
+                "cycles": int(est.cycles), "area_um2": area, "clock_mhz": clock, "latency_us": latency,
+                "energy_per_mac_pj": energy / macs,
+                **{f"{c}_pj_per_mac": by[c] / macs for c in cost.COMPONENTS},
+                "macs_per_nj": macs / (energy / 1e3),
+            })
+    df = pd.DataFrame(out)
+    base = df[df.engine == int8.name].set_index("workload").energy_per_mac_pj
+    df["energy_vs_int8"] = df.energy_per_mac_pj / df.workload.map(base)
+    return df
+
+
+def report_sections(progress=print) -> list:
+    from reports.build import ReportSection
+
+    progress("report: low-bit engines beside the INT8 and FP16 baselines")
+    df = lowbit_table(progress=progress)
+    note = ("Energy per MAC of the low-bit engines against the INT8 and FP16 baselines on a GEMV and a batched "
+            "MiniLM layer (45 nm dynamic energy from event counts; LUT reads 0.37 pJ and shifts 0.15 pJ from "
+            "ShiftAddLLM, the rest Horowitz). The FP16 row reuses the INT8 array's event counts with FP16 "
+            "prices and has no RTL, so no area or latency. The LUT engine is a single PE, so its latency is "
+            "not comparable with the 256-PE arrays; compare its energy. energy_vs_int8 divides by the INT8 "
+            "array's energy per MAC on the same workload.")
+    return [ReportSection("Low-bit engines vs INT8 and FP16", "lowbit_engines.csv", df, note)]
