@@ -302,9 +302,10 @@ def _run_synthesis(paths: list[Path], top: str, params: dict[str, int], timeout_
         modules = json.loads((work / "netlist.json").read_text())["modules"]
     if len(modules) != 1:
         raise SynthError(f"expected one flattened module, yosys wrote {sorted(modules)}")
-    timing = critical_path(next(iter(modules.values())))
+    module = next(iter(modules.values()))
+    timing = critical_path(module)
     return {"cells": cells, "logic_depth": depth, **timing,
-            "yosys_version": yosys_version(), "synth_runtime_s": runtime_s}
+            "yosys_version": yosys_version(), "synth_runtime_s": runtime_s, "netlist": module}
 
 
 def cost_of_counts(top: str, params: Mapping[str, int], counts: dict, cached: bool = False) -> SynthResult:
@@ -372,13 +373,42 @@ def synthesize(
     if progress:
         progress(f"synth {label}: running yosys ...")
     counts = _run_synthesis(paths, top, params, timeout_s)
+    module = counts.pop("netlist")
     if use_cache:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(counts, indent=1, sort_keys=True))
-        os.replace(tmp, cache_file)
+        for path, blob in ((_netlist_file(cache_file), module), (cache_file, counts)):  # netlist first
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_text(json.dumps(blob, sort_keys=True))
+            os.replace(tmp, path)
     result = cost_of_counts(top, params, counts)
     if progress:
         progress(f"synth {label}: {result.num_cells} cells, {result.area_um2:.0f} um^2, depth {result.logic_depth}, "
                  f"~{result.est_clock_mhz:.0f} MHz ({result.synth_runtime_s:.1f} s)")
     return result
+
+
+def _netlist_file(cache_file: Path) -> Path:
+    return cache_file.with_name(cache_file.stem + ".netlist.json")
+
+
+def gate_netlist(
+    verilog_files: Sequence[str | os.PathLike] | str | os.PathLike,
+    top: str,
+    params: Mapping[str, int] | None = None,
+    *,
+    timeout_s: float = 3600,
+    progress: Callable[[str], None] | None = print,
+) -> dict:
+    """The flattened gate-level netlist of `top` (yosys ``write_json`` module: ports, cells of
+    yosys's internal gate types, bit numbers), the very netlist `synthesize` costs; cached beside
+    its result."""
+    params = _check_params(params or {})
+    paths = _check_files(verilog_files)
+    cache_file = cache_dir() / f"{_cache_key(paths, top, params)}.json"
+    net = _netlist_file(cache_file)
+    if not net.exists():
+        synthesize(paths, top, params, use_cache=True, timeout_s=timeout_s, progress=progress)
+    if not net.exists():  # a result cached before netlists were kept: run yosys again
+        cache_file.unlink(missing_ok=True)
+        synthesize(paths, top, params, use_cache=True, timeout_s=timeout_s, progress=progress)
+    return json.loads(net.read_text())

@@ -1,0 +1,386 @@
+"""Energy from signal toggles: gate-level simulation of the synthesised netlist, toggles counted.
+
+The event-count energy (reports/cost.py) prices what a cycle model counts (MACs, register writes,
+buffer bytes) with Horowitz's per-operation figures; it cannot see that a carry-save tree, a
+Booth encoder or a wide redundant accumulator switches more or less than a multiplier and an
+adder. This module gives the second estimate the TPE comparison needs:
+
+1. the PE is synthesised by the same yosys flow as the area table (reports/synth.py:gate_netlist);
+2. ``GateSim`` evaluates that netlist cycle by cycle (zero-delay: every gate settles once per
+   cycle, so glitches are not counted) on B operand streams at once (numpy, one bool array per
+   net), and counts, for every cell, how often its output changed;
+3. each toggle is charged ``energy_per_um2_toggle`` x the cell's area (the cell table's NanGate X1
+   area as the proxy for the capacitance it switches: ASSUMPTION), and every flip-flop bit the
+   DFF_X1 clock-pin energy per clock (reports/tables/register_write_45nm.csv);
+4. ``energy_per_um2_toggle`` is calibrated so that a synthesised 32-bit adder on uniform random
+   operands costs exactly Horowitz's int32 add, 0.1 pJ; an 8 x 8 multiplier on uniform random
+   operands is then predicted and shown beside Horowitz's 0.2 pJ as a check.
+
+The netlist simulation is also a correctness check: the PE's accumulated result after a stream
+must equal the exact dot product, or the run raises.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from reports import synth, tech
+
+_COMB = {
+    "$_NOT_": lambda i: ~i["A"],
+    "$_BUF_": lambda i: i["A"],
+    "$_AND_": lambda i: i["A"] & i["B"],
+    "$_NAND_": lambda i: ~(i["A"] & i["B"]),
+    "$_OR_": lambda i: i["A"] | i["B"],
+    "$_NOR_": lambda i: ~(i["A"] | i["B"]),
+    "$_XOR_": lambda i: i["A"] ^ i["B"],
+    "$_XNOR_": lambda i: ~(i["A"] ^ i["B"]),
+    "$_ANDNOT_": lambda i: i["A"] & ~i["B"],
+    "$_ORNOT_": lambda i: i["A"] | ~i["B"],
+    "$_MUX_": lambda i: np.where(i["S"], i["B"], i["A"]),
+    "$_NMUX_": lambda i: ~np.where(i["S"], i["B"], i["A"]),
+}
+# $_DFF_P_, $_DFFE_PP_, $_SDFF_PP0_, $_SDFFE_PP0P_, $_SDFFCE_PN1N_, ...: positive clock only
+_FLOP = re.compile(r"^\$_(DFF|DFFE|SDFF|SDFFE|SDFFCE)_P([PN]?)([01]?)([PN]?)_$")
+
+
+@dataclass
+class _Flop:
+    name: str
+    kind: str  # DFF, DFFE, SDFF, SDFFE, SDFFCE
+    d: int
+    q: int
+    e: int | None
+    e_pol: bool
+    r: int | None
+    r_pol: bool
+    r_val: bool
+    area: float
+
+
+class GateSim:
+    """A cycle-based, zero-delay simulator of one flattened yosys netlist over B parallel lanes."""
+
+    def __init__(self, module: Mapping, lanes: int):
+        if lanes < 1:
+            raise ValueError(f"lanes must be >= 1, got {lanes}")
+        self.lanes = lanes
+        self.ports = {name: p for name, p in module["ports"].items()}
+        bits: set[int] = set()
+        comb, flops = [], []
+        for name, cell in module["cells"].items():
+            typ, conns = cell["type"], cell["connections"]
+            if typ not in _COMB and not _FLOP.match(typ):
+                raise ValueError(f"cell {name}: gate type {typ} is not simulated (clocked on a negative edge, "
+                                 "asynchronous reset or a latch?)")
+            area = tech.cell_area_um2(typ)
+            one = {p: (v[0] if len(v) == 1 else v) for p, v in conns.items()}
+            bits.update(b for v in conns.values() for b in v if isinstance(b, int))
+            if typ in _COMB:
+                ins = {p: one[p] for p, d in cell["port_directions"].items() if d == "input"}
+                comb.append((name, typ, ins, one["Y"], area))
+                continue
+            kind, p1, v, p2 = _FLOP.match(typ).groups()
+            if kind == "DFF":
+                flops.append(_Flop(name, kind, one["D"], one["Q"], None, True, None, True, False, area))
+            elif kind == "DFFE":
+                flops.append(_Flop(name, kind, one["D"], one["Q"], one["E"], p1 == "P", None, True, False, area))
+            elif kind == "SDFF":
+                flops.append(_Flop(name, kind, one["D"], one["Q"], None, True, one["R"], p1 == "P", v == "1", area))
+            else:
+                flops.append(_Flop(name, kind, one["D"], one["Q"], one["E"], p2 == "P", one["R"], p1 == "P",
+                                   v == "1", area))
+        self.flops = flops
+        self.comb = self._order(comb)
+        for p in self.ports.values():
+            bits.update(b for b in p["bits"] if isinstance(b, int))
+        self.values: dict[int | str, np.ndarray] = {b: np.zeros(lanes, bool) for b in bits}
+        self.values["0"] = np.zeros(lanes, bool)
+        self.values["1"] = np.ones(lanes, bool)
+        self.values["x"] = np.zeros(lanes, bool)  # undriven constants read as 0
+        self.toggles = {name: 0 for name, *_ in comb} | {f.name: 0 for f in flops}
+        self.area = {name: a for name, _, _, _, a in comb} | {f.name: f.area for f in flops}
+        self.cycles = 0
+
+    @staticmethod
+    def _order(comb):
+        driver = {y: i for i, (_, _, _, y, _) in enumerate(comb)}
+        order, state = [], {}
+        for root in range(len(comb)):
+            stack = [(root, False)]
+            while stack:
+                i, done = stack.pop()
+                if state.get(i) == 2:
+                    continue
+                if done:
+                    state[i] = 2
+                    order.append(comb[i])
+                    continue
+                if state.get(i) == 1:
+                    raise ValueError(f"combinational loop through cell {comb[i][0]}")
+                state[i] = 1
+                stack.append((i, True))
+                stack += [(driver[b], False) for b in comb[i][2].values()
+                          if isinstance(b, int) and b in driver and state.get(driver[b]) != 2]
+        return order
+
+    def set_port(self, name: str, value) -> None:
+        """Drive an input port with one integer per lane (two's complement bits, LSB first)."""
+        if name not in self.ports or self.ports[name]["direction"] != "input":
+            raise ValueError(f"{name!r} is not an input port; inputs: "
+                             f"{sorted(p for p, d in self.ports.items() if d['direction'] == 'input')}")
+        v = np.broadcast_to(np.asarray(value, np.int64), (self.lanes,))
+        for i, b in enumerate(self.ports[name]["bits"]):
+            if isinstance(b, int):
+                self.values[b] = ((v >> i) & 1).astype(bool)
+
+    def get_port(self, name: str, signed: bool = False) -> np.ndarray:
+        bits = self.ports[name]["bits"]
+        out = np.zeros(self.lanes, np.int64)
+        for i, b in enumerate(bits):
+            out |= self.values[b].astype(np.int64) << i
+        if signed:
+            out = np.where(out >> (len(bits) - 1) & 1, out - (1 << len(bits)), out)
+        return out
+
+    def settle(self, count: bool = True) -> None:
+        vals = self.values
+        for name, typ, ins, y, _ in self.comb:
+            new = _COMB[typ]({p: vals[b] for p, b in ins.items()})
+            if count:
+                self.toggles[name] += int(np.count_nonzero(new != vals[y]))
+            vals[y] = new
+
+    def clock(self, count: bool = True) -> None:
+        """One rising edge: every flip-flop takes its next state, then the logic settles."""
+        vals = self.values
+        nxt = []
+        for f in self.flops:
+            q, d = vals[f.q], vals[f.d]
+            en = np.ones(self.lanes, bool) if f.e is None else (vals[f.e] == f.e_pol)
+            rst = np.zeros(self.lanes, bool) if f.r is None else (vals[f.r] == f.r_pol)
+            if f.kind == "SDFFCE":  # reset only when enabled
+                new = np.where(en, np.where(rst, f.r_val, d), q)
+            else:  # SDFF / SDFFE: reset wins over enable
+                new = np.where(rst, f.r_val, np.where(en, d, q))
+            nxt.append((f, new))
+        for f, new in nxt:
+            if count:
+                self.toggles[f.name] += int(np.count_nonzero(new != vals[f.q]))
+            vals[f.q] = new
+        self.cycles += 1
+        self.settle(count)
+
+    def reset_counts(self) -> None:
+        self.toggles = dict.fromkeys(self.toggles, 0)
+        self.cycles = 0
+
+    def area_toggles(self) -> float:
+        """Sum over cells of toggles x cell area (um^2), all lanes."""
+        return float(sum(n * self.area[c] for c, n in self.toggles.items()))
+
+    @property
+    def flop_bits(self) -> int:
+        return len(self.flops)
+
+
+# --------------------------------------------------------------------------------------------
+# calibration
+# --------------------------------------------------------------------------------------------
+
+_CAL_DIR = "toggle_calibration"
+
+
+def _calibration_netlist(kind: str, progress) -> dict:
+    """A tiny synthesised design for calibration: a 32-bit adder or an 8 x 8 signed multiplier."""
+    import tempfile
+    from pathlib import Path
+
+    src = {
+        "add32": "module cal_add32(input [31:0] a, input [31:0] b, output [31:0] y);\n"
+                 "  assign y = a + b;\nendmodule\n",
+        "mul8": "module cal_mul8(input signed [7:0] a, input signed [7:0] b, output signed [15:0] y);\n"
+                "  assign y = a * b;\nendmodule\n",
+    }[kind]
+    folder = Path(tempfile.gettempdir()) / "bitweight-toggle-cal"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"cal_{kind}.v"
+    if not path.exists() or path.read_text() != src:
+        path.write_text(src)
+    return synth.gate_netlist([path], f"cal_{kind}", {}, progress=progress)
+
+
+def _mean_area_toggles(module: dict, width: int, signed: bool, lanes: int, steps: int, seed: int,
+                       check: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> float:
+    rng = np.random.default_rng(seed)
+    sim = GateSim(module, lanes)
+    lo, hi = (-(1 << (width - 1)), 1 << (width - 1)) if signed else (0, 1 << width)
+    a, b = rng.integers(lo, hi, lanes), rng.integers(lo, hi, lanes)
+    sim.set_port("a", a)
+    sim.set_port("b", b)
+    sim.settle(count=False)
+    for _ in range(steps):
+        a, b = rng.integers(lo, hi, lanes), rng.integers(lo, hi, lanes)
+        sim.set_port("a", a)
+        sim.set_port("b", b)
+        sim.settle()
+        y = sim.get_port("y", signed=signed)
+        if not np.array_equal(y, check(a, b)):
+            raise AssertionError("gate-level simulation of the calibration netlist disagrees with arithmetic")
+    return sim.area_toggles() / (lanes * steps)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    energy_per_um2_toggle_pj: float  # pJ per um^2 of cell toggling once
+    add32_area_toggles: float  # mean um^2 toggled per random 32-bit add
+    mul8_area_toggles: float
+    mul8_predicted_pj: float  # the 8x8 multiplier predicted with that energy (Horowitz: 0.2 pJ)
+    flop_clock_pj: float  # per flip-flop bit per clock
+
+
+@lru_cache(maxsize=1)
+def calibration(progress: Callable[[str], None] | None = None) -> Calibration:
+    """Calibrate on a 32-bit adder (Horowitz 0.1 pJ), predict an 8 x 8 multiplier (Horowitz 0.2 pJ)."""
+    mask = (1 << 32) - 1
+    add = _mean_area_toggles(_calibration_netlist("add32", progress), 32, False, 256, 64, 1,
+                             lambda a, b: (a + b) & mask)
+    mul = _mean_area_toggles(_calibration_netlist("mul8", progress), 8, True, 256, 64, 2, lambda a, b: a * b)
+    e = tech.energy_pj("int32_add") / add
+    return Calibration(e, add, mul, mul * e, tech.energy_pj("register_write_per_bit"))
+
+
+# --------------------------------------------------------------------------------------------
+# PEs of the output-stationary array: the MAC PE and the OPT1 carry-save PE
+# --------------------------------------------------------------------------------------------
+
+PE_TOPS = {"mac": "mac_pe", "booth_csa": "booth_csa_pe"}
+
+
+@dataclass(frozen=True)
+class PeToggleEnergy:
+    pe: str
+    data: str
+    macs: int
+    cycles: int
+    comb_pj_per_mac: float  # logic toggles
+    flop_data_pj_per_mac: float  # flip-flop Q toggles
+    flop_clock_pj_per_mac: float  # every flop bit clocked every cycle
+    pj_per_mac: float
+    toggles_per_mac: float
+
+
+def pe_toggle_energy(pe: str, a: np.ndarray, b: np.ndarray, data: str = "", progress=None) -> PeToggleEnergy:
+    """Energy per MAC of one output-stationary PE accumulating the dot products a[l] . b[l]
+    (a, b: (lanes, K) int8), from its netlist's toggles. Raises if the netlist's result is wrong."""
+    if pe not in PE_TOPS:
+        raise ValueError(f"pe must be one of {tuple(PE_TOPS)}, got {pe!r}")
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.ndim != 2 or a.shape[1] < 1:
+        raise ValueError(f"a and b must be (lanes, K) arrays of one shape, got {a.shape} and {b.shape}")
+    if a.min() < -128 or a.max() > 127 or b.min() < -128 or b.max() > 127:
+        raise ValueError("a and b must hold int8 values (-128..127)")
+    top = PE_TOPS[pe]
+    cal = calibration()
+    module = synth.gate_netlist(synth.verilog_sources(top), top, {}, progress=progress)
+    lanes, k = a.shape
+    sim = GateSim(module, lanes)
+    zero = np.zeros(lanes, np.int64)
+    for port in ("acc_in", "sum_in", "carry_in"):
+        if port in sim.ports:
+            sim.set_port(port, zero)
+    sim.set_port("drain", 0)
+    sim.set_port("a_in", zero)
+    sim.set_port("b_in", zero)
+    sim.set_port("rst", 1)
+    sim.settle(count=False)
+    sim.clock(count=False)
+    sim.set_port("rst", 0)
+    sim.settle(count=False)
+    sim.reset_counts()
+    for t in range(k):
+        sim.set_port("a_in", a[:, t].astype(np.int64))
+        sim.set_port("b_in", b[:, t].astype(np.int64))
+        sim.settle()
+        sim.clock()
+    want = (a.astype(np.int64) * b.astype(np.int64)).sum(axis=1)
+    if "acc_out" in sim.ports:
+        got = sim.get_port("acc_out", signed=True)
+    else:
+        s, c = sim.get_port("sum_out"), sim.get_port("carry_out")
+        got = (s + c) & 0xFFFFFFFF
+        got = np.where(got >= 1 << 31, got - (1 << 32), got)
+    if not np.array_equal(got, want):
+        raise AssertionError(f"gate-level {top} accumulated {got[:4]}..., exact dot products {want[:4]}...")
+    macs = lanes * k
+    comb_names = {name for name, *_ in sim.comb}
+    comb = sum(n * sim.area[c] for c, n in sim.toggles.items() if c in comb_names) * cal.energy_per_um2_toggle_pj
+    flop = sum(n * sim.area[c] for c, n in sim.toggles.items() if c not in comb_names) * cal.energy_per_um2_toggle_pj
+    clock = sim.flop_bits * k * lanes * cal.flop_clock_pj
+    return PeToggleEnergy(pe, data, macs, k, comb / macs, flop / macs, clock / macs, (comb + flop + clock) / macs,
+                          sum(sim.toggles.values()) / macs)
+
+
+def operand_streams(lanes: int = 64, k: int = 64, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Operand streams for the toggle estimate: uniform INT8, Gaussian INT8 (std 30, the TPE
+    paper's middle case) and all-MiniLM-L6-v2's INT8 weights x its INT8 activations on real text."""
+    from kernels.real_tensors import real_int8_gemms
+
+    rng = np.random.default_rng(seed)
+    out = {
+        "uniform int8": (rng.integers(-128, 128, (lanes, k)), rng.integers(-128, 128, (lanes, k))),
+        "gaussian int8 std 30": tuple(np.clip(np.rint(rng.normal(0, 30, (lanes, k))), -128, 127).astype(np.int64)
+                                      for _ in range(2)),
+    }
+    real = real_int8_gemms(max_m=lanes, max_n=lanes, max_k=k, layers=["blocks.2.ffn_up"], seed=seed)
+    _, a, w = real[0]
+    a = np.asarray(a, np.int64)[:lanes, :k]
+    w = np.asarray(w, np.int64)[:k, :lanes].T  # lane l: row l of A against column l of B
+    n = min(a.shape[0], w.shape[0])
+    out["all-MiniLM-L6-v2 int8"] = (a[:n], w[:n])
+    return out
+
+
+def toggle_energy_table(lanes: int = 64, k: int = 64, seed: int = 0, progress=print):
+    """One row per PE x operand stream: energy per MAC from toggles, split, with the calibration."""
+    import pandas as pd
+
+    cal = calibration(progress)
+    rows = []
+    for data, (a, b) in operand_streams(lanes, k, seed).items():
+        for pe in PE_TOPS:
+            if progress:
+                progress(f"toggles: {PE_TOPS[pe]} on {data} ({a.shape[0]} lanes x {k} MACs)")
+            r = pe_toggle_energy(pe, a, b, data)
+            rows.append({"pe": PE_TOPS[pe], "data": data, "macs": r.macs, "toggles_per_mac": r.toggles_per_mac,
+                         "logic_pj_per_mac": r.comb_pj_per_mac, "flop_q_pj_per_mac": r.flop_data_pj_per_mac,
+                         "flop_clock_pj_per_mac": r.flop_clock_pj_per_mac, "pj_per_mac": r.pj_per_mac})
+    df = pd.DataFrame(rows)
+    base = df[df.pe == "mac_pe"].set_index("data").pj_per_mac
+    df["energy_vs_mac_pe"] = df.pj_per_mac / df.data.map(base)
+    cal_row = {"energy_per_um2_toggle_pj": cal.energy_per_um2_toggle_pj, "add32_um2_toggled": cal.add32_area_toggles,
+               "mul8_um2_toggled": cal.mul8_area_toggles, "mul8_predicted_pj": cal.mul8_predicted_pj,
+               "mul8_horowitz_pj": tech.energy_pj("int8_mult"), "flop_clock_pj": cal.flop_clock_pj}
+    return df, pd.DataFrame([cal_row])
+
+
+def report_sections(progress=print) -> list:
+    from reports.build import ReportSection
+
+    progress("report: energy per MAC from gate-level toggles")
+    df, cal = toggle_energy_table(progress=progress)
+    note = ("Second energy estimate (reports/toggles.py): each PE's synthesised netlist simulated gate by gate "
+            "(zero delay, no glitches) on 64 streams of 64 MACs, every output toggle charged its cell's area x "
+            "an energy per um^2 toggled, every flip-flop bit the DFF_X1 clock energy per cycle. The netlist's "
+            "accumulated results are checked against exact dot products. Calibration (next table): a 32-bit "
+            "adder on random operands costs Horowitz's 0.1 pJ; the same constant predicts the 8x8 multiplier.")
+    cal_note = ("The one free constant of the toggle estimate and its check: mul8_predicted_pj is the synthesised "
+                "8x8 signed multiplier on uniform random operands priced with the adder-calibrated constant, "
+                "beside Horowitz's 0.2 pJ.")
+    return [ReportSection("Energy per MAC from toggles (PE level)", "toggle_energy.csv", df, note),
+            ReportSection("Toggle-energy calibration", "toggle_calibration.csv", cal, cal_note)]
