@@ -17,6 +17,7 @@ PROVIDERS: tuple[str, ...] = (
     "reports.lowbit_compare:report_sections",
     "reports.toggles:report_sections",
     "reports.tpe_compare:report_sections",
+    "reports.sweep:report_sections",
 )
 
 

@@ -275,19 +275,25 @@ class PeToggleEnergy:
     toggles_per_mac: float
 
 
-def pe_toggle_energy(pe: str, a: np.ndarray, b: np.ndarray, data: str = "", progress=None) -> PeToggleEnergy:
+def pe_toggle_energy(pe: str, a: np.ndarray, b: np.ndarray, data: str = "", progress=None,
+                     b_bits: int = 8) -> PeToggleEnergy:
     """Energy per MAC of one output-stationary PE accumulating the dot products a[l] . b[l]
-    (a, b: (lanes, K) int8), from its netlist's toggles. Raises if the netlist's result is wrong."""
+    (a: (lanes, K) int8, b: the same shape, signed ``b_bits``-bit values; the PE is synthesised
+    with B_W = b_bits), from its netlist's toggles. Raises if the netlist's result is wrong."""
     if pe not in PE_TOPS:
         raise ValueError(f"pe must be one of {tuple(PE_TOPS)}, got {pe!r}")
+    if isinstance(b_bits, bool) or not isinstance(b_bits, (int, np.integer)) or not 2 <= b_bits <= 8:
+        raise ValueError(f"b_bits must be an integer in 2..8, got {b_bits!r}")
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape or a.ndim != 2 or a.shape[1] < 1:
         raise ValueError(f"a and b must be (lanes, K) arrays of one shape, got {a.shape} and {b.shape}")
-    if a.min() < -128 or a.max() > 127 or b.min() < -128 or b.max() > 127:
-        raise ValueError("a and b must hold int8 values (-128..127)")
+    lo, hi = -(1 << (b_bits - 1)), (1 << (b_bits - 1)) - 1
+    if a.min() < -128 or a.max() > 127 or b.min() < lo or b.max() > hi:
+        raise ValueError(f"a must hold int8 values (-128..127) and b signed {b_bits}-bit values ({lo}..{hi})")
     top = PE_TOPS[pe]
     cal = calibration()
-    module = synth.gate_netlist(synth.verilog_sources(top), top, {}, progress=progress)
+    params = {} if b_bits == 8 else {"B_W": int(b_bits)}
+    module = synth.gate_netlist(synth.verilog_sources(top), top, params, progress=progress)
     lanes, k = a.shape
     sim = GateSim(module, lanes)
     zero = np.zeros(lanes, np.int64)
