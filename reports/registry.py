@@ -128,7 +128,7 @@ ENGINES: dict[str, Engine] = {
         family="digit_skip_gemm",
         make_config=lambda cols=4, encoding="ent": load("sim.digit_skip:DigitSkipConfig")(encoding, cols=cols),
         model="sim.digit_skip:simulate_gemm",
-        estimate=None,
+        estimate="sim.digit_skip:estimate_gemm",  # expected cycles/events from A's value distribution
         rtl_top="digit_skip_dot",
         rtl_params=lambda cfg: {"ACC_W": cfg.acc_bits, "ENC": {"ent": 0, "booth": 1}[cfg.encoding], "N": cfg.cols},
         rtl_pe_top="digit_skip_pe",

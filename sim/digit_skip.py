@@ -329,3 +329,88 @@ def simulate_dot_stepwise(a, b, cfg: DigitSkipConfig) -> tuple[int, int, dict[st
     events = {"encodes": k, **ev, "zero_digits_skipped": NUM_DIGITS * k - ev["selects"]}
     events = {key: events[key] for key in dot_events(av, cfg)}  # same key order as dot_events
     return value, cycles, events
+
+
+# ---------------------------------------------------------------------------------------------
+# data-free estimate: expected cycles and events from a distribution of the streamed operand
+# ---------------------------------------------------------------------------------------------
+
+
+def int8_pmf(values=None, *, gaussian_std: float | None = None) -> np.ndarray:
+    """A probability mass function over the 256 int8 values (index v + 128), either the
+    histogram of ``values`` (e.g. a real tensor) or N(0, std^2) rounded and saturated to int8."""
+    if (values is None) == (gaussian_std is None):
+        raise ValueError("give exactly one of values (a tensor to histogram) or gaussian_std")
+    if values is not None:
+        v = check_int8(values, "values").ravel()
+        if v.size == 0:
+            raise ValueError("values must not be empty")
+        return np.bincount(v + 128, minlength=256).astype(np.float64) / v.size
+    if isinstance(gaussian_std, bool) or not isinstance(gaussian_std, numbers.Real) or not gaussian_std > 0:
+        raise ValueError(f"gaussian_std must be a positive number, got {gaussian_std!r}")
+    from math import erf, sqrt
+
+    edges = np.arange(-128, 129) - 0.5  # value v takes N(0, std) mass in [v - 0.5, v + 0.5)
+    cdf = np.array([0.5 * (1 + erf(e / (gaussian_std * sqrt(2)))) for e in edges])
+    pmf = np.diff(cdf)
+    pmf[0] += cdf[0]  # saturation: everything below -127.5 is -128
+    pmf[-1] += 1 - cdf[-1]  # and above 126.5 is 127
+    return pmf
+
+
+def digit_nonzero_probability(pmf, encoding: str = "ent") -> np.ndarray:
+    """q[j] = P(digit j of a is non-zero) for a drawn from ``pmf`` (256 int8 values)."""
+    pmf = np.asarray(pmf, np.float64)
+    if pmf.shape != (256,) or (pmf < 0).any() or not np.isclose(pmf.sum(), 1.0):
+        raise ValueError(f"pmf must be 256 non-negative probabilities summing to 1, got shape {pmf.shape}")
+    from sim.digits import radix4_digits
+
+    nz = radix4_digits(np.arange(-128, 128), encoding) != 0  # (256, 4)
+    return pmf @ nz
+
+
+def expected_dot_cycles(k: int, pmf, encoding: str = "ent") -> float:
+    """E[cycles] of one dot product whose a elements are iid from ``pmf``: exact, not sampled.
+
+    A slot of r real elements costs max(1, n) cycles, n ~ Binomial(r, q_j), and
+    E[max(1, n)] = E[n] + P(n = 0) = r q_j + (1 - q_j)^r; padding elements have zero digits.
+    """
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise ValueError(f"K must be a positive integer, got {k!r}")
+    q = digit_nonzero_probability(pmf, encoding)
+    full, tail = divmod(int(k), GROUP)
+    per_group = lambda r: float((r * q + (1 - q) ** r).sum())  # noqa: E731
+    slots = full * per_group(GROUP) + (per_group(tail) if tail else 0.0)
+    return START_CYCLES + slots + DRAIN_CYCLES
+
+
+@dataclass(frozen=True)
+class DigitSkipEstimate:
+    cycles: float  # expected
+    events: dict[str, float]  # expected counts
+    shape: tuple[int, int, int]
+
+
+def estimate_gemm(m: int, n: int, k: int, cfg: DigitSkipConfig | None = None, pmf=None) -> DigitSkipEstimate:
+    """Expected cycles and events of an M x N x K GEMM on a row of ``cfg.cols`` columns, without
+    data: A's elements iid from ``pmf`` (default: Gaussian std 30 INT8, the TPE paper's middle
+    case). Every fold streams one row of A, so E[cycles] = M ceil(N / cols) E[dot cycles]."""
+    cfg = DigitSkipConfig() if cfg is None else cfg
+    for name, v in (("M", m), ("N", n), ("K", k)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+            raise ValueError(f"GEMM dimension {name} must be a positive integer, got {v!r}")
+    if k > cfg.max_k:
+        raise ValueError(f"K = {k} can overflow a {cfg.acc_bits}-bit accumulator (max K {cfg.max_k})")
+    pmf = int8_pmf(gaussian_std=30.0) if pmf is None else pmf
+    q = digit_nonzero_probability(pmf, cfg.encoding)
+    folds = m * -(-n // cfg.cols)
+    full, tail = divmod(k, GROUP)
+    groups = full + (1 if tail else 0)
+    p_idle = full * float(((1 - q) ** GROUP).sum()) + (float(((1 - q) ** tail).sum()) if tail else 0.0)
+    selects = k * float(q.sum())
+    per_fold_seq = {"encodes": k, "idle_slots": p_idle, "zero_digits_skipped": NUM_DIGITS * k - selects}
+    per_fold_col = {"selects": selects, "merges": NUM_DIGITS * groups, "shifts": (NUM_DIGITS - 1) * groups,
+                    "final_adds": 1, "b_reads": selects}
+    events = {e: folds * v for e, v in per_fold_seq.items()}
+    events |= {e: folds * cfg.cols * v for e, v in per_fold_col.items()}
+    return DigitSkipEstimate(folds * expected_dot_cycles(k, pmf, cfg.encoding), events, (m, n, k))
