@@ -22,7 +22,7 @@ from rtl_models.digit_skip_cosim import (
     run_digit_skip_cosim_batch,
     run_digit_skip_gemm_cosim_batch,
 )
-from rtl_models.runner import simulator_missing
+from rtl_models.testing import needs
 from sim.digit_skip import DigitSkipConfig, simulate_dot, simulate_gemm, simulate_row
 from sim.digits import gaussian_int8
 from sim.workloads import edge_workloads
@@ -51,11 +51,6 @@ def _workloads(seed: int = 0) -> list[tuple[str, np.ndarray, np.ndarray]]:
 WORKLOADS = _workloads()
 NAMES = [name for name, _, _ in WORKLOADS]
 
-
-def needs(sim):
-    reason = simulator_missing(sim)
-    if reason:
-        pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")

@@ -20,16 +20,12 @@ import torch
 from kernels.hadamard import fwht
 from rtl_models import runner
 from rtl_models.fwht_cosim import run_fwht_cosim, run_fwht_cosim_batch
-from rtl_models.runner import CosimError, simulator_missing
+from rtl_models.runner import CosimError
+from rtl_models.testing import needs
 from sim.hadamard import FwhtConfig, edge_workloads, fwht_exact, hadamard_matrix, simulate_fwht
 
 SIMS = ("icarus", "verilator")
 
-
-def needs(sim):
-    reason = simulator_missing(sim)
-    if reason:
-        pytest.skip(reason)
 
 
 def kernel_int32(x: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from kernels.lut_gemm import count_lut_ops, lut_gemm, lut_gemm_pow2, lut_gemm_pow2_reference, lut_gemm_reference
 from rtl_models import runner
 from rtl_models.lut_cosim import CosimError, run_lut_cosim, run_lut_cosim_batch
-from rtl_models.runner import simulator_missing
+from rtl_models.testing import needs
 from sim.lut_pe import (
     BUILD_CYCLES,
     LutPEConfig,
@@ -36,11 +36,6 @@ WORKLOADS = lut_edge_workloads(seed=0)
 NAMES = [w[0] for w in WORKLOADS]
 SIMS = ("icarus", "verilator")
 
-
-def needs(sim):
-    reason = simulator_missing(sim)
-    if reason:
-        pytest.skip(reason)
 
 
 def kernel_y(x, packed, exps, g) -> np.ndarray:

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from rtl_models import runner
-from rtl_models.runner import CosimError, buffer_depth, run_cosim, run_cosim_batch, simulator_missing
+from rtl_models.runner import CosimError, buffer_depth, run_cosim, run_cosim_batch
+from rtl_models.testing import needs
 from sim.systolic import SystolicConfig, simulate_gemm
 from sim.workloads import accumulator_stress, edge_workloads
 
@@ -30,11 +31,6 @@ NAMES = [name for name, _, _ in WORKLOADS]
 def ref(a, b):
     return a.astype(np.int64) @ b.astype(np.int64)
 
-
-def needs(sim):
-    reason = simulator_missing(sim)
-    if reason:
-        pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
