@@ -39,7 +39,8 @@ FAMILIES: dict[str, str] = {
     "workloads(seed) -> [(name, a, b)]; cosim(workloads [(a, b)], config, sim=, seed=)",
     "fp8_mac": "make_config(fmt_a, fmt_b, addr_bits); model(a_codes, b_codes, config) -> result bits, cycles, "
     "events; estimate(K) -> events (cycles K + 2); kernel(a_fp8, b_fp8, scale_a, scale_b) -> fp32; "
-    "workloads(config, seed) -> [(name, a_codes, b_codes)]; cosim(workloads, config, sim=, seed=)",
+    "workloads(config, seed) -> [(name, a_codes, b_codes)]; cosim(workloads, config, sim=, seed=); "
+    "arrays: make_config(rows, cols, fmt_a, fmt_b, depth), estimate(M, N, K, config) -> cycles and events per fold",
     "lut_gemm": "make_config(exp_bits); model(x, packed, exps, group_size, config); "
     "estimate(...) without the product; kernel(x, packed, exps, group_size); "
     "workloads(seed) -> [(name, operands)]; cosim(list of operands, sim=, seed=)",
@@ -170,6 +171,42 @@ ENGINES: dict[str, Engine] = {
         kernel_reference="kernels.lut_gemm:lut_gemm_pow2_reference",
         workloads="sim.lut_pe:lut_edge_workloads",
         cosim="rtl_models.lut_cosim:run_lut_cosim_batch",
+    ),
+    "fp8_os": Engine(
+        name="fp8_os",
+        description="R x C output-stationary array of FP8 (e4m3 / e5m2) MACs: exact FP8 x FP8 -> FP32 products, "
+        "single-cycle IEEE FP32 accumulation from +0 in order k = 0..K-1 (each output = the fp8_mac dot product), "
+        "2R + C + K - 1 cycles per fold",
+        family="fp8_mac",
+        make_config=lambda rows=4, cols=4, fmt_a="e4m3", fmt_b="e4m3", depth=64: load(
+            "sim.fp8_array:Fp8ArrayConfig")(rows, cols, fmt_a, fmt_b, depth),
+        model="sim.fp8_array:simulate_gemm",
+        estimate="sim.fp8_array:estimate_gemm",
+        rtl_top="fp8_os_array",
+        rtl_params=lambda cfg: cfg.rtl_params,
+        rtl_pe_top="fp8_os_pe",
+        kernel="kernels.fp8:scaled_fp8_gemm_emulated",
+        kernel_reference="kernels.fp8:scaled_fp8_gemm_emulated",
+        workloads="sim.fp8_array:edge_workloads",
+        cosim="rtl_models.fp8_array_cosim:run_fp8_array_cosim_batch",
+    ),
+    "lut_array": Engine(
+        name="lut_array",
+        description="LUT-based binary-coded GEMM on an array: one Gray-code table builder shared by P look-up lanes "
+        "(lane l takes output rows l, l+P, ...; one table with P read ports), optionally double-buffered so the "
+        "next table build overlaps the look-ups",
+        family="lut_gemm",
+        make_config=lambda exp_bits=4, lanes=4, double_buffer=True: load("sim.lut_array:LutArrayConfig")(
+            lanes=lanes, double_buffer=double_buffer, exp_bits=exp_bits),
+        model="sim.lut_array:simulate_lut_array",
+        estimate="sim.lut_array:estimate_lut_array",
+        rtl_top="lut_array",
+        rtl_params=lambda cfg: {"P": cfg.lanes, "DBUF": int(cfg.double_buffer), "EXP_W": cfg.exp_bits},
+        rtl_pe_top="lut_array_lane",
+        kernel="kernels.lut_gemm:lut_gemm_pow2",
+        kernel_reference="kernels.lut_gemm:lut_gemm_pow2_reference",
+        workloads="sim.lut_array:lut_array_workloads",
+        cosim="rtl_models.lut_array_cosim:run_lut_array_cosim_batch",
     ),
 }
 
