@@ -171,21 +171,37 @@ def _lut_estimate(M: int, N: int, K: int, cfg: LutWorkloadConfig):
     return estimate_lut_gemm(M, N, K, cfg.q, cfg.group_size)
 
 
-def lut_engines(q: int = 3, group_size: int = 128) -> list[EngineSpec]:
-    """The LUT PE (sim/lut_pe.py, rtl_models/verilog/lut_pe.v) priced with ShiftAddLLM's LUT read
-    and shift energies (reports/cost.py: lut_event_energy)."""
+def _lut_array_estimate(M: int, N: int, K: int, cfg: LutWorkloadConfig):
+    from sim.lut_array import estimate_lut_array
+
+    return estimate_lut_array(M, N, K, cfg.q, cfg.group_size, cfg.pe)
+
+
+def lut_engines(q: int = 3, group_size: int = 128, lanes: int = 4) -> list[EngineSpec]:
+    """The LUT PE (sim/lut_pe.py, rtl_models/verilog/lut_pe.v) and the LUT array of ``lanes``
+    look-up lanes sharing one table builder (sim/lut_array.py, lut_array.v), priced with
+    ShiftAddLLM's LUT read and shift energies (reports/cost.py: lut_event_energy)."""
+    from sim.lut_array import LutArrayConfig
     from sim.lut_pe import LutPEConfig
 
     pe = LutPEConfig()
-    return [EngineSpec(
-        name=f"lut_q{q}_1pe",
-        description=f"LUT-based binary-coded GEMM, {q} sign planes, power-of-two scales per {group_size} "
-        "weights as shifts: one 256-entry-table PE (263-cycle table build per 8 activations, then one "
-        "look-up per plane and output)",
-        config=LutWorkloadConfig(pe, q, group_size), estimate=_lut_estimate, num_pes=1,
-        array=SynthTarget("lut_pe", {}), pe=None,
-        event_energy=cost.lut_event_energy(exp_bits=pe.exp_bits, acc_bits=pe.acc_bits),
-    )]
+    arr = LutArrayConfig(lanes=lanes, double_buffer=False, exp_bits=pe.exp_bits)
+    energy = cost.lut_event_energy(exp_bits=pe.exp_bits, acc_bits=pe.acc_bits)
+    fmt = f"{q} sign planes, power-of-two scales per {group_size} weights as shifts"
+    return [
+        EngineSpec(
+            name=f"lut_q{q}_1pe",
+            description=f"LUT-based binary-coded GEMM, {fmt}: one 256-entry-table PE (263-cycle table build per 8 "
+            "activations, then one look-up per plane and output)",
+            config=LutWorkloadConfig(pe, q, group_size), estimate=_lut_estimate, num_pes=1,
+            array=SynthTarget("lut_pe", {}), pe=None, event_energy=energy),
+        EngineSpec(
+            name=f"lut_q{q}_{lanes}lanes",
+            description=f"LUT-based binary-coded GEMM, {fmt}: one table builder shared by {lanes} look-up lanes",
+            config=LutWorkloadConfig(arr, q, group_size), estimate=_lut_array_estimate, num_pes=lanes,
+            array=SynthTarget("lut_array", {"P": lanes, "DBUF": 0}), pe=SynthTarget("lut_array_lane", {}),
+            event_energy=energy),
+    ]
 
 
 def default_extra_synth(exclude: Iterable[str] = ()) -> list[tuple[str, SynthTarget]]:

@@ -5,7 +5,8 @@ For a GEMV (batch 1, where weight-only quantisation pays) and a batched layer, o
 * ``os_int8``: the INT8 output-stationary 16x16 array (the baseline);
 * ``os_w4a8`` / ``os_w2a8``: the same RTL with 4- and 2-bit weights (narrower multipliers, packed
   weight reads);
-* ``lut_q{2,3,4}``: the LUT PE (ShiftAddLLM / LUT-GEMM) with q sign planes, priced with
+* ``lut_q{2,3,4}_1pe`` / ``_4lanes``: the LUT PE (ShiftAddLLM / LUT-GEMM) with q sign planes, and
+  the array of 4 look-up lanes sharing one table builder, priced with
   ShiftAddLLM's LUT read (0.37 pJ) and shift (0.15 pJ) energies;
 * ``os_fp16``: an FP16 x FP16 -> FP32 array with the INT8 array's dataflow and event counts,
   Horowitz's fp16 multiply + fp32 add and 2-byte operands. There is no FP16 RTL, so it has no
