@@ -44,6 +44,9 @@ FAMILIES: dict[str, str] = {
     "lut_gemm": "make_config(exp_bits); model(x, packed, exps, group_size, config); "
     "estimate(...) without the product; kernel(x, packed, exps, group_size); "
     "workloads(seed) -> [(name, operands)]; cosim(list of operands, sim=, seed=)",
+    "tree_gemm": "make_config(k, n); model(a, b, config) -> TreeResult (c, cycles, fold_cycles, events); "
+    "estimate(M, N, K, config); kernel(a, b) -> C on torch tensors; workloads(seed) -> [(name, a, b)]; "
+    "cosim(workloads [(a, b)], config, sim=, seed=) -> [TreeCosimResult]",
 }
 
 
@@ -207,6 +210,38 @@ ENGINES: dict[str, Engine] = {
         kernel_reference="kernels.lut_gemm:lut_gemm_pow2_reference",
         workloads="sim.lut_array:lut_array_workloads",
         cosim="rtl_models.lut_array_cosim:run_lut_array_cosim_batch",
+    ),
+    "mat": Engine(
+        name="mat",
+        description="INT8 x INT8 -> INT32 multiplier-adder tree engine (K x N tile of B in registers, one row of A "
+        "per clock, partial sums from the output buffer), K multipliers and a balanced adder tree per column",
+        family="tree_gemm",
+        make_config=lambda k=16, n=4: load("sim.adder_tree:TreeConfig")(k, n, "mult"),
+        model="sim.adder_tree:simulate_gemm",
+        estimate="sim.adder_tree:estimate_gemm",
+        rtl_top="tree_gemm",
+        rtl_params=lambda cfg: load("rtl_models.tree_gemm_cosim:rtl_params")(cfg),
+        rtl_pe_top="add_tree",
+        kernel="kernels.int8_gemm:int8_gemm",
+        kernel_reference="kernels.int8_gemm:int8_gemm_reference",
+        workloads="sim.adder_tree:edge_workloads",
+        cosim="rtl_models.tree_gemm_cosim:run_tree_cosim_batch",
+    ),
+    "mat_sbw": Engine(
+        name="mat_sbw",
+        description="INT8 x INT8 -> INT32 multiplier-adder tree engine (K x N tile of B in registers, one row of A "
+        "per clock, partial sums from the output buffer), TPE OPT2 same-bit-weight compression: the row Booth-encoded once and shared, one narrow tree per digit position and column, shifts and adds",
+        family="tree_gemm",
+        make_config=lambda k=16, n=4: load("sim.adder_tree:TreeConfig")(k, n, "sbw"),
+        model="sim.adder_tree:simulate_gemm",
+        estimate="sim.adder_tree:estimate_gemm",
+        rtl_top="tree_gemm",
+        rtl_params=lambda cfg: load("rtl_models.tree_gemm_cosim:rtl_params")(cfg),
+        rtl_pe_top="add_tree",
+        kernel="kernels.int8_gemm:int8_gemm",
+        kernel_reference="kernels.int8_gemm:int8_gemm_reference",
+        workloads="sim.adder_tree:edge_workloads",
+        cosim="rtl_models.tree_gemm_cosim:run_tree_cosim_batch",
     ),
 }
 

@@ -390,3 +390,66 @@ def report_sections(progress=print) -> list:
                 "beside Horowitz's 0.2 pJ.")
     return [ReportSection("Energy per MAC from toggles (PE level)", "toggle_energy.csv", df, note),
             ReportSection("Toggle-energy calibration", "toggle_calibration.csv", cal, cal_note)]
+
+
+# --------------------------------------------------------------------------------------------
+# the multiplier-adder tree engine (sim/adder_tree.py): baseline and OPT2 same-bit-weight
+# --------------------------------------------------------------------------------------------
+
+
+def tree_toggle_energy(pe: str, a: np.ndarray, b: np.ndarray, k: int = 16, n: int = 4, progress=None) -> float:
+    """Energy per MAC (pJ) of the whole tree_gemm engine (K x N tile) streaming the rows of
+    ``a`` (M, k) against the tile ``b`` (k, n), from its netlist's toggles; the tile load is not
+    counted (it is amortised over the rows). Raises if the netlist's results are wrong."""
+    from rtl_models.tree_gemm_cosim import rtl_params
+    from sim.adder_tree import TreeConfig
+
+    cfg = TreeConfig(k, n, pe)
+    a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+    if a.ndim != 2 or a.shape[1] != k or b.shape != (k, n):
+        raise ValueError(f"a must be (M, {k}) and b ({k}, {n}), got {a.shape} and {b.shape}")
+    module = synth.gate_netlist(synth.verilog_sources("tree_gemm"), "tree_gemm", rtl_params(cfg), progress=progress)
+    sim = GateSim(module, 1)
+    pack = lambda vals, w: sum((int(v) & ((1 << w) - 1)) << (i * w) for i, v in enumerate(vals))  # noqa: E731
+    for port in ("b_we", "a_valid", "b_row_idx"):
+        sim.set_port(port, 0)
+    for port in ("a_vec", "psum_in", "b_row"):
+        _set_wide(sim, port, 0)
+    sim.set_port("rst", 1)
+    sim.settle(count=False)
+    sim.clock(count=False)
+    sim.set_port("rst", 0)
+    for kk in range(k):
+        sim.set_port("b_we", 1)
+        sim.set_port("b_row_idx", kk)
+        _set_wide(sim, "b_row", pack(b[kk], 8))
+        sim.settle(count=False)
+        sim.clock(count=False)
+    sim.set_port("b_we", 0)
+    sim.reset_counts()
+    got = []
+    for r in range(a.shape[0] + 2):
+        row = a[r] if r < a.shape[0] else np.zeros(k, np.int64)
+        sim.set_port("a_valid", int(r < a.shape[0]))
+        _set_wide(sim, "a_vec", pack(row, 8))
+        sim.settle()
+        sim.clock()
+        if sim.get_port("y_valid")[0]:
+            word = _get_wide(sim, "y_vec")
+            got.append([((word >> (32 * j)) & 0xFFFFFFFF) - ((word >> (32 * j + 31) & 1) << 32) for j in range(n)])
+    want = (a @ b).tolist()
+    if got != want:
+        raise AssertionError(f"gate-level tree_gemm ({pe}) results {got[:2]}... differ from A @ B {want[:2]}...")
+    cal = calibration()
+    energy = sim.area_toggles() * cal.energy_per_um2_toggle_pj + sim.flop_bits * sim.cycles * cal.flop_clock_pj
+    return energy / (a.shape[0] * k * n)
+
+
+def _set_wide(sim: GateSim, name: str, word: int) -> None:
+    for i, bit in enumerate(sim.ports[name]["bits"]):
+        if isinstance(bit, int):
+            sim.values[bit] = np.full(sim.lanes, bool((word >> i) & 1))
+
+
+def _get_wide(sim: GateSim, name: str) -> int:
+    return sum(int(sim.values[bit][0]) << i for i, bit in enumerate(sim.ports[name]["bits"]))

@@ -6,7 +6,7 @@ from reports.tpe_compare import PAPER, tpe_table
 
 
 def test_table_has_every_paper_claim_and_measures_os_opt1():
-    t = tpe_table(rows=4, cols=4, progress=None)
+    t = tpe_table(rows=4, cols=4, tree=(4, 2), progress=None)
     assert list(t.architecture) == [p[0] for p in PAPER]
     assert t.paper_area_eff_x.tolist() == [1.27, 1.27, 1.28, 1.56, 1.44, 2.85]
     assert t.paper_energy_eff_x.tolist() == [1.04, 1.04, 1.56, 1.49, 1.20, 12.10]
@@ -15,5 +15,8 @@ def test_table_has_every_paper_claim_and_measures_os_opt1():
     assert math.isfinite(os_row.ours_area_eff_x) and os_row.ours_area_eff_x > 0
     assert abs(os_row.ours_area_eff_x - 1.0) > 1e-3
     assert "4x4 OS arrays" in os_row.comment and f"{os_row.ours_area_eff_x:.2f}x" in os_row.comment
-    for _, row in t.iloc[1:].iterrows():
+    tree = t[t.architecture == "multiplier-adder tree"].iloc[0]
+    assert math.isfinite(tree.ours_area_eff_x) and math.isfinite(tree.ours_energy_eff_x)
+    assert "K=4 x N=2 tile engines" in tree.comment
+    for _, row in t.drop(index=[0, tree.name]).iterrows():
         assert math.isnan(row.ours_area_eff_x) and row.comment.startswith("not built")

@@ -1,0 +1,125 @@
+"""cocotb test bench for tree_gemm (rtl_models/verilog/tree_gemm.v), the multiplier-adder tree
+engine and its OPT2 same-bit-weight variant.
+
+The bench plays the engine's surroundings: the operand buffers and the output buffer that holds
+partial sums between K-tiles. sim.adder_tree says what C must be and how many cycles each fold
+takes. Per fold (N-tiles outer, K-tiles inner) it writes the K x N tile row by row (zero rows and
+columns pad a partial tile), then streams the M rows of A, each with its partial sums from the
+output buffer (0 on a first K-tile), collects every registered result, and counts the rising
+edges from the first tile-row write to the edge that registered the last result. Signals are
+driven on falling edges and sampled after rising edges (ReadOnly).
+"""
+
+from __future__ import annotations
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+
+from rtl_models.benches.common import CLOCK_NS, job_path, load_job, pack, save_outputs, unpack_signed
+from sim.adder_tree import TreeConfig, simulate_gemm, tree_folds
+
+ACC_W = 32
+
+
+def _job() -> tuple[TreeConfig, list[tuple[np.ndarray, np.ndarray]]]:
+    job = load_job()
+    cfg = TreeConfig(int(job["k"]), int(job["n"]), str(job["pe"]))
+    return cfg, [(job[f"a_{i}"], job[f"b_{i}"]) for i in range(int(job["count"]))]
+
+
+def _timeout_ns() -> int:
+    if job_path() is None:
+        return 1_000_000
+    cfg, work = _job()
+    edges = sum(simulate_gemm(a, b, cfg).cycles + 4 * len(tree_folds(a.shape[0], b.shape[1], a.shape[1], cfg))
+                for a, b in work) + 16
+    return 4 * edges * CLOCK_NS + 10_000
+
+
+async def _fold(dut, cfg: TreeConfig, a_t: np.ndarray, b_t: np.ndarray, psum: np.ndarray):
+    """One fold; returns the (M, n) results and the edge of the last one."""
+    m, kr = a_t.shape
+    nr = b_t.shape[1]
+    tile = np.zeros((cfg.k, cfg.n), np.int64)
+    tile[:kr, :nr] = b_t
+    rows = np.zeros((m, cfg.k), np.int64)
+    rows[:, :kr] = a_t
+    ps = np.zeros((m, cfg.n), np.int64)
+    ps[:, :nr] = psum
+    out, last_edge, edge = [], 0, 0
+
+    async def tick():
+        nonlocal edge, last_edge
+        await RisingEdge(dut.clk)
+        edge += 1
+        await ReadOnly()
+        if dut.y_valid.value == 1:
+            out.append(unpack_signed(dut.y_vec.value.to_unsigned(), cfg.n, ACC_W))
+            last_edge = edge
+
+    for kk in range(cfg.k):
+        await FallingEdge(dut.clk)
+        dut.b_we.value = 1
+        dut.b_row_idx.value = kk
+        dut.b_row.value = pack(tile[kk], 8)
+        dut.a_valid.value = 0
+        await tick()
+    for r in range(m):
+        await FallingEdge(dut.clk)
+        dut.b_we.value = 0
+        dut.a_valid.value = 1
+        dut.a_vec.value = pack(rows[r], 8)
+        dut.psum_in.value = pack(ps[r], ACC_W)
+        await tick()
+    await FallingEdge(dut.clk)
+    dut.a_valid.value = 0
+    dut.a_vec.value = 0
+    dut.psum_in.value = 0
+    await tick()
+    if len(out) != m:
+        raise AssertionError(f"fold gave {len(out)} results for {m} rows")
+    return np.array(out, np.int64)[:, :nr], last_edge
+
+
+@cocotb.test(timeout_time=_timeout_ns(), timeout_unit="ns")
+async def tree_gemm_workloads(dut):
+    """Every workload of the job: C and every fold's cycles against sim.adder_tree."""
+    cfg, work = _job()
+    for name, width in (("a_vec", cfg.k * 8), ("b_row", cfg.n * 8), ("y_vec", cfg.n * ACC_W)):
+        got = len(getattr(dut, name))
+        if got != width:
+            raise AssertionError(f"{name} is {got} bits wide, the job's config needs {width}")
+    Clock(dut.clk, CLOCK_NS, unit="ns").start()
+    for sig in ("b_we", "b_row_idx", "b_row", "a_valid", "a_vec", "psum_in"):
+        getattr(dut, sig).value = 0
+    dut.rst.value = 1
+    for _ in range(2):
+        await RisingEdge(dut.clk)
+    await FallingEdge(dut.clk)
+    dut.rst.value = 0
+
+    errors: list[str] = []
+    outputs: dict[str, np.ndarray] = {}
+    for w, (a, b) in enumerate(work):
+        model = simulate_gemm(a, b, cfg)
+        m, n = a.shape[0], b.shape[1]
+        buf = np.zeros((m, n), np.int64)  # the output buffer
+        fold_cycles = []
+        for f in model.folds:
+            psum = buf[:, f.n0:f.n1] if f.k0 > 0 else np.zeros((m, f.n1 - f.n0), np.int64)
+            y, cycles = await _fold(dut, cfg, a[:, f.k0:f.k1].astype(np.int64), b[f.k0:f.k1, f.n0:f.n1].astype(np.int64),
+                                    psum)
+            buf[:, f.n0:f.n1] = y
+            fold_cycles.append(cycles)
+        if fold_cycles != model.fold_cycles:
+            errors.append(f"workload {w}: fold cycles {fold_cycles}, model {model.fold_cycles}")
+        if not np.array_equal(buf, model.c.astype(np.int64)):
+            i, j = np.argwhere(buf != model.c)[0]
+            errors.append(f"workload {w}: {int((buf != model.c).sum())} outputs differ, first C[{i},{j}] = "
+                          f"{buf[i, j]}, model {model.c[i, j]}")
+        outputs[f"c_{w}"] = buf
+        outputs[f"fold_cycles_{w}"] = np.array(fold_cycles, np.int64)
+    save_outputs(errors, **outputs)
+    assert not errors, "RTL disagrees with sim.adder_tree:\n" + "\n".join(errors)

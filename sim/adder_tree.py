@@ -1,0 +1,201 @@
+"""Cycle-level model of the multiplier-adder tree engine and its same-bit-weight variant (TPE OPT2).
+
+The engine holds a K x N tile of B in registers and takes one row of A (K int8 values) per clock.
+Each of its N columns forms a dot product of that row with its column of B in one pass and adds a
+partial sum from the output buffer (the previous K-tile's result for that row, 0 for the first):
+
+    y[n] = psum[n] + sum_{k<K} a_k b_{k,n}
+
+Two datapaths compute the same y (``pe``):
+
+* ``"mult"`` (the baseline): K multipliers per column and a balanced adder tree over their K
+  products (levels grow one bit each), then the partial-sum add.
+* ``"sbw"`` (the TPE paper's OPT2, same-bit-weight compression): the row of A is recoded once
+  into 4 signed radix-4 Booth digits per element, d_{k,j} in {0, +-1, +-2} (sim/digits.py), and
+  the digits are shared by every column. Column n adds, for each digit position j, the K terms
+  d_{k,j} b_{k,n} of equal bit weight in one narrow tree (a negative term enters as the bitwise
+  complement of |d| b plus a count of negative digits as one more leaf), and then
+  y = psum + S_0 + 4 S_1 + 16 S_2 + 64 S_3. Unlike the paper's released code, which fixes K = 16,
+  K is a parameter here.
+
+Schedule, identical for both (the technique changes the arithmetic, not the timing): a GEMM
+C = A (M x K) @ B (K x N) runs fold by fold, N-tiles outer and K-tiles inner
+(:func:`tree_folds`). A fold loads the K x N tile row by row (K clocks, zero rows for a partial
+tile), streams the M rows of A (one per clock; the row and its partial sums are registered, and
+the diagonal result register takes y on the next clock), so
+
+    fold cycles = K + M + 1
+
+counting the clock edges from the first tile-row write to the edge that registers the last
+result, both included. The next fold starts on the following clock. This is the protocol of
+rtl_models/verilog/tree_gemm.v, and the cocotb bench measures exactly these edges.
+
+Events per fold (padding rows and columns run and are counted in the slots):
+  tree_slots        K*N tree inputs per streamed row (multiplications, or digit selections x 4)
+  macs              useful MACs (real k, real n)
+  b_reg_writes      tile registers written (K*N per fold)
+  a_reads_bytes     real A bytes read (M x real K)
+  psum_reads_bytes  partial sums read from the output buffer (4 bytes each; none on a first K-tile)
+  out_writes_bytes  results written (4 bytes per real output)
+  encodes           (sbw only) elements digit-encoded: M*K per fold, shared by the N columns
+  nonzero_digits    (sbw only) non-zero digits of the streamed rows, times the N columns selecting
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from sim.digits import NUM_DIGITS, booth_radix4_digits, check_int8
+
+PES = ("mult", "sbw")
+MAX_TILE = 256
+
+
+@dataclass(frozen=True)
+class TreeConfig:
+    """A K x N multiplier-adder tree engine (``pe``: "mult" baseline or "sbw" OPT2), INT8 x INT8
+    -> INT32."""
+
+    k: int = 16
+    n: int = 4
+    pe: Literal["mult", "sbw"] = "mult"
+    acc_bits: int = 32
+
+    def __post_init__(self) -> None:
+        for name in ("k", "n"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not 1 <= v <= MAX_TILE:
+                raise ValueError(f"{name} must be an integer tile size in 1..{MAX_TILE}, got {v!r}")
+        if self.k < 2:
+            raise ValueError(f"k must be >= 2 (an adder tree of k inputs), got {self.k}")
+        if self.pe not in PES:
+            raise ValueError(f"pe must be one of {PES}, got {self.pe!r}")
+        if self.acc_bits != 32:
+            raise ValueError(f"acc_bits must be 32 (the engine's INT32 output), got {self.acc_bits!r}")
+
+    @property
+    def max_k(self) -> int:
+        """Largest GEMM K whose int32 result cannot overflow: (-128)^2 K < 2^31."""
+        return (2**31 - 1) // 2**14
+
+
+@dataclass(frozen=True)
+class TreeFold:
+    n0: int
+    n1: int
+    k0: int
+    k1: int
+
+
+@dataclass
+class TreeResult:
+    c: np.ndarray | None  # int32 (M, N); None from estimate_gemm
+    cycles: int
+    fold_cycles: list[int]
+    folds: list[TreeFold]
+    events: dict[str, int]
+    config: TreeConfig
+    shape: tuple[int, int, int]
+
+
+def tree_folds(m: int, n: int, k: int, cfg: TreeConfig) -> list[TreeFold]:
+    """N-tiles outer, K-tiles inner (so a row's partial sums are in the buffer when the next
+    K-tile of the same N-tile runs)."""
+    return [TreeFold(n0, min(n0 + cfg.n, n), k0, min(k0 + cfg.k, k))
+            for n0 in range(0, n, cfg.n) for k0 in range(0, k, cfg.k)]
+
+
+def fold_cycles(m: int, cfg: TreeConfig) -> int:
+    return cfg.k + m + 1
+
+
+def _check_dims(m, n, k, cfg: TreeConfig) -> None:
+    for name, v in (("M", m), ("N", n), ("K", k)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+            raise ValueError(f"GEMM dimension {name} must be a positive integer, got {v!r}")
+    if k > cfg.max_k:
+        raise ValueError(f"K = {k} can overflow the int32 result (max K {cfg.max_k})")
+
+
+def _events(m: int, folds: list[TreeFold], cfg: TreeConfig, nonzero_digits: int | None) -> dict[str, int]:
+    ev = {"tree_slots": 0, "macs": 0, "b_reg_writes": 0, "a_reads_bytes": 0, "psum_reads_bytes": 0,
+          "out_writes_bytes": 0}
+    for f in folds:
+        kr, nr = f.k1 - f.k0, f.n1 - f.n0
+        ev["tree_slots"] += m * cfg.k * cfg.n
+        ev["macs"] += m * kr * nr
+        ev["b_reg_writes"] += cfg.k * cfg.n
+        ev["a_reads_bytes"] += m * kr
+        ev["psum_reads_bytes"] += 4 * m * nr if f.k0 > 0 else 0
+        ev["out_writes_bytes"] += 4 * m * nr
+    if cfg.pe == "sbw":
+        ev["encodes"] = m * cfg.k * len(folds)
+        ev["nonzero_digits"] = int(nonzero_digits) if nonzero_digits is not None else -1
+    return ev
+
+
+def estimate_gemm(m: int, n: int, k: int, cfg: TreeConfig) -> TreeResult:
+    """Cycles and events without the data (for sbw, nonzero_digits assumes every digit non-zero:
+    an upper bound; simulate_gemm counts it exactly)."""
+    _check_dims(m, n, k, cfg)
+    folds = tree_folds(m, n, k, cfg)
+    fc = [fold_cycles(m, cfg)] * len(folds)
+    upper = None
+    if cfg.pe == "sbw":
+        upper = sum(m * (f.k1 - f.k0) * NUM_DIGITS * cfg.n for f in folds)
+    return TreeResult(None, sum(fc), fc, folds, _events(m, folds, cfg, upper), cfg, (m, n, k))
+
+
+def sbw_column_sums(a_row: np.ndarray, b_tile: np.ndarray) -> np.ndarray:
+    """OPT2's per-bit-weight sums S[j, n] = sum_k d_{k,j} b_{k,n} (Booth radix-4 digits of the row):
+    the quantities the narrow trees of rtl_models/verilog/tree_gemm.v produce."""
+    d = booth_radix4_digits(np.asarray(a_row, np.int64))  # (K, 4)
+    return d.T.astype(np.int64) @ np.asarray(b_tile, np.int64)  # (4, N)
+
+
+def simulate_gemm(a, b, cfg: TreeConfig | None = None) -> TreeResult:
+    """C = A @ B on the engine: the exact int32 result fold by fold, cycles and events.
+
+    For ``pe="sbw"`` the result is built from the per-bit-weight sums (y = psum + sum_j 4^j S_j),
+    the arithmetic the OPT2 datapath does, not from a plain matrix product.
+    """
+    cfg = TreeConfig() if cfg is None else cfg
+    av, bv = check_int8(a, "a"), check_int8(b, "b")
+    if av.ndim != 2 or bv.ndim != 2 or 0 in av.shape or 0 in bv.shape:
+        raise ValueError(f"a and b must be non-empty 2-D matrices, got shapes {av.shape} and {bv.shape}")
+    if av.shape[1] != bv.shape[0]:
+        raise ValueError(f"shape mismatch: a is {av.shape} (M x K) but b is {bv.shape} (K x N)")
+    (m, k), n = av.shape, bv.shape[1]
+    _check_dims(m, n, k, cfg)
+    folds = tree_folds(m, n, k, cfg)
+    c = np.zeros((m, n), np.int64)
+    nonzero = 0
+    for f in folds:
+        a_t, b_t = av[:, f.k0:f.k1].astype(np.int64), bv[f.k0:f.k1, f.n0:f.n1].astype(np.int64)
+        if cfg.pe == "mult":
+            part = a_t @ b_t
+        else:
+            weights = 4 ** np.arange(NUM_DIGITS)
+            part = np.stack([weights @ sbw_column_sums(row, b_t) for row in a_t])
+            nonzero += int((booth_radix4_digits(a_t.ravel()) != 0).sum()) * cfg.n
+        c[:, f.n0:f.n1] += part
+    fc = [fold_cycles(m, cfg)] * len(folds)
+    return TreeResult(c.astype(np.int32), sum(fc), fc, folds, _events(m, folds, cfg, nonzero), cfg, (m, n, k))
+
+
+def edge_workloads(seed: int = 0) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Golden (name, a, b) int8 workloads every implementation of this engine is held to."""
+    rng = np.random.default_rng(seed)
+    r = lambda *s: rng.integers(-128, 128, s).astype(np.int8)  # noqa: E731
+    return [
+        ("random_5x7x19", r(5, 19), r(19, 7)),
+        ("extremes_3x4x16", np.full((3, 16), -128, np.int8), np.full((16, 4), -128, np.int8)),
+        ("mixed_extremes_4x5x9", rng.choice(np.array([-128, 127, 0, -1, 1], np.int8), (4, 9)),
+         rng.choice(np.array([-128, 127, 0, -1, 1], np.int8), (9, 5))),
+        ("zeros_2x3x8", np.zeros((2, 8), np.int8), r(8, 3)),
+        ("gemv_1x6x33", r(1, 33), r(33, 6)),
+    ]
