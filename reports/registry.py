@@ -243,6 +243,38 @@ ENGINES: dict[str, Engine] = {
         workloads="sim.adder_tree:edge_workloads",
         cosim="rtl_models.tree_gemm_cosim:run_tree_cosim_batch",
     ),
+    "cube": Engine(
+        name="cube",
+        description="INT8 x INT8 -> INT32 3D-cube (N x N x N multipliers: N rows of A per clock against an N x N "
+        "tile of B, one dot-product unit per output), multipliers and an adder tree per unit",
+        family="tree_gemm",
+        make_config=lambda k=4, n=4: load("sim.adder_tree:TreeConfig")(k, n, "mult", rows=k),
+        model="sim.adder_tree:simulate_gemm",
+        estimate="sim.adder_tree:estimate_gemm",
+        rtl_top="tree_gemm",
+        rtl_params=lambda cfg: load("rtl_models.tree_gemm_cosim:rtl_params")(cfg),
+        rtl_pe_top="add_tree",
+        kernel="kernels.int8_gemm:int8_gemm",
+        kernel_reference="kernels.int8_gemm:int8_gemm_reference",
+        workloads="sim.adder_tree:edge_workloads",
+        cosim="rtl_models.tree_gemm_cosim:run_tree_cosim_batch",
+    ),
+    "cube_sbw": Engine(
+        name="cube_sbw",
+        description="INT8 x INT8 -> INT32 3D-cube (N x N x N multipliers: N rows of A per clock against an N x N "
+        "tile of B, one dot-product unit per output), TPE OPT2 same-bit-weight compression per unit, digits shared along each row",
+        family="tree_gemm",
+        make_config=lambda k=4, n=4: load("sim.adder_tree:TreeConfig")(k, n, "sbw", rows=k),
+        model="sim.adder_tree:simulate_gemm",
+        estimate="sim.adder_tree:estimate_gemm",
+        rtl_top="tree_gemm",
+        rtl_params=lambda cfg: load("rtl_models.tree_gemm_cosim:rtl_params")(cfg),
+        rtl_pe_top="add_tree",
+        kernel="kernels.int8_gemm:int8_gemm",
+        kernel_reference="kernels.int8_gemm:int8_gemm_reference",
+        workloads="sim.adder_tree:edge_workloads",
+        cosim="rtl_models.tree_gemm_cosim:run_tree_cosim_batch",
+    ),
 }
 
 

@@ -1,4 +1,5 @@
-"""Co-simulate the multiplier-adder tree engine (rtl_models/verilog/tree_gemm.v) under cocotb.
+"""Co-simulate the multiplier-adder tree engine and the 3D-cube (rtl_models/verilog/tree_gemm.v)
+under cocotb.
 
     from rtl_models.tree_gemm_cosim import run_tree_cosim_batch
     res = run_tree_cosim_batch([(a, b)], TreeConfig(16, 4, "sbw"), sim="verilator")[0]
@@ -34,7 +35,10 @@ class TreeCosimResult:
 
 
 def rtl_params(cfg: TreeConfig) -> dict[str, int]:
-    return {"K": cfg.k, "N": cfg.n, "PE_KIND": PE_KINDS[cfg.pe], "IDX_W": max(1, (cfg.k - 1).bit_length())}
+    params = {"K": cfg.k, "N": cfg.n, "PE_KIND": PE_KINDS[cfg.pe], "IDX_W": max(1, (cfg.k - 1).bit_length())}
+    if cfg.rows != 1:  # only then, so the tree engine's build folders keep their names
+        params["ROWS"] = cfg.rows
+    return params
 
 
 def run_tree_cosim_batch(workloads, cfg: TreeConfig, sim: str = "icarus", seed: int = 0,
@@ -46,7 +50,8 @@ def run_tree_cosim_batch(workloads, cfg: TreeConfig, sim: str = "icarus", seed: 
         raise ValueError(f"sim must be one of {SIMULATORS}, got {sim!r}")
     if isinstance(workloads, np.ndarray) or not isinstance(workloads, (list, tuple)) or not workloads:
         raise ValueError("workloads must be a non-empty list of (a, b) int8 matrix pairs")
-    job = {"k": np.int64(cfg.k), "n": np.int64(cfg.n), "pe": np.array(cfg.pe), "count": np.int64(len(workloads))}
+    job = {"k": np.int64(cfg.k), "n": np.int64(cfg.n), "pe": np.array(cfg.pe), "rows": np.int64(cfg.rows),
+           "count": np.int64(len(workloads))}
     for i, w in enumerate(workloads):
         if not isinstance(w, (tuple, list)) or len(w) != 2:
             raise ValueError(f"workload {i} must be an (a, b) pair")

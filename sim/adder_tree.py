@@ -1,10 +1,16 @@
-"""Cycle-level model of the multiplier-adder tree engine and its same-bit-weight variant (TPE OPT2).
+"""Cycle-level model of the multiplier-adder tree engine, the 3D-cube, and their same-bit-weight
+variant (TPE OPT2).
 
-The engine holds a K x N tile of B in registers and takes one row of A (K int8 values) per clock.
-Each of its N columns forms a dot product of that row with its column of B in one pass and adds a
-partial sum from the output buffer (the previous K-tile's result for that row, 0 for the first):
+The engine holds a K x N tile of B in registers and takes ROWS rows of A (K int8 values each) per
+clock. Each of its ROWS x N dot-product units forms the dot product of its row with its column of
+B in one pass and adds a partial sum from the output buffer (the previous K-tile's result, 0 for
+the first):
 
-    y[n] = psum[n] + sum_{k<K} a_k b_{k,n}
+    y[r, n] = psum[r, n] + sum_{k<K} a_{r,k} b_{k,n}
+
+ROWS = 1 is the multiplier-adder tree (a K x N tile); ROWS = K = N is the 3D-cube (an N x N x N
+block of multipliers, e.g. 8^3 or 16^3, as in Ascend's cube unit), the same datapath replicated
+over rows that share the B tile.
 
 Two datapaths compute the same y (``pe``):
 
@@ -24,8 +30,9 @@ C = A (M x K) @ B (K x N) runs fold by fold, N-tiles outer and K-tiles inner
 tile), streams the M rows of A (one per clock; the row and its partial sums are registered, and
 the diagonal result register takes y on the next clock), so
 
-    fold cycles = K + M + 1
+    fold cycles = K + ceil(M / ROWS) + 1
 
+with M replaced by ceil(M / ROWS) row groups (a partial group is padded with zero rows),
 counting the clock edges from the first tile-row write to the edge that registers the last
 result, both included. The next fold starts on the following clock. This is the protocol of
 rtl_models/verilog/tree_gemm.v, and the cocotb bench measures exactly these edges.
@@ -64,9 +71,10 @@ class TreeConfig:
     n: int = 4
     pe: Literal["mult", "sbw"] = "mult"
     acc_bits: int = 32
+    rows: int = 1  # rows of A per clock: 1 = multiplier-adder tree, rows = k = n = 3D-cube
 
     def __post_init__(self) -> None:
-        for name in ("k", "n"):
+        for name in ("k", "n", "rows"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not 1 <= v <= MAX_TILE:
                 raise ValueError(f"{name} must be an integer tile size in 1..{MAX_TILE}, got {v!r}")
@@ -109,8 +117,12 @@ def tree_folds(m: int, n: int, k: int, cfg: TreeConfig) -> list[TreeFold]:
             for n0 in range(0, n, cfg.n) for k0 in range(0, k, cfg.k)]
 
 
+def row_groups(m: int, cfg: TreeConfig) -> int:
+    return -(-m // cfg.rows)
+
+
 def fold_cycles(m: int, cfg: TreeConfig) -> int:
-    return cfg.k + m + 1
+    return cfg.k + row_groups(m, cfg) + 1
 
 
 def _check_dims(m, n, k, cfg: TreeConfig) -> None:
@@ -126,14 +138,14 @@ def _events(m: int, folds: list[TreeFold], cfg: TreeConfig, nonzero_digits: int 
           "out_writes_bytes": 0}
     for f in folds:
         kr, nr = f.k1 - f.k0, f.n1 - f.n0
-        ev["tree_slots"] += m * cfg.k * cfg.n
+        ev["tree_slots"] += row_groups(m, cfg) * cfg.rows * cfg.k * cfg.n
         ev["macs"] += m * kr * nr
         ev["b_reg_writes"] += cfg.k * cfg.n
         ev["a_reads_bytes"] += m * kr
         ev["psum_reads_bytes"] += 4 * m * nr if f.k0 > 0 else 0
         ev["out_writes_bytes"] += 4 * m * nr
     if cfg.pe == "sbw":
-        ev["encodes"] = m * cfg.k * len(folds)
+        ev["encodes"] = row_groups(m, cfg) * cfg.rows * cfg.k * len(folds)
         ev["nonzero_digits"] = int(nonzero_digits) if nonzero_digits is not None else -1
     return ev
 

@@ -18,19 +18,19 @@ WORKLOADS = edge_workloads(seed=7)
 @pytest.mark.parametrize("pe", PES)
 @settings(max_examples=25, deadline=None)
 @given(m=st.integers(1, 6), n=st.integers(1, 9), k=st.integers(1, 40), tk=st.integers(2, 17), tn=st.integers(1, 5),
-       seed=st.integers(0, 2**16))
-def test_model_is_exact_and_estimate_matches(pe, m, n, k, tk, tn, seed):
+       rows=st.integers(1, 4), seed=st.integers(0, 2**16))
+def test_model_is_exact_and_estimate_matches(pe, m, n, k, tk, tn, rows, seed):
     rng = np.random.default_rng(seed)
     a = rng.integers(-128, 128, (m, k)).astype(np.int8)
     b = rng.integers(-128, 128, (k, n)).astype(np.int8)
-    cfg = TreeConfig(tk, tn, pe)
+    cfg = TreeConfig(tk, tn, pe, rows=rows)
     r = simulate_gemm(a, b, cfg)
     assert np.array_equal(r.c, (a.astype(np.int64) @ b.astype(np.int64)).astype(np.int32))
-    folds = -(-n // tn) * -(-k // tk)
-    assert r.fold_cycles == [tk + m + 1] * folds and r.cycles == folds * (tk + m + 1)
+    folds, groups = -(-n // tn) * -(-k // tk), -(-m // rows)
+    assert r.fold_cycles == [tk + groups + 1] * folds and r.cycles == folds * (tk + groups + 1)
     e = estimate_gemm(m, n, k, cfg)
     assert e.cycles == r.cycles and e.events["macs"] == m * n * k == r.events["macs"]
-    assert e.events["tree_slots"] == r.events["tree_slots"] == m * tk * tn * folds
+    assert e.events["tree_slots"] == r.events["tree_slots"] == groups * rows * tk * tn * folds
 
 
 def test_same_bit_weight_sums_recombine():
@@ -54,9 +54,11 @@ def test_kernel_equals_model():
 
 @pytest.mark.parametrize("sim", ["icarus", "verilator"])
 @pytest.mark.parametrize("pe", PES)
-def test_rtl_equals_model_and_kernel(sim, pe):
+@pytest.mark.parametrize("shape", [(5, 3, 1), (3, 3, 3)], ids=["tree_5x3", "cube_3x3x3"])
+def test_rtl_equals_model_and_kernel(sim, pe, shape):
     needs(sim)
-    cfg = TreeConfig(5, 3, pe)
+    k, n, rows = shape
+    cfg = TreeConfig(k, n, pe, rows=rows)
     res = run_tree_cosim_batch([(a, b) for _, a, b in WORKLOADS], cfg, sim=sim)
     for (name, a, b), r in zip(WORKLOADS, res):
         model = simulate_gemm(a, b, cfg)
@@ -84,6 +86,7 @@ def test_rtl_paper_tile_k16(pe):
     ({"n": 0}, r"n must be an integer tile size in 1..256, got 0"),
     ({"pe": "booth"}, r"pe must be one of \('mult', 'sbw'\)"),
     ({"acc_bits": 16}, r"acc_bits must be 32"),
+    ({"rows": 0}, r"rows must be an integer tile size in 1..256, got 0"),
 ])
 def test_config_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):

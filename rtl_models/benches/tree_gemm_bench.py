@@ -1,5 +1,5 @@
-"""cocotb test bench for tree_gemm (rtl_models/verilog/tree_gemm.v), the multiplier-adder tree
-engine and its OPT2 same-bit-weight variant.
+"""cocotb test bench for tree_gemm (rtl_models/verilog/tree_gemm.v): the multiplier-adder tree
+engine, the 3D-cube (ROWS > 1), and their OPT2 same-bit-weight variant.
 
 The bench plays the engine's surroundings: the operand buffers and the output buffer that holds
 partial sums between K-tiles. sim.adder_tree says what C must be and how many cycles each fold
@@ -25,7 +25,7 @@ ACC_W = 32
 
 def _job() -> tuple[TreeConfig, list[tuple[np.ndarray, np.ndarray]]]:
     job = load_job()
-    cfg = TreeConfig(int(job["k"]), int(job["n"]), str(job["pe"]))
+    cfg = TreeConfig(int(job["k"]), int(job["n"]), str(job["pe"]), rows=int(job["rows"]))
     return cfg, [(job[f"a_{i}"], job[f"b_{i}"]) for i in range(int(job["count"]))]
 
 
@@ -42,12 +42,13 @@ async def _fold(dut, cfg: TreeConfig, a_t: np.ndarray, b_t: np.ndarray, psum: np
     """One fold; returns the (M, n) results and the edge of the last one."""
     m, kr = a_t.shape
     nr = b_t.shape[1]
+    groups = -(-m // cfg.rows)
     tile = np.zeros((cfg.k, cfg.n), np.int64)
     tile[:kr, :nr] = b_t
-    rows = np.zeros((m, cfg.k), np.int64)
-    rows[:, :kr] = a_t
-    ps = np.zeros((m, cfg.n), np.int64)
-    ps[:, :nr] = psum
+    rows = np.zeros((groups * cfg.rows, cfg.k), np.int64)
+    rows[:m, :kr] = a_t
+    ps = np.zeros((groups * cfg.rows, cfg.n), np.int64)
+    ps[:m, :nr] = psum
     out, last_edge, edge = [], 0, 0
 
     async def tick():
@@ -56,7 +57,8 @@ async def _fold(dut, cfg: TreeConfig, a_t: np.ndarray, b_t: np.ndarray, psum: np
         edge += 1
         await ReadOnly()
         if dut.y_valid.value == 1:
-            out.append(unpack_signed(dut.y_vec.value.to_unsigned(), cfg.n, ACC_W))
+            flat = unpack_signed(dut.y_vec.value.to_unsigned(), cfg.rows * cfg.n, ACC_W)
+            out.extend(flat[r * cfg.n:(r + 1) * cfg.n] for r in range(cfg.rows))
             last_edge = edge
 
     for kk in range(cfg.k):
@@ -66,28 +68,28 @@ async def _fold(dut, cfg: TreeConfig, a_t: np.ndarray, b_t: np.ndarray, psum: np
         dut.b_row.value = pack(tile[kk], 8)
         dut.a_valid.value = 0
         await tick()
-    for r in range(m):
+    for g in range(groups):
         await FallingEdge(dut.clk)
         dut.b_we.value = 0
         dut.a_valid.value = 1
-        dut.a_vec.value = pack(rows[r], 8)
-        dut.psum_in.value = pack(ps[r], ACC_W)
+        dut.a_vec.value = pack(rows[g * cfg.rows:(g + 1) * cfg.rows].ravel(), 8)
+        dut.psum_in.value = pack(ps[g * cfg.rows:(g + 1) * cfg.rows].ravel(), ACC_W)
         await tick()
     await FallingEdge(dut.clk)
     dut.a_valid.value = 0
     dut.a_vec.value = 0
     dut.psum_in.value = 0
     await tick()
-    if len(out) != m:
-        raise AssertionError(f"fold gave {len(out)} results for {m} rows")
-    return np.array(out, np.int64)[:, :nr], last_edge
+    if len(out) != groups * cfg.rows:
+        raise AssertionError(f"fold gave {len(out)} result rows for {groups} groups of {cfg.rows}")
+    return np.array(out, np.int64)[:m, :nr], last_edge
 
 
 @cocotb.test(timeout_time=_timeout_ns(), timeout_unit="ns")
 async def tree_gemm_workloads(dut):
     """Every workload of the job: C and every fold's cycles against sim.adder_tree."""
     cfg, work = _job()
-    for name, width in (("a_vec", cfg.k * 8), ("b_row", cfg.n * 8), ("y_vec", cfg.n * ACC_W)):
+    for name, width in (("a_vec", cfg.rows * cfg.k * 8), ("b_row", cfg.n * 8), ("y_vec", cfg.rows * cfg.n * ACC_W)):
         got = len(getattr(dut, name))
         if got != width:
             raise AssertionError(f"{name} is {got} bits wide, the job's config needs {width}")

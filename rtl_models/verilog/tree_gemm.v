@@ -1,9 +1,12 @@
 `timescale 1ns/1ps
-// Multiplier-adder tree engine (sim/adder_tree.py is its cycle model).
+// Multiplier-adder tree engine and 3D-cube (sim/adder_tree.py is their cycle model).
 //
 // A K x N tile of B sits in registers, written one row per clock (b_we, b_row_idx, b_row). Each
-// clock with a_valid, one row of A (K int8 values) and its N partial sums are registered; on the
-// next clock every column n registers y[n] = psum[n] + sum_k a_k b_{k,n} and y_valid rises.
+// clock with a_valid, ROWS rows of A (K int8 values each) and their N partial sums each are
+// registered; on the next clock every unit (r, n) registers y[r][n] = psum[r][n] + sum_k a_{r,k}
+// b_{k,n} and y_valid rises. ROWS = 1: the multiplier-adder tree; ROWS = K = N: the 3D-cube.
+// Row r of a_vec is at bits [r*K*A_W +: K*A_W]; output (r, n) of psum_in / y_vec at
+// [(r*N + n)*ACC_W +: ACC_W].
 //
 // PE_KIND 0: K multipliers per column and a balanced adder tree (add_tree) over the products.
 // PE_KIND 1: the TPE paper's OPT2, same-bit-weight compression: the row is recoded once into
@@ -17,7 +20,8 @@ module tree_gemm #(
     parameter B_W     = 8,
     parameter ACC_W   = 32,
     parameter PE_KIND = 0,
-    parameter IDX_W   = 8    // width of b_row_idx (K <= 2^IDX_W)
+    parameter IDX_W   = 8,   // width of b_row_idx (K <= 2^IDX_W)
+    parameter ROWS    = 1
 ) (
     input                    clk,
     input                    rst,
@@ -25,17 +29,17 @@ module tree_gemm #(
     input  [IDX_W-1:0]       b_row_idx,
     input  [N*B_W-1:0]       b_row,
     input                    a_valid,
-    input  [K*A_W-1:0]       a_vec,
-    input  [N*ACC_W-1:0]     psum_in,
+    input  [ROWS*K*A_W-1:0]  a_vec,
+    input  [ROWS*N*ACC_W-1:0] psum_in,
     output reg               y_valid,
-    output reg [N*ACC_W-1:0] y_vec
+    output reg [ROWS*N*ACC_W-1:0] y_vec
 );
     localparam P_W = A_W + B_W;   // one product
     localparam S_W = B_W + 2;     // one digit selection: +-2b
 
     reg [K*N*B_W-1:0] b_tile;     // b_{k,n} at bits [(k*N + n)*B_W +: B_W]
     reg               v_r;
-    reg [N*ACC_W-1:0] psum_r;
+    reg [ROWS*N*ACC_W-1:0] psum_r;
 
     integer i;
     always @(posedge clk) begin
@@ -50,7 +54,7 @@ module tree_gemm #(
     always @(posedge clk) begin
         if (rst) begin
             v_r     <= 1'b0;
-            psum_r  <= {N*ACC_W{1'b0}};
+            psum_r  <= {ROWS*N*ACC_W{1'b0}};
             y_valid <= 1'b0;
         end else begin
             v_r     <= a_valid;
@@ -59,14 +63,15 @@ module tree_gemm #(
         end
     end
 
-    wire [N*ACC_W-1:0] y_next;
-    genvar n, k, j;
+    wire [ROWS*N*ACC_W-1:0] y_next;
+    genvar r, n, k, j;
     generate
+        for (r = 0; r < ROWS; r = r + 1) begin : row
         if (PE_KIND == 0) begin : g_mult
             reg [K*A_W-1:0] a_r;
             always @(posedge clk) begin
                 if (rst) a_r <= {K*A_W{1'b0}};
-                else     a_r <= a_vec;
+                else     a_r <= a_vec[r*K*A_W +: K*A_W];
             end
             for (n = 0; n < N; n = n + 1) begin : col
                 wire [K*P_W-1:0] prods;
@@ -78,14 +83,14 @@ module tree_gemm #(
                 end
                 wire [ACC_W-1:0] dot;
                 add_tree #(.L(K), .W(P_W), .OUT_W(ACC_W)) u_tree (.in_flat(prods), .sum(dot));
-                assign y_next[n*ACC_W +: ACC_W] = psum_r[n*ACC_W +: ACC_W] + dot;
+                assign y_next[(r*N + n)*ACC_W +: ACC_W] = psum_r[(r*N + n)*ACC_W +: ACC_W] + dot;
             end
         end else begin : g_sbw
             // digit k, position j: {neg, one, two} at bits [(k*4 + j)*3 +: 3]
             reg [K*4*3-1:0] d_r;
             wire [K*4*3-1:0] d_next;
             for (k = 0; k < K; k = k + 1) begin : enc
-                wire [A_W:0] a_pad = {a_vec[k*A_W +: A_W], 1'b0};
+                wire [A_W:0] a_pad = {a_vec[(r*K + k)*A_W +: A_W], 1'b0};
                 for (j = 0; j < 4; j = j + 1) begin : pos
                     wire hi  = a_pad[2*j+2];
                     wire mid = a_pad[2*j+1];
@@ -123,15 +128,16 @@ module tree_gemm #(
                     add_tree #(.L(K + 1), .W(S_W), .OUT_W(ACC_W)) u_tree (.in_flat(sel), .sum(s_j));
                     assign s_pos[j*ACC_W +: ACC_W] = s_j;
                 end
-                assign y_next[n*ACC_W +: ACC_W] = psum_r[n*ACC_W +: ACC_W]
+                assign y_next[(r*N + n)*ACC_W +: ACC_W] = psum_r[(r*N + n)*ACC_W +: ACC_W]
                     + s_pos[0*ACC_W +: ACC_W] + (s_pos[1*ACC_W +: ACC_W] << 2)
                     + (s_pos[2*ACC_W +: ACC_W] << 4) + (s_pos[3*ACC_W +: ACC_W] << 6);
             end
         end
+        end
     endgenerate
 
     always @(posedge clk) begin
-        if (rst) y_vec <= {N*ACC_W{1'b0}};
+        if (rst) y_vec <= {ROWS*N*ACC_W{1'b0}};
         else if (v_r) y_vec <= y_next;
     end
 endmodule
