@@ -153,7 +153,8 @@ ENGINES: dict[str, Engine] = {
         rtl_params=lambda cfg: {"FMT_A": load("sim.fp8:get_format")(cfg.fmt_a).code,
                                 "FMT_B": load("sim.fp8:get_format")(cfg.fmt_b).code, "AW": cfg.addr_bits},
         rtl_pe_top="fp8_mul",
-        # no Triton FP8 GEMM yet: the exact CPU emulation stands in, and is named as what it is
+        # the bit-exact comparison needs the sequential order, so the exact emulation is the kernel here; the
+        # Triton FP8 GEMM (kernels/fp8_gemm.py) is held to it within an fp32 summation-order bound
         kernel="kernels.fp8:scaled_fp8_gemm_emulated",
         kernel_reference="kernels.fp8:scaled_fp8_gemm_emulated",
         workloads="sim.fp8:edge_workloads",
