@@ -397,17 +397,20 @@ def report_sections(progress=print) -> list:
 # --------------------------------------------------------------------------------------------
 
 
-def tree_toggle_energy(pe: str, a: np.ndarray, b: np.ndarray, k: int = 16, n: int = 4, progress=None) -> float:
-    """Energy per MAC (pJ) of the whole tree_gemm engine (K x N tile) streaming the rows of
-    ``a`` (M, k) against the tile ``b`` (k, n), from its netlist's toggles; the tile load is not
-    counted (it is amortised over the rows). Raises if the netlist's results are wrong."""
+def tree_toggle_energy(pe: str, a: np.ndarray, b: np.ndarray, k: int = 16, n: int = 4, progress=None,
+                       rows: int = 1) -> float:
+    """Energy per MAC (pJ) of the whole tree_gemm engine (K x N tile, ``rows`` rows of A per
+    clock: 1 = multiplier-adder tree, rows = k = n = 3D-cube) streaming the rows of ``a`` (M, k),
+    M a multiple of rows, against the tile ``b`` (k, n), from its netlist's toggles; the tile load
+    is not counted (it is amortised over the rows). Raises if the netlist's results are wrong."""
     from rtl_models.tree_gemm_cosim import rtl_params
     from sim.adder_tree import TreeConfig
 
-    cfg = TreeConfig(k, n, pe)
+    cfg = TreeConfig(k, n, pe, rows=rows)
     a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
-    if a.ndim != 2 or a.shape[1] != k or b.shape != (k, n):
-        raise ValueError(f"a must be (M, {k}) and b ({k}, {n}), got {a.shape} and {b.shape}")
+    if a.ndim != 2 or a.shape[1] != k or b.shape != (k, n) or a.shape[0] % rows:
+        raise ValueError(f"a must be (M, {k}) with M a multiple of {rows} and b ({k}, {n}), "
+                         f"got {a.shape} and {b.shape}")
     module = synth.gate_netlist(synth.verilog_sources("tree_gemm"), "tree_gemm", rtl_params(cfg), progress=progress)
     sim = GateSim(module, 1)
     pack = lambda vals, w: sum((int(v) & ((1 << w) - 1)) << (i * w) for i, v in enumerate(vals))  # noqa: E731
@@ -428,15 +431,17 @@ def tree_toggle_energy(pe: str, a: np.ndarray, b: np.ndarray, k: int = 16, n: in
     sim.set_port("b_we", 0)
     sim.reset_counts()
     got = []
-    for r in range(a.shape[0] + 2):
-        row = a[r] if r < a.shape[0] else np.zeros(k, np.int64)
-        sim.set_port("a_valid", int(r < a.shape[0]))
-        _set_wide(sim, "a_vec", pack(row, 8))
+    groups = a.shape[0] // rows
+    for g in range(groups + 2):
+        block = a[g * rows:(g + 1) * rows] if g < groups else np.zeros((rows, k), np.int64)
+        sim.set_port("a_valid", int(g < groups))
+        _set_wide(sim, "a_vec", pack(block.ravel(), 8))
         sim.settle()
         sim.clock()
         if sim.get_port("y_valid")[0]:
             word = _get_wide(sim, "y_vec")
-            got.append([((word >> (32 * j)) & 0xFFFFFFFF) - ((word >> (32 * j + 31) & 1) << 32) for j in range(n)])
+            flat = [((word >> (32 * j)) & 0xFFFFFFFF) - ((word >> (32 * j + 31) & 1) << 32) for j in range(rows * n)]
+            got.extend(flat[r * n:(r + 1) * n] for r in range(rows))
     want = (a @ b).tolist()
     if got != want:
         raise AssertionError(f"gate-level tree_gemm ({pe}) results {got[:2]}... differ from A @ B {want[:2]}...")
