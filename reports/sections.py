@@ -16,6 +16,7 @@ PROVIDERS: tuple[str, ...] = (
     "reports.real_model:report_sections",
     "reports.lowbit_compare:report_sections",
     "reports.rotation:report_sections",
+    "reports.training:report_sections",
     "reports.toggles:report_sections",
     "reports.tpe_compare:report_sections",
     "reports.sweep:report_sections",
