@@ -152,16 +152,9 @@ module add_tree #(
     input  [L*W-1:0]   in_flat,
     output [OUT_W-1:0] sum
 );
-    function integer clog2;
-        input integer v;
-        integer r;
-        begin
-            r = 0;
-            while ((1 << r) < v) r = r + 1;
-            clog2 = r;
-        end
-    endfunction
-    localparam LOG = clog2(L);
+    // ceil(log2 L) for L <= 1024 (a conditional chain: pyverilog reads no constant functions)
+    localparam LOG = (L <= 1) ? 0 : (L <= 2) ? 1 : (L <= 4) ? 2 : (L <= 8) ? 3 : (L <= 16) ? 4 :
+                     (L <= 32) ? 5 : (L <= 64) ? 6 : (L <= 128) ? 7 : (L <= 256) ? 8 : (L <= 512) ? 9 : 10;
     localparam LP  = 1 << LOG;
 
     genvar l, i;
