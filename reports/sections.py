@@ -18,6 +18,7 @@ PROVIDERS: tuple[str, ...] = (
     "reports.rotation:report_sections",
     "reports.training:report_sections",
     "reports.toggles:report_sections",
+    "reports.bitserial_compare:report_sections",
     "reports.tpe_compare:report_sections",
     "reports.sweep:report_sections",
 )

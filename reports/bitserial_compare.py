@@ -1,0 +1,100 @@
+"""Bit-serial and bit-slice PEs side by side: OPT3 zero-digit skipping against Stripes, Laconic and
+Bit Fusion (issue 3's "versus Laconic" on real designs).
+
+Every PE is the Verilog of this suite, synthesised alone (reports/synth.py: area, clock), and its
+cycles per dot product come from its cycle model (sim/digit_skip.py, sim/bitserial.py), the
+models the co-simulation tests hold equal to the RTL's measured cycles. Operands: Gaussian INT8
+(std 30) and all-MiniLM-L6-v2's INT8 weights x activations on real text, K = 1024 per dot
+product, averaged over several dot products; lower precisions use Gaussian data scaled to the
+range. Area efficiency = MACs per second per um^2 of PE = K / cycles x clock / area. Buffers,
+operand delivery and energy are not included: a PE-level comparison.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from reports import synth
+
+K = 1024
+LANES = 4
+
+
+def _operands(bits: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    hi = (1 << (bits - 1)) - 1
+    std = 30.0 if bits == 8 else max(hi / 2.5, 0.6)
+    draw = lambda: np.clip(np.rint(rng.normal(0, std, (n, K))), -hi - 1, hi).astype(np.int64)  # noqa: E731
+    return draw(), draw()
+
+
+def _real(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    from kernels.real_tensors import real_int8_gemms
+
+    _, a, b = real_int8_gemms(max_m=n, max_n=n, max_k=K, layers=["blocks.3.ffn_down"], seed=seed)[0]
+    m = min(a.shape[0], b.shape[1])
+    return np.asarray(a, np.int64)[:m], np.asarray(b, np.int64)[:, :m].T
+
+
+def _pe_rows(bits: int) -> list[tuple[str, str, dict, object]]:
+    """(engine, top, synthesis params, config) of every PE that runs ``bits`` x ``bits``."""
+    from sim.bitserial import FUSION_BITS, BitFusionConfig, LaconicConfig, StripesConfig
+    from sim.digit_skip import DigitSkipConfig
+
+    rows = []
+    if bits == 8:
+        rows.append(("opt3 (EN-T digit skipping)", "digit_skip_pe", {}, DigitSkipConfig("ent")))
+    rows += [(f"laconic ({LANES} lanes)", "laconic_pe", {"A_W": bits, "W_W": bits, "LANES": LANES},
+              LaconicConfig(bits, bits, LANES)),
+             (f"stripes ({LANES} lanes)", "stripes_pe", {"A_W": bits, "W_W": bits, "LANES": LANES},
+              StripesConfig(bits, bits, LANES))]
+    if bits in FUSION_BITS:
+        pairs = 16 // ((bits // 2) ** 2)  # products per cycle of the 16 bricks at this precision
+        rows.append(("bitfusion (16 bricks)", "bitfusion_unit", {"A_W": bits, "W_W": bits, "PAIRS": pairs},
+                     BitFusionConfig(bits, bits, True, True)))
+    return rows
+
+
+def _cycles(cfg, a: np.ndarray, w: np.ndarray) -> float:
+    from sim import bitserial, digit_skip
+
+    if isinstance(cfg, digit_skip.DigitSkipConfig):
+        return float(np.mean([digit_skip.dot_cycles(x, cfg) for x in a]))
+    return float(np.mean([bitserial.dot_cycles(x, y, cfg) for x, y in zip(a, w)]))
+
+
+def bitserial_table(n: int = 8, seed: int = 0, precisions=(8, 4, 2), progress=print) -> pd.DataFrame:
+    """One row per PE x precision x data (module docstring)."""
+    out = []
+    for bits in precisions:
+        data = {"gaussian": _operands(bits, n, seed)}
+        if bits == 8:
+            data["all-MiniLM-L6-v2"] = _real(n, seed)
+        for engine, top, params, cfg in _pe_rows(bits):
+            try:
+                res = synth.synthesize(synth.verilog_sources(top), top, params, progress=progress)
+            except ValueError as exc:  # a parameter the PE does not take at this precision
+                raise ValueError(f"{engine} at {bits} bits: {exc}") from exc
+            for name, (a, w) in data.items():
+                cycles = _cycles(cfg, a, w)
+                out.append({"engine": engine, "bits": bits, "data": name, "k": K, "cycles_per_dot": cycles,
+                            "macs_per_cycle": K / cycles, "area_um2": res.area_um2, "clock_mhz": res.est_clock_mhz,
+                            "macs_per_s_per_um2": K / cycles * res.est_clock_mhz * 1e6 / res.area_um2})
+    df = pd.DataFrame(out)
+    for (bits, data), sub in df.groupby(["bits", "data"]):
+        lac = sub[sub.engine.str.startswith("laconic")].macs_per_s_per_um2
+        if len(lac):
+            df.loc[sub.index, "area_eff_vs_laconic"] = sub.macs_per_s_per_um2 / float(lac.iloc[0])
+    return df
+
+
+def report_sections(progress=print) -> list:
+    from reports.build import ReportSection
+
+    progress("report: bit-serial PEs (Stripes, Laconic, Bit Fusion) beside OPT3")
+    df = bitserial_table(progress=progress)
+    note = (f"PE-level comparison: each PE synthesised alone, cycles per K = {K} dot product from its cycle model "
+            "(held equal to the RTL by co-simulation), area efficiency = MAC/s per um^2 of PE. No buffers, no energy. "
+            "OPT3 is INT8 only; Stripes and Laconic take any precision, Bit Fusion 2/4/8 bits.")
+    return [ReportSection("Bit-serial PEs vs OPT3", "bitserial_pes.csv", df, note)]

@@ -1,0 +1,21 @@
+"""Bit-serial PEs beside OPT3 (reports/bitserial_compare.py)."""
+
+import numpy as np
+
+from reports.bitserial_compare import K, bitserial_table
+
+
+def test_table_is_consistent_with_the_models():
+    t = bitserial_table(n=2, precisions=(8, 2), progress=None)
+    assert set(t.bits) == {8, 2}
+    eight = t[(t.bits == 8) & (t.data == "gaussian")].set_index("engine")
+    # Stripes: 1 start + K/lanes groups x 8 bit-serial cycles + 1 finish, whatever the data
+    assert eight.loc["stripes (4 lanes)", "cycles_per_dot"] == 1 + (K // 4) * 8 + 1
+    # Bit Fusion at 8 bits: one product per cycle from its 16 bricks
+    assert eight.loc["bitfusion (16 bricks)", "cycles_per_dot"] == 1 + K + 1
+    assert eight.loc["laconic (4 lanes)", "area_eff_vs_laconic"] == 1.0
+    np.testing.assert_allclose(t.macs_per_cycle, K / t.cycles_per_dot)
+    # OPT3 runs only at 8 bits; at 2 bits Laconic needs far fewer cycles than at 8
+    assert not t[(t.bits == 2)].engine.str.startswith("opt3").any()
+    lac = t[t.engine.str.startswith("laconic") & (t.data == "gaussian")].set_index("bits").cycles_per_dot
+    assert lac[2] < lac[8] / 4
