@@ -64,7 +64,7 @@ def cmd_report(args) -> int:
     engines = default_engines(args.rows, args.cols) + lowbit_engines(args.rows, args.cols) + lut_engines()
     sections = gather(progress=print)
     out = build_report(Path(args.out), engines, default_workloads(), progress=print,
-                       extra_synth=default_extra_synth(exclude=["lut", "lut_array", "mat_sbw", "cube", "cube_sbw"]), extra_sections=sections)
+                       extra_synth=default_extra_synth(exclude=["lut", "lut_array", "mat_sbw", "cube", "cube_sbw", "bcast", "bcast_csa"]), extra_sections=sections)
     print(f"report written to {out / 'index.html'} in {time.perf_counter() - t0:.1f} s")
     return 0
 

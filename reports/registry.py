@@ -47,6 +47,9 @@ FAMILIES: dict[str, str] = {
     "tree_gemm": "make_config(k, n); model(a, b, config) -> TreeResult (c, cycles, fold_cycles, events); "
     "estimate(M, N, K, config); kernel(a, b) -> C on torch tensors; workloads(seed) -> [(name, a, b)]; "
     "cosim(workloads [(a, b)], config, sim=, seed=) -> [TreeCosimResult]",
+    "bcast_gemm": "make_config(rows, cols); model(a, b, config) -> BroadcastResult (c, cycles, fold_cycles, events); "
+    "estimate(M, N, K, config); kernel(a, b) -> C on torch tensors; workloads(seed) -> [(name, a, b)]; "
+    "cosim(workloads [(a, b)], config, sim=, seed=) -> [BcastCosimResult]",
 }
 
 
@@ -275,6 +278,38 @@ ENGINES: dict[str, Engine] = {
         kernel_reference="kernels.int8_gemm:int8_gemm_reference",
         workloads="sim.adder_tree:edge_workloads",
         cosim="rtl_models.tree_gemm_cosim:run_tree_cosim_batch",
+    ),
+    "bcast": Engine(
+        name="bcast",
+        description="INT8 x INT8 -> INT32 2D-matrix (broadcast) engine: a column of A and a row of B broadcast "
+        "over an R x C grid each clock, outer products accumulated in place, baseline MAC PE",
+        family="bcast_gemm",
+        make_config=lambda rows=4, cols=4: load("sim.broadcast:BroadcastConfig")(rows, cols, "mac"),
+        model="sim.broadcast:simulate_gemm",
+        estimate="sim.broadcast:estimate_gemm",
+        rtl_top="bcast_matrix",
+        rtl_params=lambda cfg: load("rtl_models.bcast_cosim:rtl_params")(cfg),
+        rtl_pe_top="mac_pe",
+        kernel="kernels.int8_gemm:int8_gemm",
+        kernel_reference="kernels.int8_gemm:int8_gemm_reference",
+        workloads="sim.broadcast:edge_workloads",
+        cosim="rtl_models.bcast_cosim:run_bcast_cosim_batch",
+    ),
+    "bcast_csa": Engine(
+        name="bcast_csa",
+        description="INT8 x INT8 -> INT32 2D-matrix (broadcast) engine: a column of A and a row of B broadcast "
+        "over an R x C grid each clock, outer products accumulated in place, TPE OPT1 carry-save PE, read-out add pipelined",
+        family="bcast_gemm",
+        make_config=lambda rows=4, cols=4: load("sim.broadcast:BroadcastConfig")(rows, cols, "booth_csa"),
+        model="sim.broadcast:simulate_gemm",
+        estimate="sim.broadcast:estimate_gemm",
+        rtl_top="bcast_matrix",
+        rtl_params=lambda cfg: load("rtl_models.bcast_cosim:rtl_params")(cfg),
+        rtl_pe_top="booth_csa_pe",
+        kernel="kernels.int8_gemm:int8_gemm",
+        kernel_reference="kernels.int8_gemm:int8_gemm_reference",
+        workloads="sim.broadcast:edge_workloads",
+        cosim="rtl_models.bcast_cosim:run_bcast_cosim_batch",
     ),
 }
 

@@ -1,0 +1,107 @@
+"""cocotb test bench for bcast_matrix (rtl_models/verilog/bcast_matrix.v), the 2D-matrix
+(broadcast) engine with the MAC or the OPT1 carry-save PE.
+
+The bench is the engine's operand and output buffers; sim.broadcast says what C must be and how
+many cycles each fold takes. Per fold: the clear edge with the first operands, the rest of K
+(one column of A and one row of B per clock, zero-padded to the grid), one idle edge for the last
+add, then R row reads. It counts the edges from the clear edge to the one that registers the last
+row. Signals are driven on falling edges and sampled after rising edges (ReadOnly).
+"""
+
+from __future__ import annotations
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+
+from rtl_models.benches.common import CLOCK_NS, job_path, load_job, pack, save_outputs, unpack_signed
+from sim.broadcast import BroadcastConfig, simulate_gemm
+
+ACC_W = 32
+
+
+def _job():
+    job = load_job()
+    cfg = BroadcastConfig(int(job["rows"]), int(job["cols"]), str(job["pe"]))
+    return cfg, [(job[f"a_{i}"], job[f"b_{i}"]) for i in range(int(job["count"]))]
+
+
+def _timeout_ns() -> int:
+    if job_path() is None:
+        return 1_000_000
+    cfg, work = _job()
+    edges = sum(simulate_gemm(a, b, cfg).cycles + 4 * len(simulate_gemm(a, b, cfg).folds) for a, b in work) + 16
+    return 4 * edges * CLOCK_NS + 10_000
+
+
+async def _fold(dut, cfg: BroadcastConfig, a_t: np.ndarray, b_t: np.ndarray):
+    m, k = a_t.shape
+    n = b_t.shape[1]
+    a_pad = np.zeros((cfg.rows, k), np.int64)
+    a_pad[:m] = a_t
+    b_pad = np.zeros((k, cfg.cols), np.int64)
+    b_pad[:, :n] = b_t
+    rows, edge, last = [], 0, 0
+
+    async def tick():
+        nonlocal edge, last
+        await RisingEdge(dut.clk)
+        edge += 1
+        await ReadOnly()
+        if dut.rd_valid.value == 1:
+            rows.append(unpack_signed(dut.rd_data.value.to_unsigned(), cfg.cols, ACC_W))
+            last = edge
+
+    plan = [("mac", t) for t in range(k)] + [("idle", None)] + [("read", r) for r in range(cfg.rows)]
+    plan += [("idle", None)] * (2 if cfg.pe == "booth_csa" else 1)
+    for step, (what, idx) in enumerate(plan):
+        await FallingEdge(dut.clk)
+        dut.clear.value = int(step == 0)
+        dut.in_valid.value = int(what == "mac")
+        dut.a_col.value = pack(a_pad[:, idx], 8) if what == "mac" else 0
+        dut.b_row.value = pack(b_pad[idx], 8) if what == "mac" else 0
+        dut.rd_en.value = int(what == "read")
+        dut.rd_row.value = idx if what == "read" else 0
+        await tick()
+    if len(rows) != cfg.rows:
+        raise AssertionError(f"fold read {len(rows)} rows, the grid has {cfg.rows}")
+    return np.array(rows, np.int64)[:m, :n], last
+
+
+@cocotb.test(timeout_time=_timeout_ns(), timeout_unit="ns")
+async def bcast_workloads(dut):
+    """Every workload of the job: C and every fold's cycles against sim.broadcast."""
+    cfg, work = _job()
+    for name, width in (("a_col", cfg.rows * 8), ("b_row", cfg.cols * 8), ("rd_data", cfg.cols * ACC_W)):
+        got = len(getattr(dut, name))
+        if got != width:
+            raise AssertionError(f"{name} is {got} bits wide, the job's config needs {width}")
+    Clock(dut.clk, CLOCK_NS, unit="ns").start()
+    for sig in ("clear", "in_valid", "a_col", "b_row", "rd_en", "rd_row"):
+        getattr(dut, sig).value = 0
+    dut.rst.value = 1
+    for _ in range(2):
+        await RisingEdge(dut.clk)
+    await FallingEdge(dut.clk)
+    dut.rst.value = 0
+
+    errors, outputs = [], {}
+    for w, (a, b) in enumerate(work):
+        model = simulate_gemm(a, b, cfg)
+        c = np.zeros(model.c.shape, np.int64)
+        fold_cycles = []
+        for f in model.folds:
+            part, cycles = await _fold(dut, cfg, a[f.m0:f.m1].astype(np.int64), b[:, f.n0:f.n1].astype(np.int64))
+            c[f.m0:f.m1, f.n0:f.n1] = part
+            fold_cycles.append(cycles)
+        if fold_cycles != model.fold_cycles:
+            errors.append(f"workload {w}: fold cycles {fold_cycles}, model {model.fold_cycles}")
+        if not np.array_equal(c, model.c):
+            i, j = np.argwhere(c != model.c)[0]
+            errors.append(f"workload {w}: {int((c != model.c).sum())} outputs differ, first C[{i},{j}] = {c[i, j]}, "
+                          f"model {model.c[i, j]}")
+        outputs[f"c_{w}"] = c
+        outputs[f"fold_cycles_{w}"] = np.array(fold_cycles, np.int64)
+    save_outputs(errors, **outputs)
+    assert not errors, "RTL disagrees with sim.broadcast:\n" + "\n".join(errors)
