@@ -14,6 +14,7 @@ from reports.registry import load
 
 PROVIDERS: tuple[str, ...] = (
     "reports.real_model:report_sections",
+    "reports.quant_table:report_sections",
     "reports.lowbit_compare:report_sections",
     "reports.rotation:report_sections",
     "reports.training:report_sections",
