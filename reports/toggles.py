@@ -458,3 +458,59 @@ def _set_wide(sim: GateSim, name: str, word: int) -> None:
 
 def _get_wide(sim: GateSim, name: str) -> int:
     return sum(int(sim.values[bit][0]) << i for i, bit in enumerate(sim.ports[name]["bits"]))
+
+
+# --------------------------------------------------------------------------------------------
+# the 2D-matrix (broadcast) engine (sim/broadcast.py): MAC or OPT1 PEs
+# --------------------------------------------------------------------------------------------
+
+
+def bcast_toggle_energy(pe: str, a: np.ndarray, b: np.ndarray, progress=None) -> float:
+    """Energy per MAC (pJ) of an R x C bcast_matrix grid accumulating a (R, K) @ b (K, C), from its
+    netlist's toggles over the K accumulate clocks (read-out not counted). Raises if the rows it
+    then reads out differ from a @ b."""
+    from rtl_models.bcast_cosim import rtl_params
+    from sim.broadcast import BroadcastConfig
+
+    a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+        raise ValueError(f"a must be (R, K) and b (K, C), got {a.shape} and {b.shape}")
+    cfg = BroadcastConfig(a.shape[0], b.shape[1], pe)
+    module = synth.gate_netlist(synth.verilog_sources("bcast_matrix"), "bcast_matrix", rtl_params(cfg),
+                                progress=progress)
+    sim = GateSim(module, 1)
+    pack = lambda vals, w: sum((int(v) & ((1 << w) - 1)) << (i * w) for i, v in enumerate(vals))  # noqa: E731
+    for port in ("clear", "in_valid", "rd_en", "rd_row"):
+        sim.set_port(port, 0)
+    for port in ("a_col", "b_row"):
+        _set_wide(sim, port, 0)
+    sim.set_port("rst", 1)
+    sim.settle(count=False)
+    sim.clock(count=False)
+    sim.set_port("rst", 0)
+    k = a.shape[1]
+    for t in range(k + 1):
+        sim.set_port("clear", int(t == 0))
+        sim.set_port("in_valid", int(t < k))
+        _set_wide(sim, "a_col", pack(a[:, t], 8) if t < k else 0)
+        _set_wide(sim, "b_row", pack(b[t], 8) if t < k else 0)
+        sim.settle(count=t > 0)
+        sim.clock(count=t > 0)
+    cal = calibration()
+    energy = sim.area_toggles() * cal.energy_per_um2_toggle_pj + sim.flop_bits * sim.cycles * cal.flop_clock_pj
+    sim.set_port("in_valid", 0)
+    _set_wide(sim, "a_col", 0)
+    _set_wide(sim, "b_row", 0)
+    got = []
+    for r in range(cfg.rows + 3):
+        sim.set_port("rd_en", int(r < cfg.rows))
+        sim.set_port("rd_row", r if r < cfg.rows else 0)
+        sim.settle(count=False)
+        sim.clock(count=False)
+        if sim.get_port("rd_valid")[0]:
+            word = _get_wide(sim, "rd_data")
+            got.append([((word >> (32 * j)) & 0xFFFFFFFF) - ((word >> (32 * j + 31) & 1) << 32)
+                        for j in range(cfg.cols)])
+    if got != (a @ b).tolist():
+        raise AssertionError(f"gate-level bcast_matrix ({pe}) read {got[:2]}... but A @ B is {(a @ b).tolist()[:2]}...")
+    return energy / (a.shape[0] * b.shape[1] * k)

@@ -7,7 +7,7 @@ columns, both through one register stage at the grid's edge, and PE (i, j) adds 
 accumulator: no skew, no systolic forwarding, but wires that span the grid. The PEs are the ones of
 the systolic array (rtl_models/verilog/mac_pe.v, booth_csa_pe.v), so the technique changes only
 the PE; with OPT1 the accumulator stays in (sum, carry) form and a row is resolved by one
-carry-propagate add on its way out, pipelined over two clocks.
+carry-propagate add on its way out, pipelined.
 
 Schedule (rtl_models/verilog/bcast_matrix.v; the cocotb bench counts the same edges). A GEMM runs
 fold by fold, M-tiles outer and N-tiles inner, each fold streaming the whole K:
@@ -15,9 +15,10 @@ fold by fold, M-tiles outer and N-tiles inner, each fold streaming the whole K:
 * edge 1: ``clear`` empties every accumulator while the first operands (k = 0) are registered;
 * edges 2 .. K+1: the PEs accumulate the operands registered on the edge before;
 * edges K+2 .. K+1+R: rows 0 .. R-1 are read out, one per clock through a registered read port
-  (the OPT1 grid takes one more edge: its read-out add is a second pipeline stage).
+  (the OPT1 grid takes two more edges: the row's (sum, carry) words are registered, then added
+  in two 16-bit halves, so the carry chain is never longer than 16 bits).
 
-    fold cycles = 1 + K + R  (+1 with OPT1)
+    fold cycles = 1 + K + R  (+2 with OPT1)
 
 counting from the clear edge to the edge that registers the last row, both included.
 
@@ -41,6 +42,7 @@ import numpy as np
 from sim.digits import check_int8
 
 PES = ("mac", "booth_csa")
+READOUT_PIPELINE = 2  # OPT1: (sum, carry) registered, then a 32-bit add in two 16-bit halves
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ def broadcast_folds(m: int, n: int, cfg: BroadcastConfig) -> list[BroadcastFold]
 
 
 def fold_cycles(k: int, cfg: BroadcastConfig) -> int:
-    return 1 + k + cfg.rows + (1 if cfg.pe == "booth_csa" else 0)
+    return 1 + k + cfg.rows + (READOUT_PIPELINE if cfg.pe == "booth_csa" else 0)
 
 
 def _check_dims(m, n, k, cfg: BroadcastConfig) -> None:

@@ -16,7 +16,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 from rtl_models.benches.common import CLOCK_NS, job_path, load_job, pack, save_outputs, unpack_signed
-from sim.broadcast import BroadcastConfig, simulate_gemm
+from sim.broadcast import READOUT_PIPELINE, BroadcastConfig, simulate_gemm
 
 ACC_W = 32
 
@@ -54,7 +54,7 @@ async def _fold(dut, cfg: BroadcastConfig, a_t: np.ndarray, b_t: np.ndarray):
             last = edge
 
     plan = [("mac", t) for t in range(k)] + [("idle", None)] + [("read", r) for r in range(cfg.rows)]
-    plan += [("idle", None)] * (2 if cfg.pe == "booth_csa" else 1)
+    plan += [("idle", None)] * (1 + (READOUT_PIPELINE if cfg.pe == "booth_csa" else 0))
     for step, (what, idx) in enumerate(plan):
         await FallingEdge(dut.clk)
         dut.clear.value = int(step == 0)

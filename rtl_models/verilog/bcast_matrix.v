@@ -7,7 +7,7 @@
 // instead of adding. The PEs are the systolic array's (PE_KIND 0: mac_pe; 1: booth_csa_pe, the TPE
 // paper's OPT1 with its (sum, carry) accumulator); their forwarding outputs are left unused.
 // Read-out: rd_en with rd_row registers that row's C results on rd_data (rd_valid with it); with
-// OPT1 the row's (sum, carry) words are registered first and added on the next clock.
+// OPT1 the row's (sum, carry) words are registered first and added over the next two clocks.
 module bcast_matrix #(
     parameter R       = 4,
     parameter C       = 4,
@@ -78,26 +78,44 @@ module bcast_matrix #(
                 end
             end
         end else begin : g_read_csa
+            // the row's (sum, carry) words are registered, then added in two halves over two more
+            // clocks, so the 32-bit carry chain never sets the clock (the OS array does the same)
+            localparam H = ACC_W / 2;
             reg [C*ACC_W-1:0] s_r, c_r;
-            reg               v1;
+            reg [C*(H+1)-1:0] lo_r;                  // low-half sums with their carry out
+            reg [C*(ACC_W-H)-1:0] sh_r, ch_r;        // high halves, waiting for that carry
+            reg v1, v2;
             integer n;
             always @(posedge clk) begin
                 if (rst) begin
                     v1       <= 1'b0;
+                    v2       <= 1'b0;
                     rd_valid <= 1'b0;
                     s_r      <= {C*ACC_W{1'b0}};
                     c_r      <= {C*ACC_W{1'b0}};
+                    lo_r     <= {C*(H+1){1'b0}};
+                    sh_r     <= {C*(ACC_W-H){1'b0}};
+                    ch_r     <= {C*(ACC_W-H){1'b0}};
                     rd_data  <= {C*ACC_W{1'b0}};
                 end else begin
                     v1       <= rd_en;
-                    rd_valid <= v1;
+                    v2       <= v1;
+                    rd_valid <= v2;
                     if (rd_en) begin
                         s_r <= acc_s[rd_row*C*ACC_W +: C*ACC_W];
                         c_r <= acc_c[rd_row*C*ACC_W +: C*ACC_W];
                     end
                     if (v1)
+                        for (n = 0; n < C; n = n + 1) begin
+                            lo_r[n*(H+1) +: H+1] <= {1'b0, s_r[n*ACC_W +: H]} + {1'b0, c_r[n*ACC_W +: H]};
+                            sh_r[n*(ACC_W-H) +: ACC_W-H] <= s_r[n*ACC_W+H +: ACC_W-H];
+                            ch_r[n*(ACC_W-H) +: ACC_W-H] <= c_r[n*ACC_W+H +: ACC_W-H];
+                        end
+                    if (v2)
                         for (n = 0; n < C; n = n + 1)
-                            rd_data[n*ACC_W +: ACC_W] <= s_r[n*ACC_W +: ACC_W] + c_r[n*ACC_W +: ACC_W];
+                            rd_data[n*ACC_W +: ACC_W] <= {sh_r[n*(ACC_W-H) +: ACC_W-H] + ch_r[n*(ACC_W-H) +: ACC_W-H]
+                                                          + {{(ACC_W-H-1){1'b0}}, lo_r[n*(H+1)+H]},
+                                                          lo_r[n*(H+1) +: H]};
                 end
             end
         end
