@@ -18,6 +18,7 @@ PROVIDERS: tuple[str, ...] = (
     "reports.lowbit_compare:report_sections",
     "reports.rotation:report_sections",
     "reports.training:report_sections",
+    "reports.engine_costs:report_sections",
     "reports.toggles:report_sections",
     "reports.bitserial_compare:report_sections",
     "reports.tpe_compare:report_sections",

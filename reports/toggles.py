@@ -514,3 +514,85 @@ def bcast_toggle_energy(pe: str, a: np.ndarray, b: np.ndarray, progress=None) ->
     if got != (a @ b).tolist():
         raise AssertionError(f"gate-level bcast_matrix ({pe}) read {got[:2]}... but A @ B is {(a @ b).tolist()[:2]}...")
     return energy / (a.shape[0] * b.shape[1] * k)
+
+
+# --------------------------------------------------------------------------------------------
+# the FP8 MAC PE (fp8_os_pe) and the Walsh-Hadamard butterfly network (fwht_butterfly)
+# --------------------------------------------------------------------------------------------
+
+
+def fp8_pe_toggle_energy(a_codes: np.ndarray, b_codes: np.ndarray, fmt_a: str = "e4m3", fmt_b: str = "e4m3",
+                         progress=None) -> float:
+    """Energy per MAC (pJ) of the FP8 array's PE (exact FP8 product, FP32 accumulate) over
+    ``lanes`` independent dot products a_codes[l] . b_codes[l] (uint8 codes, (lanes, K)), from its
+    netlist's toggles. Raises unless each lane's FP32 result equals sim.fp8.dot_fp8_bits."""
+    from sim.fp8 import dot_fp8_bits, get_format
+
+    a, b = np.asarray(a_codes, np.int64), np.asarray(b_codes, np.int64)
+    if a.shape != b.shape or a.ndim != 2 or a.min() < 0 or a.max() > 255 or b.min() < 0 or b.max() > 255:
+        raise ValueError(f"a_codes and b_codes must be (lanes, K) arrays of FP8 codes 0..255, got {a.shape}, {b.shape}")
+    params = {"FMT_A": get_format(fmt_a).code, "FMT_B": get_format(fmt_b).code}
+    module = synth.gate_netlist(synth.verilog_sources("fp8_os_array"), "fp8_os_pe", params, progress=progress)
+    lanes, k = a.shape
+    sim = GateSim(module, lanes)
+    for port, v in (("drain", 1), ("a_in", 0), ("b_in", 0), ("a_v_in", 0), ("acc_in", 0), ("rst", 1)):
+        sim.set_port(port, v)
+    sim.settle(count=False)
+    sim.clock(count=False)
+    sim.set_port("rst", 0)
+    sim.settle(count=False)
+    sim.clock(count=False)  # drain +0 into the accumulator
+    sim.set_port("drain", 0)
+    sim.reset_counts()
+    for t in range(k + 1):
+        sim.set_port("a_v_in", int(t < k))
+        sim.set_port("a_in", a[:, t] if t < k else 0)
+        sim.set_port("b_in", b[:, t] if t < k else 0)
+        sim.settle()
+        sim.clock()
+    got = sim.get_port("acc_out")
+    want = np.array([dot_fp8_bits(a[i], b[i], fmt_a, fmt_b) for i in range(lanes)], np.int64)
+    if not np.array_equal(got, want):
+        raise AssertionError(f"gate-level fp8_os_pe results {got[:3]} differ from sim.fp8 {want[:3]}")
+    cal = calibration()
+    energy = sim.area_toggles() * cal.energy_per_um2_toggle_pj + sim.flop_bits * sim.cycles * lanes * cal.flop_clock_pj
+    return energy / (lanes * k)
+
+
+def fwht_toggle_energy(x: np.ndarray, progress=None) -> float:
+    """Energy per transform (pJ) of the pipelined butterfly network fwht_butterfly (N = x.shape[1]
+    lanes, int8 inputs) streaming the rows of x one per clock, from its netlist's toggles. Raises
+    unless every output equals H_N x."""
+    x = np.asarray(x, np.int64)
+    if x.ndim != 2 or x.shape[1] < 2 or x.shape[1] & (x.shape[1] - 1) or x.min() < -128 or x.max() > 127:
+        raise ValueError(f"x must be (B, N) int8 values with N a power of two >= 2, got shape {x.shape}")
+    bsz, n = x.shape
+    stages = n.bit_length() - 1
+    ow = 8 + stages
+    module = synth.gate_netlist(synth.verilog_sources("fwht_butterfly"), "fwht_butterfly", {"N": n, "W": 8},
+                                progress=progress)
+    sim = GateSim(module, 1)
+    pack = lambda vals, w: sum((int(v) & ((1 << w) - 1)) << (i * w) for i, v in enumerate(vals))  # noqa: E731
+    sim.set_port("in_valid", 0)
+    _set_wide(sim, "in_data", 0)
+    sim.set_port("rst", 1)
+    sim.settle(count=False)
+    sim.clock(count=False)
+    sim.set_port("rst", 0)
+    h = np.array([[1]])
+    while h.shape[0] < n:
+        h = np.block([[h, h], [h, -h]])
+    got = []
+    for t in range(bsz + stages + 2):
+        sim.set_port("in_valid", int(t < bsz))
+        _set_wide(sim, "in_data", pack(x[t], 8) if t < bsz else 0)
+        sim.settle()
+        sim.clock()
+        if sim.get_port("out_valid")[0]:
+            word = _get_wide(sim, "out_data")
+            got.append([((word >> (ow * j)) & ((1 << ow) - 1)) - ((word >> (ow * j + ow - 1) & 1) << ow) for j in range(n)])
+    if got != (x @ h.T).tolist():
+        raise AssertionError("gate-level fwht_butterfly outputs differ from H x")
+    cal = calibration()
+    energy = sim.area_toggles() * cal.energy_per_um2_toggle_pj + sim.flop_bits * sim.cycles * cal.flop_clock_pj
+    return energy / bsz
