@@ -89,11 +89,11 @@ def bitserial_table(n: int = 8, seed: int = 0, precisions=(8, 4, 2), progress=pr
     return df
 
 
-def report_sections(progress=print) -> list:
+def report_sections(progress=print, quick: bool = False) -> list:
     from reports.build import ReportSection
 
     progress("report: bit-serial PEs (Stripes, Laconic, Bit Fusion) beside OPT3")
-    df = bitserial_table(progress=progress)
+    df = bitserial_table(**({"n": 2, "precisions": (8,)} if quick else {}), progress=progress)
     note = (f"PE-level comparison: each PE synthesised alone, cycles per K = {K} dot product from its cycle model "
             "(held equal to the RTL by co-simulation), area efficiency = MAC/s per um^2 of PE. No buffers, no energy. "
             "OPT3 is INT8 only; Stripes and Laconic take any precision, Bit Fusion 2/4/8 bits.")

@@ -61,8 +61,9 @@ def cmd_report(args) -> int:
     t0 = time.perf_counter()
     from reports.sections import gather
 
-    engines = default_engines(args.rows, args.cols) + lowbit_engines(args.rows, args.cols) + lut_engines()
-    sections = gather(progress=print)
+    engines = (default_engines(args.rows, args.cols) + lowbit_engines(args.rows, args.cols)
+               + lut_engines(lanes=2 if args.quick else 4))
+    sections = gather(progress=print, quick=args.quick)
     out = build_report(Path(args.out), engines, default_workloads(), progress=print,
                        extra_synth=default_extra_synth(exclude=["lut", "lut_array", "mat_sbw", "cube", "cube_sbw", "bcast", "bcast_csa"]), extra_sections=sections)
     print(f"report written to {out / 'index.html'} in {time.perf_counter() - t0:.1f} s")
@@ -180,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=str(DEFAULT_OUT), help="output folder (replaced whole; default %(default)s)")
     p.add_argument("--rows", type=_positive_int, default=16, help="array rows of every engine (default 16)")
     p.add_argument("--cols", type=_positive_int, default=16, help="array columns of every engine (default 16)")
+    p.add_argument("--quick", action="store_true",
+                   help="a reduced run of every section (small arrays, few sentences, few steps): the same code "
+                        "paths in a few minutes; its numbers are not the full report's")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("cosim", help="run one engine on one workload in RTL and compare with the cycle model")

@@ -68,11 +68,12 @@ def engine_cost_table(n: int = 16, array: int = 4, gemm: tuple[int, int, int] = 
     return df
 
 
-def report_sections(progress=print) -> list:
+def report_sections(progress=print, quick: bool = False) -> list:
     from reports.build import ReportSection
 
     progress("report: Hadamard and FP8 engine costs")
-    df = engine_cost_table(progress=progress)
+    small = {"n": 4, "array": 2, "gemm": (4, 4, 4), "samples": 4} if quick else {}
+    df = engine_cost_table(**small, progress=progress)
     note = ("The Walsh-Hadamard butterfly and the FP8 MAC engines: synthesised area and clock, latency from the cycle "
             "models, energy from gate-level toggles (zero-delay; calibrated on a 32-bit adder against Horowitz), each "
             "beside the INT8 MAC baseline in the note column.")

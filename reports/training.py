@@ -72,10 +72,11 @@ def loss_figure(results):
     return fig
 
 
-def report_sections(progress=print, steps: int = REPORT_STEPS) -> list:
+def report_sections(progress=print, steps: int = REPORT_STEPS, quick: bool = False) -> list:
     """The report's FP8 training section (reports/sections.py)."""
     from reports.build import ReportSection
 
+    steps = 5 if quick else steps
     progress(f"report: FP8 / HALO training of a tiny LM on Python stdlib source, {len(RECIPE_RUNS)} runs")
     table, results = training_table(steps, progress=progress)
     cfg = LMConfig()

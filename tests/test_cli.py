@@ -48,9 +48,10 @@ def test_cosim_prints_matching_results_and_cycles(capsys, engine):
 
 
 def test_report_end_to_end_on_small_arrays(tmp_path, capsys):
-    """`bitweight report` as typed, with 4x4 arrays so that synthesis stays quick on CI."""
+    """`bitweight report --quick` as typed, with 4x4 arrays so that synthesis stays quick on CI: every
+    section provider runs its reduced version."""
     out = tmp_path / "report"
-    assert main(["report", "--out", str(out), "--rows", "4", "--cols", "4"]) == 0
+    assert main(["report", "--out", str(out), "--rows", "4", "--cols", "4", "--quick"]) == 0
     assert f"report written to {out / 'index.html'}" in capsys.readouterr().out
     html = (out / "index.html").read_text()
     for name in ("os_4x4", "ws_4x4", "minilm_ffn_up_128tok", "area_um2", "energy_per_mac_pj", "latency_us",
@@ -58,5 +59,15 @@ def test_report_end_to_end_on_small_arrays(tmp_path, capsys):
                  "Real model: INT8 statistics per projection", "ffn_down"):
         assert name in html
     costs = (out / "gemm_costs.csv").read_text().splitlines()
-    assert len(costs) == 1 + 2 * 6  # header + 2 engines x 6 named layer workloads
+    # header + (os, ws, os_w4a8, os_w2a8, lut 1 PE, lut array) x 6 named layer workloads
+    assert len(costs) == 1 + 6 * 6
+    from reports.sections import PROVIDERS
+
+    assert len(PROVIDERS) >= 10
+    for title in ("TPE paper: claimed vs measured ratios", "Design-space sweep and Pareto front",
+                  "Low-bit engines vs INT8 and FP16", "Weight quantisers on a real model",
+                  "Hadamard rotation: outliers and quantisation error per projection",
+                  "FP8 training: tiny LM loss per recipe", "Bit-serial PEs vs OPT3",
+                  "Hadamard and FP8 engines: area, latency, energy", "Energy per MAC from toggles (PE level)"):
+        assert f"<h2>{title}</h2>" in html, title
     assert any(f.suffix == ".png" for f in out.iterdir())

@@ -69,7 +69,7 @@ def test_errors():
 
 
 def test_tree_engine_toggle_errors():
-    with pytest.raises(ValueError, match=r"a must be \(M, 4\) and b \(4, 2\)"):
+    with pytest.raises(ValueError, match=r"a must be \(M, 4\) with M a multiple of 1 and b \(4, 2\)"):
         toggles.tree_toggle_energy("mult", np.zeros((3, 5)), np.zeros((4, 2)), k=4, n=2)
     with pytest.raises(ValueError, match="pe must be one of"):
         toggles.tree_toggle_energy("booth", np.zeros((3, 4)), np.zeros((4, 2)), k=4, n=2)
