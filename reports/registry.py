@@ -112,6 +112,9 @@ ENGINES: dict[str, Engine] = {
     "os_csa": _systolic_engine("os", "output-stationary", "booth_csa_pe", pe="booth_csa", name="os_csa",
                                pe_name="carry-save accumulation PE (TPE OPT1: Booth partial products and "
                                "(sum, carry) in one compressor tree)", priced=False),
+    "ws_csa": _systolic_engine("ws", "weight-stationary", "ws_csa_pe", pe="booth_csa", name="ws_csa",
+                               pe_name="TPE OPT1 PE: partial sums travel down the columns as (sum, carry) pairs "
+                               "through each PE's compressor tree, one add below the bottom row", priced=False),
     "fwht": Engine(
         name="fwht",
         description="Walsh-Hadamard transform on a fully parallel pipelined butterfly network "

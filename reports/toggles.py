@@ -596,3 +596,70 @@ def fwht_toggle_energy(x: np.ndarray, progress=None) -> float:
     cal = calibration()
     energy = sim.area_toggles() * cal.energy_per_um2_toggle_pj + sim.flop_bits * sim.cycles * cal.flop_clock_pj
     return energy / bsz
+
+
+# --------------------------------------------------------------------------------------------
+# the weight-stationary array (ws_systolic_array), MAC PE or OPT1 (sum, carry) pairs
+# --------------------------------------------------------------------------------------------
+
+
+def ws_array_toggle_energy(pe: str, a: np.ndarray, w: np.ndarray, depth: int = 64, progress=None) -> float:
+    """Energy per MAC (pJ) of one fold of a small R x C weight-stationary array, a (t, R) @ w (R, C),
+    from start to done, buffers and control included, from its netlist's toggles (the buffer
+    loads before start are not counted). Raises unless the result read back equals a @ w."""
+    from rtl_models.runner import PE_KINDS
+
+    a, w = np.asarray(a, np.int64), np.asarray(w, np.int64)
+    if a.ndim != 2 or w.ndim != 2 or a.shape[1] != w.shape[0] or a.shape[0] > depth:
+        raise ValueError(f"a must be (t <= {depth}, R) and w (R, C), got {a.shape} and {w.shape}")
+    if pe not in PE_KINDS:
+        raise ValueError(f"pe must be one of {tuple(PE_KINDS)}, got {pe!r}")
+    t, r = a.shape
+    c = w.shape[1]
+    params = {"R": r, "C": c, "A_W": 8, "B_W": 8, "ACC_W": 32, "DEPTH": depth, "PE_KIND": PE_KINDS[pe]}
+    module = synth.gate_netlist(synth.verilog_sources("ws_systolic_array"), "ws_systolic_array", params,
+                                progress=progress)
+    sim = GateSim(module, 1)
+    pack = lambda vals, width: sum((int(v) & ((1 << width) - 1)) << (i * width) for i, v in enumerate(vals))  # noqa: E731
+    for port in ("w_en", "w_addr", "a_en", "a_addr", "start", "t_len", "accumulate", "rd_addr"):
+        sim.set_port(port, 0)
+    for port in ("w_data", "a_data"):
+        _set_wide(sim, port, 0)
+    sim.set_port("rst", 1)
+    sim.settle(count=False)
+    sim.clock(count=False)
+    sim.set_port("rst", 0)
+    for i in range(max(r, t)):
+        sim.set_port("w_en", int(i < r))
+        sim.set_port("w_addr", i if i < r else 0)
+        _set_wide(sim, "w_data", pack(w[i], 8) if i < r else 0)
+        sim.set_port("a_en", int(i < t))
+        sim.set_port("a_addr", i if i < t else 0)
+        _set_wide(sim, "a_data", pack(a[i], 8) if i < t else 0)
+        sim.settle(count=False)
+        sim.clock(count=False)
+    sim.set_port("w_en", 0)
+    sim.set_port("a_en", 0)
+    sim.set_port("start", 1)
+    sim.set_port("t_len", t)
+    sim.reset_counts()
+    for edge in range(4 * (2 * r + c + t) + 8):
+        sim.settle()
+        sim.clock()
+        sim.set_port("start", 0)
+        if sim.get_port("done")[0]:
+            break
+    else:
+        raise AssertionError("ws_systolic_array never raised done")
+    cal = calibration()
+    energy = sim.area_toggles() * cal.energy_per_um2_toggle_pj + sim.flop_bits * sim.cycles * cal.flop_clock_pj
+    got = []
+    for m in range(t + 1):
+        sim.set_port("rd_addr", m if m < t else 0)
+        sim.settle(count=False)
+        sim.clock(count=False)
+        word = _get_wide(sim, "rd_data")  # rd_data is registered: row m after the edge that sampled it
+        got.append([((word >> (32 * j)) & 0xFFFFFFFF) - ((word >> (32 * j + 31) & 1) << 32) for j in range(c)])
+    if got[:t] != (a @ w).tolist():
+        raise AssertionError(f"gate-level ws_systolic_array ({pe}) read {got[:2]}... but A @ W is {(a @ w).tolist()[:2]}...")
+    return energy / (t * r * c)

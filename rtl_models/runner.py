@@ -87,7 +87,7 @@ def run_cosim_batch(workloads, rows: int, cols: int, dataflow: str, sim: str = "
     The default 8 is the INT8 x INT8 array; 2..7 give the low-bit MAC arrays (INT4 / INT2 weights
     x INT8 activations), whose b values, still held in int8 arrays, must fit signed b_bits.
     ``pe`` picks the processing element (sim.systolic.PES): "mac", or "booth_csa" (the OPT1
-    carry-save PE, output-stationary only: the Verilog's PE_KIND = 1).
+    carry-save PE; in the WS array partial sums travel as (sum, carry) pairs: the Verilog's PE_KIND = 1).
 
     The bench checks every fold's cycles and every C against sim.systolic and raises
     :class:`CosimError` (with the mismatches and the simulator log's tail) if any differ.
@@ -104,8 +104,6 @@ def run_cosim_batch(workloads, rows: int, cols: int, dataflow: str, sim: str = "
         raise ValueError(f"b_bits must be an integer weight width in 2..{B_BITS}, got {b_bits!r}")
     if pe not in PE_KINDS:
         raise ValueError(f"pe must be one of {tuple(PE_KINDS)}, got {pe!r}")
-    if pe != "mac" and dataflow != "os":
-        raise ValueError(f"pe={pe!r} exists for the output-stationary array only, got dataflow={dataflow!r}")
     workloads = [_check_workload(i, w) for i, w in enumerate(workloads)]
     if not workloads:
         raise ValueError("workloads must hold at least one (a, b) pair")

@@ -44,8 +44,9 @@ DATAFLOWS = ("os", "ws")
 # Processing elements: "mac" multiplies then adds (two carry-propagate chains per cycle);
 # "booth_csa" is the TPE paper's OPT1: radix-4 Booth partial products and the accumulator's
 # (sum, carry) pair in one carry-save tree, one carry-propagate add per result at read-out.
-# Same results, one more cycle per fold (the read-out add is pipelined over two cycles); they
-# differ in area, clock and energy, which synthesis and the report measure.
+# Same results, one (OS) or two (WS) more cycles per fold (the read-out add is pipelined); they
+# differ in area, clock and energy, which synthesis and the report measure. In the WS array the
+# partial sums travel down the columns as (sum, carry) pairs.
 PES = ("mac", "booth_csa")
 
 
@@ -83,10 +84,10 @@ class SystolicConfig:
 
         if self.pe not in PES:
             raise ValueError(f"pe must be one of {PES}, got {self.pe!r}")
-        if self.pe == "booth_csa" and (self.dataflow != "os" or self.a_bits != 8):
+        if self.pe == "booth_csa" and self.a_bits != 8:
             raise ValueError(
-                "pe='booth_csa' is built for the output-stationary array with a_bits=8 (4 radix-4 Booth "
-                f"digits into a 7-input carry-save tree), got dataflow={self.dataflow!r}, a_bits={self.a_bits}"
+                "pe='booth_csa' needs a_bits=8 (4 radix-4 Booth digits of the activation into a 7-input "
+                f"carry-save tree), got a_bits={self.a_bits}"
             )
 
     @property
@@ -163,9 +164,13 @@ def fold_cycles(cfg: SystolicConfig, t: int) -> int:
 
 
 def readout_pipeline_cycles(cfg: SystolicConfig) -> int:
-    """Extra cycles at the end of a fold: the OPT1 PE's read-out carry-propagate add is split over
-    two cycles (low half, then high half with its carry) so it does not set the array's clock."""
-    return 1 if cfg.pe == "booth_csa" else 0
+    """Extra cycles at the end of a fold with the OPT1 PE, whose carry-propagate add is split over
+    two cycles (low half, then high half with its carry) so it does not set the array's clock:
+    OS 1 (the add follows the drained accumulator); WS 2 (the bottom row's (sum, carry) pair is
+    registered first, then folded into the buffer's old value and added in two halves)."""
+    if cfg.pe != "booth_csa":
+        return 0
+    return 1 if cfg.dataflow == "os" else 2
 
 
 def fold_events(cfg: SystolicConfig, fold: Fold) -> dict[str, int]:
@@ -410,6 +415,9 @@ def simulate_fold_stepwise(a: np.ndarray, b: np.ndarray, fold: Fold, cfg: Systol
     x_val = np.zeros((r, c), bool)
     x_m = np.full((r, c), -1)
     p_reg = np.zeros((r, c), np.int64)
+    s_reg = np.zeros((r, c), np.uint64)  # OPT1: the (sum, carry) pairs each PE registers
+    c_reg = np.zeros((r, c), np.uint64)
+    mask = (1 << cfg.acc_bits) - 1
     rows_i = np.arange(r)
     out = np.zeros((fold.t, c), np.int64)
     written = np.zeros((fold.t, c), bool)
@@ -424,15 +432,27 @@ def simulate_fold_stepwise(a: np.ndarray, b: np.ndarray, fold: Fold, cfg: Systol
         x_m[:, 0] = np.where(in_val, m_in, -1)
         # partial sums: PE (i, j) adds its product to what PE (i-1, j) registered last cycle;
         # the bottom row's sum goes straight into the output buffer on this edge.
-        above = np.vstack([np.zeros((1, c), np.int64), p_reg[:-1, :]])
-        new_p = above + np.where(x_val, x_reg * w_reg, 0)
         bottom_val = x_val[r - 1, :]
+        if cfg.pe == "booth_csa":
+            # OPT1: Booth partial products of the activation times the weight, their correction
+            # word and the pair from above, through the 7-input tree; every PE registers its pair
+            zero = np.zeros((1, c), np.uint64)
+            words = booth_partial_products(np.where(x_val, x_reg, 0), w_reg, cfg.acc_bits)
+            s_new, c_new = reduce_words(words + [np.vstack([zero, s_reg[:-1]]), np.vstack([zero, c_reg[:-1]])],
+                                        cfg.acc_bits)
+            wrapped = ((s_new[r - 1] + c_new[r - 1]) & np.uint64(mask)).astype(np.int64)
+            bottom = np.where(wrapped >= 2 ** (cfg.acc_bits - 1), wrapped - 2**cfg.acc_bits, wrapped)
+            s_reg, c_reg = s_new, c_new
+        else:
+            above = np.vstack([np.zeros((1, c), np.int64), p_reg[:-1, :]])
+            new_p = above + np.where(x_val, x_reg * w_reg, 0)
+            bottom = new_p[r - 1]
+            p_reg = new_p
         if bottom_val.any():
             js = np.nonzero(bottom_val)[0]
-            out[x_m[r - 1, js], js] = new_p[r - 1, js]
+            out[x_m[r - 1, js], js] = bottom[js]
             written[x_m[r - 1, js], js] = True
-            last_write = cycle + s + 1
-        p_reg = new_p
+            last_write = cycle + s + 1 + readout_pipeline_cycles(cfg)
         s += 1
         if not (in_val.any() or x_val.any()):
             break

@@ -18,9 +18,9 @@ def test_entry_names_real_things(name):
 
 
 def test_family_filter_and_errors():
-    assert set(engines("int_gemm_array")) == {"os", "ws", "os_csa"}
+    assert set(engines("int_gemm_array")) == {"os", "ws", "os_csa", "ws_csa"}
     assert set(engines()) == set(ENGINES)
     with pytest.raises(ValueError, match=r"unknown engine family 'fp8'; families: int_gemm_array, fwht, digit_skip_gemm, fp8_mac, lut_gemm"):
         engines("fp8")
-    with pytest.raises(ValueError, match=r"unknown engine .fwht.; registered engines: os, os_csa, ws"):
+    with pytest.raises(ValueError, match=r"unknown engine .fwht.; registered engines: os, os_csa, ws, ws_csa"):
         get_engine("fwht", "int_gemm_array")

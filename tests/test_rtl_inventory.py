@@ -29,7 +29,7 @@ def mods():
 
 @pytest.mark.parametrize(
     "top,ports,params",
-    [("os_systolic_array", OS_PORTS, ARRAY_PARAMS | {"PE_KIND": "0"}), ("ws_systolic_array", WS_PORTS, ARRAY_PARAMS)],
+    [("os_systolic_array", OS_PORTS, ARRAY_PARAMS | {"PE_KIND": "0"}), ("ws_systolic_array", WS_PORTS, ARRAY_PARAMS | {"PE_KIND": "0"})],
 )
 def test_arrays_have_the_ports_the_bench_drives(mods, top, ports, params):
     mod = mods[top]

@@ -13,7 +13,8 @@ def test_real_tops_pull_in_their_submodules_only():
     # both PEs the OS array can instantiate (PE_KIND), and the carry-save tree of the OPT1 PE
     assert names("os_systolic_array") == ["booth_csa_pe.v", "csa_tree7.v", "mac_pe.v", "os_systolic_array.v",
                                           "skew_delay.v"]
-    assert names("ws_systolic_array") == ["skew_delay.v", "ws_mac_pe.v", "ws_systolic_array.v"]
+    assert names("ws_systolic_array") == ["csa_tree7.v", "skew_delay.v", "ws_csa_pe.v", "ws_mac_pe.v",
+                                          "ws_systolic_array.v"]
     assert names("mac_pe") == ["mac_pe.v"]
 
 

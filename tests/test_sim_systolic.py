@@ -158,8 +158,19 @@ def test_booth_csa_pe_steps_to_the_exact_product(name, a, b):
     assert step.fold_cycles == [c + 1 for c in simulate_gemm(a, b, SystolicConfig(4, 4, "os")).fold_cycles]
 
 
+@pytest.mark.parametrize("name,a,b", edge_workloads(seed=6), ids=lambda x: x if isinstance(x, str) else "")
+def test_ws_booth_csa_pairs_step_to_the_exact_product(name, a, b):
+    """OPT1 in the WS array: (sum, carry) pairs travel down the columns through each PE's
+    carry-save tree; the bottom pair is registered and added in two halves (two more cycles)."""
+    cfg = SystolicConfig(3, 4, "ws", pe="booth_csa")
+    step = simulate_gemm(a, b, cfg, mode="stepwise")
+    np.testing.assert_array_equal(step.c, ref(a, b))
+    assert step.fold_cycles == [c + 2 for c in simulate_gemm(a, b, SystolicConfig(3, 4, "ws")).fold_cycles]
+    assert step.cycles == simulate_gemm(a, b, cfg).cycles
+
+
 def test_booth_csa_config_limits():
     with pytest.raises(ValueError, match=r"pe must be one of \('mac', 'booth_csa'\), got 'wallace'"):
         SystolicConfig(4, 4, pe="wallace")
-    with pytest.raises(ValueError, match=r"pe='booth_csa' is built for the output-stationary array with a_bits=8"):
-        SystolicConfig(4, 4, "ws", pe="booth_csa")
+    with pytest.raises(ValueError, match=r"pe='booth_csa' needs a_bits=8 \(4 radix-4 Booth digits"):
+        SystolicConfig(4, 4, "ws", a_bits=6, pe="booth_csa")

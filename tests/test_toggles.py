@@ -68,6 +68,13 @@ def test_errors():
         toggles.GateSim(module, 0)
 
 
+def test_ws_array_toggle_errors():
+    with pytest.raises(ValueError, match=r"a must be \(t <= 16, R\) and w \(R, C\)"):
+        toggles.ws_array_toggle_energy("mac", np.zeros((20, 2)), np.zeros((2, 2)), depth=16)
+    with pytest.raises(ValueError, match="pe must be one of"):
+        toggles.ws_array_toggle_energy("sbw", np.zeros((2, 2)), np.zeros((2, 2)))
+
+
 def test_tree_engine_toggle_errors():
     with pytest.raises(ValueError, match=r"a must be \(M, 4\) with M a multiple of 1 and b \(4, 2\)"):
         toggles.tree_toggle_energy("mult", np.zeros((3, 5)), np.zeros((4, 2)), k=4, n=2)

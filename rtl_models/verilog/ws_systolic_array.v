@@ -18,13 +18,20 @@
 // Cycles from the start edge to done, both counted: R + (t + R + C - 2) = 2R + C + t - 2,
 // the per-fold formula of SCALE-Sim and of sim/systolic.py's fold_cycles.
 // The output buffer is read through a registered port: rd_data shows row rd_addr one cycle later.
+//
+// PE_KIND 1 (the TPE paper's OPT1, ws_csa_pe): partial sums travel down the columns as (sum,
+// carry) pairs and the bottom row registers its pair too; below it, per column, one 3:2 layer
+// folds in the buffer's old value (accumulate), the low half is added on the next clock and the
+// high half with its carry on the one after, as the buffer write: 2R + C + t cycles per fold,
+// two more than the MAC PE's, and no carry chain longer than half a word in any clock.
 module ws_systolic_array #(
     parameter R     = 4,
     parameter C     = 4,
     parameter A_W   = 8,
     parameter B_W   = 8,
     parameter ACC_W = 32,
-    parameter DEPTH = 16
+    parameter DEPTH = 16,
+    parameter PE_KIND = 0   // 0: ws_mac_pe; 1: ws_csa_pe (OPT1, (sum, carry) partial sums)
 ) (
     input                              clk,
     input                              rst,
@@ -46,7 +53,8 @@ module ws_systolic_array #(
     localparam TW  = AW + 1;                          // t_len holds 0..DEPTH
     localparam RAW = $clog2(R > 1 ? R : 2);
     localparam CW  = $clog2(DEPTH + 2 * R + C) + 2;   // cycle counter, always wider than t_len
-    localparam integer LAST_I = 2 * R + C - 3;        // last cycle index of a fold, minus t
+    localparam integer RO     = (PE_KIND == 1) ? 2 : 0; // read-out pipeline of the OPT1 PE
+    localparam integer LAST_I = 2 * R + C - 3 + RO;   // last cycle index of a fold, minus t
     localparam integer R_I    = R;
     wire [CW-1:0] rows_n = R_I[CW-1:0];
     wire [CW-1:0] last_off = LAST_I[CW-1:0];
@@ -113,7 +121,9 @@ module ws_systolic_array #(
     wire [A_W-1:0]   a_link     [0:R*(C+1)-1];
     wire [B_W-1:0]   w_link     [0:(R+1)*C-1];
     wire [ACC_W-1:0] p_link     [0:R*C-1];
+    wire [ACC_W-1:0] q_link     [0:R*C-1];   // carry words (OPT1 only)
     wire [ACC_W-1:0] bottom_sum [0:C-1];
+    wire [ACC_W-1:0] bottom_car [0:C-1];
 
     genvar r, c;
     generate
@@ -123,42 +133,88 @@ module ws_systolic_array #(
         for (c = 0; c < C; c = c + 1) begin : g_top
             assign w_link[c] = w_feed[c*B_W +: B_W];
             assign p_link[c] = {ACC_W{1'b0}};   // nothing above row 0
+            assign q_link[c] = {ACC_W{1'b0}};
         end
         for (r = 0; r < R; r = r + 1) begin : g_row
             for (c = 0; c < C; c = c + 1) begin : g_col
-                wire [ACC_W-1:0] pe_psum;
-                ws_mac_pe #(.A_W(A_W), .B_W(B_W), .ACC_W(ACC_W), .REG_PSUM(r < R - 1)) u_pe (
-                    .clk     (clk),
-                    .rst     (rst),
-                    .w_load  (w_load),
-                    .w_in    (w_link[r*C+c]),
-                    .w_out   (w_link[(r+1)*C+c]),
-                    .a_in    (a_link[r*(C+1)+c]),
-                    .a_out   (a_link[r*(C+1)+c+1]),
-                    .psum_in (p_link[r*C+c]),
-                    .psum_out(pe_psum)
-                );
+                wire [ACC_W-1:0] pe_psum, pe_pcar;
+                if (PE_KIND == 1) begin : g_csa
+                    ws_csa_pe #(.A_W(A_W), .B_W(B_W), .ACC_W(ACC_W), .REG_PSUM(1)) u_pe (
+                        .clk      (clk),
+                        .rst      (rst),
+                        .w_load   (w_load),
+                        .w_in     (w_link[r*C+c]),
+                        .w_out    (w_link[(r+1)*C+c]),
+                        .a_in     (a_link[r*(C+1)+c]),
+                        .a_out    (a_link[r*(C+1)+c+1]),
+                        .sum_in   (p_link[r*C+c]),
+                        .carry_in (q_link[r*C+c]),
+                        .sum_out  (pe_psum),
+                        .carry_out(pe_pcar)
+                    );
+                end else begin : g_mac
+                    ws_mac_pe #(.A_W(A_W), .B_W(B_W), .ACC_W(ACC_W), .REG_PSUM(r < R - 1)) u_pe (
+                        .clk     (clk),
+                        .rst     (rst),
+                        .w_load  (w_load),
+                        .w_in    (w_link[r*C+c]),
+                        .w_out   (w_link[(r+1)*C+c]),
+                        .a_in    (a_link[r*(C+1)+c]),
+                        .a_out   (a_link[r*(C+1)+c+1]),
+                        .psum_in (p_link[r*C+c]),
+                        .psum_out(pe_psum)
+                    );
+                    assign pe_pcar = {ACC_W{1'b0}};
+                end
                 if (r < R - 1) begin : g_down
                     assign p_link[(r+1)*C+c] = pe_psum;
+                    assign q_link[(r+1)*C+c] = pe_pcar;
                 end else begin : g_bottom
                     assign bottom_sum[c] = pe_psum;
+                    assign bottom_car[c] = pe_pcar;
                 end
             end
         end
         // output buffer: one memory per column, since column c's results arrive c cycles after
         // column 0's (the skew), each at its own row address
         for (c = 0; c < C; c = c + 1) begin : g_out
-            localparam integer OFFSET_I = 2 * R - 1 + c;
+            localparam integer OFFSET_I = 2 * R - 1 + c + RO;
             wire [CW-1:0]    offset = OFFSET_I[CW-1:0];
             reg  [ACC_W-1:0] mem [0:DEPTH-1];
             reg  [ACC_W-1:0] rd_q;
             wire [CW-1:0]    m_out = cyc - offset;
             wire             we    = busy & (cyc >= offset) & (m_out < t_ext);
-            wire [ACC_W-1:0] sum   = bottom_sum[c];
-            always @(posedge clk) begin
-                if (we)
-                    mem[m_out[AW-1:0]] <= acc_q ? mem[m_out[AW-1:0]] + sum : sum;
-                rd_q <= mem[rd_addr];
+            if (PE_KIND == 1) begin : g_csa_out
+                // stage B (the clock before the write): the bottom pair, 3:2 with the old value when
+                // accumulating, then the low half added; stage C: the high half with its carry
+                localparam integer H = ACC_W / 2;
+                wire [CW-1:0]    m_b  = cyc - (offset - 1'b1);
+                wire             en_b = busy & (cyc >= offset - 1'b1) & (m_b < t_ext);
+                wire [ACC_W-1:0] old  = acc_q ? mem[m_b[AW-1:0]] : {ACC_W{1'b0}};
+                wire [ACC_W-1:0] x    = bottom_sum[c];
+                wire [ACC_W-1:0] y    = bottom_car[c];
+                wire [ACC_W-1:0] s3   = x ^ y ^ old;
+                wire [ACC_W-1:0] m3   = (x & y) | (x & old) | (y & old);
+                wire [ACC_W-1:0] c3   = {m3[ACC_W-2:0], 1'b0};
+                reg  [H:0]       lo_q;
+                reg  [ACC_W-H-1:0] sh_q, ch_q;
+                always @(posedge clk) begin
+                    if (en_b) begin
+                        lo_q <= {1'b0, s3[H-1:0]} + {1'b0, c3[H-1:0]};
+                        sh_q <= s3[ACC_W-1:H];
+                        ch_q <= c3[ACC_W-1:H];
+                    end
+                    if (we)
+                        mem[m_out[AW-1:0]] <= {sh_q + ch_q + {{(ACC_W-H-1){1'b0}}, lo_q[H]}, lo_q[H-1:0]};
+                    rd_q <= mem[rd_addr];
+                end
+            end else begin : g_mac_out
+                wire [ACC_W-1:0] sum = bottom_sum[c];
+                always @(posedge clk) begin
+                    if (we)
+                        mem[m_out[AW-1:0]] <= acc_q ? mem[m_out[AW-1:0]] + sum : sum;
+                    rd_q <= mem[rd_addr];
+                end
             end
             assign rd_data[c*ACC_W +: ACC_W] = rd_q;
         end
