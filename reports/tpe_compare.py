@@ -148,7 +148,7 @@ _NOT_BUILT: dict[str, str] = {}
 
 
 def tpe_table(rows: int = 16, cols: int = 16, tree: tuple[int, int] = (16, 4), cube: int = 4,
-              bitserial_n: int = 8, grid: int = 4, ws_energy: int = 4, progress=print) -> pd.DataFrame:
+              bitserial_n: int = 8, grid: int = 8, ws_energy: int = 4, progress=print) -> pd.DataFrame:
     out = []
     for arch, tech_name, pa, pe_, ra, re_ in PAPER:
         row = {"architecture": arch, "technique": tech_name, "paper_area_eff_x": pa, "paper_energy_eff_x": pe_,
@@ -202,8 +202,8 @@ def tpe_table(rows: int = 16, cols: int = 16, tree: tuple[int, int] = (16, 4), c
             opt3 = t[t.engine.str.startswith("opt3")].set_index("data").area_eff_vs_laconic
             row["ours_area_eff_x"] = float(opt3["gaussian"])
             row["comment"] = (
-                f"PE level: the OPT3 zero-digit-skipping PE against a {t.engine[t.engine.str.startswith('laconic')].iloc[0]}"
-                f" Laconic PE (Booth terms of both operands, lanes in lock step), both ours, synthesised alone, cycles "
+                f"PE level: the OPT3 zero-digit-skipping PE against a Laconic PE with {t.engine[t.engine.str.startswith('laconic')].iloc[0].split('(')[1].rstrip(')')}"
+                f" (Booth terms of both operands, lanes in lock step), both ours, synthesised alone, cycles "
                 f"from their models on K = {t.k.iloc[0]} dot products: {opt3['gaussian']:.2f}x area efficiency on "
                 f"Gaussian INT8 (std 30), {opt3['all-MiniLM-L6-v2']:.2f}x on all-MiniLM-L6-v2's tensors (real data "
                 "has more zero Booth digits, which Laconic skips in both operands). The paper's 2.85x is for its "
