@@ -104,6 +104,49 @@ def _systolic_engine(dataflow: str, long_name: str, pe_top: str, pe: str = "mac"
     )
 
 
+def _tree_engine(name: str, pe: str, cube: bool, technique: str) -> Engine:
+    shape = ("3D-cube (N x N x N multipliers: N rows of A per clock against an N x N tile of B, one "
+             "dot-product unit per output)" if cube else
+             "multiplier-adder tree engine (K x N tile of B in registers, one row of A per clock, partial sums "
+             "from the output buffer)")
+    defaults = (4, 4) if cube else (16, 4)
+    return Engine(
+        name=name,
+        description=f"INT8 x INT8 -> INT32 {shape}, {technique}",
+        family="tree_gemm",
+        make_config=lambda k=defaults[0], n=defaults[1]: load("sim.adder_tree:TreeConfig")(
+            k, n, pe, rows=k if cube else 1),
+        model="sim.adder_tree:simulate_gemm",
+        estimate="sim.adder_tree:estimate_gemm",
+        rtl_top="tree_gemm",
+        rtl_params=lambda cfg: load("rtl_models.tree_gemm_cosim:rtl_params")(cfg),
+        rtl_pe_top="add_tree",
+        kernel="kernels.int8_gemm:int8_gemm",
+        kernel_reference="kernels.int8_gemm:int8_gemm_reference",
+        workloads="sim.adder_tree:edge_workloads",
+        cosim="rtl_models.tree_gemm_cosim:run_tree_cosim_batch",
+    )
+
+
+def _bcast_engine(name: str, pe: str, pe_top: str, pe_name: str) -> Engine:
+    return Engine(
+        name=name,
+        description="INT8 x INT8 -> INT32 2D-matrix (broadcast) engine: a column of A and a row of B broadcast "
+        f"over an R x C grid each clock, outer products accumulated in place, {pe_name}",
+        family="bcast_gemm",
+        make_config=lambda rows=4, cols=4: load("sim.broadcast:BroadcastConfig")(rows, cols, pe),
+        model="sim.broadcast:simulate_gemm",
+        estimate="sim.broadcast:estimate_gemm",
+        rtl_top="bcast_matrix",
+        rtl_params=lambda cfg: load("rtl_models.bcast_cosim:rtl_params")(cfg),
+        rtl_pe_top=pe_top,
+        kernel="kernels.int8_gemm:int8_gemm",
+        kernel_reference="kernels.int8_gemm:int8_gemm_reference",
+        workloads="sim.broadcast:edge_workloads",
+        cosim="rtl_models.bcast_cosim:run_bcast_cosim_batch",
+    )
+
+
 ENGINES: dict[str, Engine] = {
     "os": _systolic_engine("os", "output-stationary", "mac_pe"),
     "ws": _systolic_engine("ws", "weight-stationary", "ws_mac_pe"),
@@ -218,102 +261,15 @@ ENGINES: dict[str, Engine] = {
         workloads="sim.lut_array:lut_array_workloads",
         cosim="rtl_models.lut_array_cosim:run_lut_array_cosim_batch",
     ),
-    "mat": Engine(
-        name="mat",
-        description="INT8 x INT8 -> INT32 multiplier-adder tree engine (K x N tile of B in registers, one row of A "
-        "per clock, partial sums from the output buffer), K multipliers and a balanced adder tree per column",
-        family="tree_gemm",
-        make_config=lambda k=16, n=4: load("sim.adder_tree:TreeConfig")(k, n, "mult"),
-        model="sim.adder_tree:simulate_gemm",
-        estimate="sim.adder_tree:estimate_gemm",
-        rtl_top="tree_gemm",
-        rtl_params=lambda cfg: load("rtl_models.tree_gemm_cosim:rtl_params")(cfg),
-        rtl_pe_top="add_tree",
-        kernel="kernels.int8_gemm:int8_gemm",
-        kernel_reference="kernels.int8_gemm:int8_gemm_reference",
-        workloads="sim.adder_tree:edge_workloads",
-        cosim="rtl_models.tree_gemm_cosim:run_tree_cosim_batch",
-    ),
-    "mat_sbw": Engine(
-        name="mat_sbw",
-        description="INT8 x INT8 -> INT32 multiplier-adder tree engine (K x N tile of B in registers, one row of A "
-        "per clock, partial sums from the output buffer), TPE OPT2 same-bit-weight compression: the row Booth-encoded once and shared, one narrow tree per digit position and column, shifts and adds",
-        family="tree_gemm",
-        make_config=lambda k=16, n=4: load("sim.adder_tree:TreeConfig")(k, n, "sbw"),
-        model="sim.adder_tree:simulate_gemm",
-        estimate="sim.adder_tree:estimate_gemm",
-        rtl_top="tree_gemm",
-        rtl_params=lambda cfg: load("rtl_models.tree_gemm_cosim:rtl_params")(cfg),
-        rtl_pe_top="add_tree",
-        kernel="kernels.int8_gemm:int8_gemm",
-        kernel_reference="kernels.int8_gemm:int8_gemm_reference",
-        workloads="sim.adder_tree:edge_workloads",
-        cosim="rtl_models.tree_gemm_cosim:run_tree_cosim_batch",
-    ),
-    "cube": Engine(
-        name="cube",
-        description="INT8 x INT8 -> INT32 3D-cube (N x N x N multipliers: N rows of A per clock against an N x N "
-        "tile of B, one dot-product unit per output), multipliers and an adder tree per unit",
-        family="tree_gemm",
-        make_config=lambda k=4, n=4: load("sim.adder_tree:TreeConfig")(k, n, "mult", rows=k),
-        model="sim.adder_tree:simulate_gemm",
-        estimate="sim.adder_tree:estimate_gemm",
-        rtl_top="tree_gemm",
-        rtl_params=lambda cfg: load("rtl_models.tree_gemm_cosim:rtl_params")(cfg),
-        rtl_pe_top="add_tree",
-        kernel="kernels.int8_gemm:int8_gemm",
-        kernel_reference="kernels.int8_gemm:int8_gemm_reference",
-        workloads="sim.adder_tree:edge_workloads",
-        cosim="rtl_models.tree_gemm_cosim:run_tree_cosim_batch",
-    ),
-    "cube_sbw": Engine(
-        name="cube_sbw",
-        description="INT8 x INT8 -> INT32 3D-cube (N x N x N multipliers: N rows of A per clock against an N x N "
-        "tile of B, one dot-product unit per output), TPE OPT2 same-bit-weight compression per unit, digits shared along each row",
-        family="tree_gemm",
-        make_config=lambda k=4, n=4: load("sim.adder_tree:TreeConfig")(k, n, "sbw", rows=k),
-        model="sim.adder_tree:simulate_gemm",
-        estimate="sim.adder_tree:estimate_gemm",
-        rtl_top="tree_gemm",
-        rtl_params=lambda cfg: load("rtl_models.tree_gemm_cosim:rtl_params")(cfg),
-        rtl_pe_top="add_tree",
-        kernel="kernels.int8_gemm:int8_gemm",
-        kernel_reference="kernels.int8_gemm:int8_gemm_reference",
-        workloads="sim.adder_tree:edge_workloads",
-        cosim="rtl_models.tree_gemm_cosim:run_tree_cosim_batch",
-    ),
-    "bcast": Engine(
-        name="bcast",
-        description="INT8 x INT8 -> INT32 2D-matrix (broadcast) engine: a column of A and a row of B broadcast "
-        "over an R x C grid each clock, outer products accumulated in place, baseline MAC PE",
-        family="bcast_gemm",
-        make_config=lambda rows=4, cols=4: load("sim.broadcast:BroadcastConfig")(rows, cols, "mac"),
-        model="sim.broadcast:simulate_gemm",
-        estimate="sim.broadcast:estimate_gemm",
-        rtl_top="bcast_matrix",
-        rtl_params=lambda cfg: load("rtl_models.bcast_cosim:rtl_params")(cfg),
-        rtl_pe_top="mac_pe",
-        kernel="kernels.int8_gemm:int8_gemm",
-        kernel_reference="kernels.int8_gemm:int8_gemm_reference",
-        workloads="sim.broadcast:edge_workloads",
-        cosim="rtl_models.bcast_cosim:run_bcast_cosim_batch",
-    ),
-    "bcast_csa": Engine(
-        name="bcast_csa",
-        description="INT8 x INT8 -> INT32 2D-matrix (broadcast) engine: a column of A and a row of B broadcast "
-        "over an R x C grid each clock, outer products accumulated in place, TPE OPT1 carry-save PE, read-out add pipelined",
-        family="bcast_gemm",
-        make_config=lambda rows=4, cols=4: load("sim.broadcast:BroadcastConfig")(rows, cols, "booth_csa"),
-        model="sim.broadcast:simulate_gemm",
-        estimate="sim.broadcast:estimate_gemm",
-        rtl_top="bcast_matrix",
-        rtl_params=lambda cfg: load("rtl_models.bcast_cosim:rtl_params")(cfg),
-        rtl_pe_top="booth_csa_pe",
-        kernel="kernels.int8_gemm:int8_gemm",
-        kernel_reference="kernels.int8_gemm:int8_gemm_reference",
-        workloads="sim.broadcast:edge_workloads",
-        cosim="rtl_models.bcast_cosim:run_bcast_cosim_batch",
-    ),
+    "mat": _tree_engine("mat", "mult", False, "K multipliers and a balanced adder tree per column"),
+    "mat_sbw": _tree_engine("mat_sbw", "sbw", False, "TPE OPT2 same-bit-weight compression: the row Booth-encoded "
+                            "once and shared, one narrow tree per digit position and column, shifts and adds"),
+    "cube": _tree_engine("cube", "mult", True, "multipliers and an adder tree per unit"),
+    "cube_sbw": _tree_engine("cube_sbw", "sbw", True, "TPE OPT2 same-bit-weight compression per unit, digits shared "
+                             "along each row"),
+    "bcast": _bcast_engine("bcast", "mac", "mac_pe", "baseline MAC PE"),
+    "bcast_csa": _bcast_engine("bcast_csa", "booth_csa", "booth_csa_pe",
+                               "TPE OPT1 carry-save PE, read-out add pipelined"),
 }
 
 

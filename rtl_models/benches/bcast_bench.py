@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from rtl_models.benches.common import CLOCK_NS, job_path, load_job, pack, save_outputs, unpack_signed
+from rtl_models.benches.common import (CLOCK_NS, check_widths, clock_and_reset, job_path, load_job, pack,
+                                      save_outputs, unpack_signed)
 from sim.broadcast import READOUT_PIPELINE, BroadcastConfig, simulate_gemm
 
 ACC_W = 32
@@ -73,18 +73,8 @@ async def _fold(dut, cfg: BroadcastConfig, a_t: np.ndarray, b_t: np.ndarray):
 async def bcast_workloads(dut):
     """Every workload of the job: C and every fold's cycles against sim.broadcast."""
     cfg, work = _job()
-    for name, width in (("a_col", cfg.rows * 8), ("b_row", cfg.cols * 8), ("rd_data", cfg.cols * ACC_W)):
-        got = len(getattr(dut, name))
-        if got != width:
-            raise AssertionError(f"{name} is {got} bits wide, the job's config needs {width}")
-    Clock(dut.clk, CLOCK_NS, unit="ns").start()
-    for sig in ("clear", "in_valid", "a_col", "b_row", "rd_en", "rd_row"):
-        getattr(dut, sig).value = 0
-    dut.rst.value = 1
-    for _ in range(2):
-        await RisingEdge(dut.clk)
-    await FallingEdge(dut.clk)
-    dut.rst.value = 0
+    check_widths(dut, {"a_col": cfg.rows * 8, "b_row": cfg.cols * 8, "rd_data": cfg.cols * ACC_W})
+    await clock_and_reset(dut, ("clear", "in_valid", "a_col", "b_row", "rd_en", "rd_row"))
 
     errors, outputs = [], {}
     for w, (a, b) in enumerate(work):

@@ -85,3 +85,27 @@ async def count_cycles_to_done(dut, limit: int) -> int:
     if dut.busy.value != 0:
         raise AssertionError("busy still high on the edge done rose")
     return int(round((t_done - t_start) / CLOCK_NS)) + 1
+
+
+def check_widths(dut, widths: dict[str, int]) -> None:
+    """Fail fast when the built Verilog's ports are not as wide as the job's configuration needs."""
+    for name, width in widths.items():
+        got = len(getattr(dut, name))
+        if got != width:
+            raise AssertionError(f"{name} is {got} bits wide, the job's config needs {width}")
+
+
+async def clock_and_reset(dut, inputs, cycles: int = 2) -> None:
+    """Start the clock, drive ``inputs`` to 0, hold rst high for ``cycles`` edges and release it
+    between edges (after this returns the bench drives on falling edges)."""
+    from cocotb.clock import Clock
+    from cocotb.triggers import FallingEdge, RisingEdge
+
+    Clock(dut.clk, CLOCK_NS, unit="ns").start()
+    for sig in inputs:
+        getattr(dut, sig).value = 0
+    dut.rst.value = 1
+    for _ in range(cycles):
+        await RisingEdge(dut.clk)
+    await FallingEdge(dut.clk)
+    dut.rst.value = 0

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from rtl_models.benches.common import CLOCK_NS, job_path, load_job, pack, save_outputs, unpack_signed
+from rtl_models.benches.common import (CLOCK_NS, check_widths, clock_and_reset, job_path, load_job, pack,
+                                      save_outputs, unpack_signed)
 from sim.adder_tree import TreeConfig, simulate_gemm, tree_folds
 
 ACC_W = 32
@@ -89,18 +89,8 @@ async def _fold(dut, cfg: TreeConfig, a_t: np.ndarray, b_t: np.ndarray, psum: np
 async def tree_gemm_workloads(dut):
     """Every workload of the job: C and every fold's cycles against sim.adder_tree."""
     cfg, work = _job()
-    for name, width in (("a_vec", cfg.rows * cfg.k * 8), ("b_row", cfg.n * 8), ("y_vec", cfg.rows * cfg.n * ACC_W)):
-        got = len(getattr(dut, name))
-        if got != width:
-            raise AssertionError(f"{name} is {got} bits wide, the job's config needs {width}")
-    Clock(dut.clk, CLOCK_NS, unit="ns").start()
-    for sig in ("b_we", "b_row_idx", "b_row", "a_valid", "a_vec", "psum_in"):
-        getattr(dut, sig).value = 0
-    dut.rst.value = 1
-    for _ in range(2):
-        await RisingEdge(dut.clk)
-    await FallingEdge(dut.clk)
-    dut.rst.value = 0
+    check_widths(dut, {"a_vec": cfg.rows * cfg.k * 8, "b_row": cfg.n * 8, "y_vec": cfg.rows * cfg.n * ACC_W})
+    await clock_and_reset(dut, ("b_we", "b_row_idx", "b_row", "a_valid", "a_vec", "psum_in"))
 
     errors: list[str] = []
     outputs: dict[str, np.ndarray] = {}
