@@ -6,8 +6,10 @@ cycles per dot product come from its cycle model (sim/digit_skip.py, sim/bitseri
 models the co-simulation tests hold equal to the RTL's measured cycles. Operands: Gaussian INT8
 (std 30) and all-MiniLM-L6-v2's INT8 weights x activations on real text, K = 1024 per dot
 product, averaged over several dot products; lower precisions use Gaussian data scaled to the
-range. Area efficiency = MACs per second per um^2 of PE = K / cycles x clock / area. Buffers,
-operand delivery and energy are not included: a PE-level comparison.
+range. Area efficiency = MACs per second per um^2 of PE = K / cycles x clock / area. At 8 bits,
+energy per MAC from gate-level toggles of each PE's dot-product top (reports/toggles.py), its
+operand buffers left out: the PE and its control. Buffers and operand delivery are not
+included: a PE-level comparison.
 """
 
 from __future__ import annotations
@@ -64,8 +66,25 @@ def _cycles(cfg, a: np.ndarray, w: np.ndarray) -> float:
     return float(np.mean([bitserial.dot_cycles(x, y, cfg) for x, y in zip(a, w)]))
 
 
-def bitserial_table(n: int = 8, seed: int = 0, precisions=(8, 4, 2), progress=print) -> pd.DataFrame:
-    """One row per PE x precision x data (module docstring)."""
+_DOT_TOPS = {"opt3": ("digit_skip_dot", "ld_b", {}), "laconic": ("laconic_dot", "ld_w", {"LANES": LANES}),
+             "stripes": ("stripes_dot", "ld_w", {"LANES": LANES}), "bitfusion": ("bitfusion_dot", "ld_w", {})}
+
+
+def pe_energy(engine: str, a: np.ndarray, w: np.ndarray, progress=None) -> float:
+    """pJ per MAC of the 8-bit PE ``engine`` (opt3, laconic, stripes, bitfusion) and its control, from
+    gate-level toggles of its dot-product top on the dot products a[l] . w[l] (buffers left out)."""
+    from reports import toggles
+
+    top, port, params = _DOT_TOPS[engine]
+    depth = max(16, 1 << (a.shape[1] - 1).bit_length())
+    return toggles.dot_top_toggle_energy(top, {**params, "DEPTH": depth}, a, w, b_port=port, progress=progress)
+
+
+def bitserial_table(n: int = 8, seed: int = 0, precisions=(8, 4, 2), progress=print, energy_dots: int = 4,
+                    energy_k: int = 32) -> pd.DataFrame:
+    """One row per PE x precision x data (module docstring); at 8 bits on Gaussian data also
+    ``pj_per_mac`` from gate-level toggles (``energy_dots`` dot products of ``energy_k``; the PE and
+    its control, not the operand buffers)."""
     out = []
     for bits in precisions:
         data = {"gaussian": _operands(bits, n, seed)}
@@ -76,16 +95,23 @@ def bitserial_table(n: int = 8, seed: int = 0, precisions=(8, 4, 2), progress=pr
                 res = synth.synthesize(synth.verilog_sources(top), top, params, progress=progress)
             except ValueError as exc:  # a parameter the PE does not take at this precision
                 raise ValueError(f"{engine} at {bits} bits: {exc}") from exc
+            energy = float("nan")
+            if bits == 8 and energy_dots:
+                ea, ew = _operands(8, energy_dots, seed + 1)
+                energy = pe_energy(engine.split(" ")[0], ea[:, :energy_k], ew[:, :energy_k], progress)
             for name, (a, w) in data.items():
                 cycles = _cycles(cfg, a, w)
                 out.append({"engine": engine, "bits": bits, "data": name, "k": K, "cycles_per_dot": cycles,
                             "macs_per_cycle": K / cycles, "area_um2": res.area_um2, "clock_mhz": res.est_clock_mhz,
-                            "macs_per_s_per_um2": K / cycles * res.est_clock_mhz * 1e6 / res.area_um2})
+                            "macs_per_s_per_um2": K / cycles * res.est_clock_mhz * 1e6 / res.area_um2,
+                            "pj_per_mac": energy if name == "gaussian" else float("nan")})
     df = pd.DataFrame(out)
     for (bits, data), sub in df.groupby(["bits", "data"]):
         lac = sub[sub.engine.str.startswith("laconic")].macs_per_s_per_um2
         if len(lac):
             df.loc[sub.index, "area_eff_vs_laconic"] = sub.macs_per_s_per_um2 / float(lac.iloc[0])
+            lac_e = sub[sub.engine.str.startswith("laconic")].pj_per_mac
+            df.loc[sub.index, "energy_eff_vs_laconic"] = float(lac_e.iloc[0]) / sub.pj_per_mac
     return df
 
 
@@ -93,8 +119,10 @@ def report_sections(progress=print, quick: bool = False) -> list:
     from reports.build import ReportSection
 
     progress("report: bit-serial PEs (Stripes, Laconic, Bit Fusion) beside OPT3")
-    df = bitserial_table(**({"n": 2, "precisions": (8,)} if quick else {}), progress=progress)
+    df = bitserial_table(**({"n": 2, "precisions": (8,), "energy_dots": 1, "energy_k": 8} if quick else {}),
+                         progress=progress)
     note = (f"PE-level comparison: each PE synthesised alone, cycles per K = {K} dot product from its cycle model "
-            "(held equal to the RTL by co-simulation), area efficiency = MAC/s per um^2 of PE. No buffers, no energy. "
+            "(held equal to the RTL by co-simulation), area efficiency = MAC/s per um^2 of PE; at 8 bits energy per MAC "
+            "from gate-level toggles of the PE and its control (Gaussian data). No buffers. "
             "OPT3 is INT8 only; Stripes and Laconic take any precision, Bit Fusion 2/4/8 bits.")
     return [ReportSection("Bit-serial PEs vs OPT3", "bitserial_pes.csv", df, note)]

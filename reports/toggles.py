@@ -663,3 +663,75 @@ def ws_array_toggle_energy(pe: str, a: np.ndarray, w: np.ndarray, depth: int = 6
     if got[:t] != (a @ w).tolist():
         raise AssertionError(f"gate-level ws_systolic_array ({pe}) read {got[:2]}... but A @ W is {(a @ w).tolist()[:2]}...")
     return energy / (t * r * c)
+
+
+# --------------------------------------------------------------------------------------------
+# dot-product tops with operand buffers (digit_skip_dot: OPT3; laconic_dot, stripes_dot,
+# bitfusion_dot): energy of the PE and its control, the buffers left out
+# --------------------------------------------------------------------------------------------
+
+
+def _buffer_cells(module: Mapping) -> set[str]:
+    """Cells that store or read the operand buffers: every cell driving a net whose name holds
+    ``_buf`` (yosys keeps the memory's name in its flip-flops' and read muxes' nets)."""
+    bits = {b for name, net in module["netnames"].items() if "_buf" in name for b in net["bits"] if isinstance(b, int)}
+    out = set()
+    for name, cell in module["cells"].items():
+        dirs, conns = cell["port_directions"], cell["connections"]
+        if any(b in bits for p, d in dirs.items() if d == "output" for b in conns[p] if isinstance(b, int)):
+            out.add(name)
+    return out
+
+
+def dot_top_toggle_energy(top: str, params: Mapping[str, int], a: np.ndarray, b: np.ndarray, b_port: str = "ld_b",
+                          b_bits: int = 8, a_bits: int = 8, progress=None) -> float:
+    """Energy per MAC (pJ) of a start/done dot-product top (``ld_en, ld_addr, ld_a, <b_port>, start,
+    k_len, done, result``) over the dot products a[l] . b[l] ((dots, K) signed values), one run each,
+    from start to done. The operand buffers' flip-flops and read muxes are left out, so the figure
+    is the PE and its control. Raises unless every result equals the exact dot product."""
+    a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"a and b must be (dots, K) arrays of one shape, got {a.shape} and {b.shape}")
+    depth = int(params.get("DEPTH", 16))
+    if a.shape[1] > depth:
+        raise ValueError(f"K = {a.shape[1]} exceeds the top's operand buffer depth {depth}")
+    module = synth.gate_netlist(synth.verilog_sources(top), top, params, progress=progress)
+    buffers = _buffer_cells(module)
+    sim = GateSim(module, 1)
+    cal = calibration()
+    energy, macs = 0.0, 0
+    for port in ("ld_en", "ld_addr", "ld_a", b_port, "start", "k_len"):
+        sim.set_port(port, 0)
+    sim.set_port("rst", 1)
+    sim.settle(count=False)
+    sim.clock(count=False)
+    sim.set_port("rst", 0)
+    keep_flops = [f for f in sim.flops if f.name not in buffers]
+    for x, y in zip(a, b):
+        k = len(x)
+        for i in range(k):
+            sim.set_port("ld_en", 1)
+            sim.set_port("ld_addr", i)
+            sim.set_port("ld_a", int(x[i]) & ((1 << a_bits) - 1))
+            sim.set_port(b_port, int(y[i]) & ((1 << b_bits) - 1))
+            sim.settle(count=False)
+            sim.clock(count=False)
+        sim.set_port("ld_en", 0)
+        sim.set_port("start", 1)
+        sim.set_port("k_len", k)
+        sim.reset_counts()
+        for _ in range(40 * k + 16):
+            sim.settle()
+            sim.clock()
+            sim.set_port("start", 0)
+            if sim.get_port("done")[0]:
+                break
+        else:
+            raise AssertionError(f"{top} never raised done")
+        got = int(sim.get_port("result", signed=True)[0])
+        if got != int(x @ y):
+            raise AssertionError(f"gate-level {top} computed {got}, the exact dot product is {int(x @ y)}")
+        toggled = sum(n * sim.area[c] for c, n in sim.toggles.items() if c not in buffers)
+        energy += toggled * cal.energy_per_um2_toggle_pj + len(keep_flops) * sim.cycles * cal.flop_clock_pj
+        macs += k
+    return energy / macs

@@ -6,7 +6,7 @@ from reports.bitserial_compare import K, bitserial_table
 
 
 def test_table_is_consistent_with_the_models():
-    t = bitserial_table(n=2, precisions=(8, 2), progress=None)
+    t = bitserial_table(n=2, precisions=(8, 2), progress=None, energy_dots=1, energy_k=8)
     assert set(t.bits) == {8, 2}
     eight = t[(t.bits == 8) & (t.data == "gaussian")].set_index("engine")
     # Stripes: 1 start + K/lanes groups x 8 bit-serial cycles + 1 finish, whatever the data
@@ -19,3 +19,6 @@ def test_table_is_consistent_with_the_models():
     assert not t[(t.bits == 2)].engine.str.startswith("opt3").any()
     lac = t[t.engine.str.startswith("laconic") & (t.data == "gaussian")].set_index("bits").cycles_per_dot
     assert lac[2] < lac[8] / 4
+    # energy from toggles at 8 bits on Gaussian data only
+    assert (eight.pj_per_mac > 0).all() and eight.loc["laconic (4 lanes)", "energy_eff_vs_laconic"] == 1.0
+    assert t[t.bits == 2].pj_per_mac.isna().all()

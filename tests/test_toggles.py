@@ -75,6 +75,13 @@ def test_ws_array_toggle_errors():
         toggles.ws_array_toggle_energy("sbw", np.zeros((2, 2)), np.zeros((2, 2)))
 
 
+def test_dot_top_toggle_errors():
+    with pytest.raises(ValueError, match="one shape"):
+        toggles.dot_top_toggle_energy("laconic_dot", {"DEPTH": 16}, np.zeros((2, 3)), np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="exceeds the top's operand buffer depth 16"):
+        toggles.dot_top_toggle_energy("laconic_dot", {"DEPTH": 16}, np.zeros((1, 20)), np.zeros((1, 20)))
+
+
 def test_tree_engine_toggle_errors():
     with pytest.raises(ValueError, match=r"a must be \(M, 4\) with M a multiple of 1 and b \(4, 2\)"):
         toggles.tree_toggle_energy("mult", np.zeros((3, 5)), np.zeros((4, 2)), k=4, n=2)
