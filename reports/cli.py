@@ -120,9 +120,10 @@ def cmd_layers(args) -> int:
 
     layers = read_topology(args.topology)
     arch = read_arch_config(args.config)
-    print(f"{len(layers)} layers from {args.topology}; {arch.array_height}x{arch.array_width} "
-          f"{arch.dataflow.upper()} array from {args.config} (SRAM sizes read, not simulated: no stall model)")
-    df = layer_table(layers, arch, costs=args.costs, progress=print)
+    engine = args.engine or arch.dataflow
+    print(f"{len(layers)} layers from {args.topology}; engine {engine} sized {arch.array_height}x{arch.array_width} "
+          f"from {args.config} (SRAM sizes read, not simulated: no stall model)")
+    df = layer_table(layers, arch, costs=args.costs, progress=print, engine=args.engine)
     cols = SCALE_SIM_COLUMNS + (["energy_per_mac_pj", "latency_us"] if args.costs else [])
     print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if args.out:
@@ -204,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="SCALE-Sim .cfg ([architecture_presets] ArrayHeight, "
                    "ArrayWidth, Dataflow os|ws)")
     p.add_argument("--costs", action="store_true", help="also energy, latency and area (synthesises the array)")
+    p.add_argument("--engine", default=None, help="run the layers through this engine instead of the config's "
+                   "os/ws array: os, ws, os_csa, ws_csa, mat, mat_sbw, cube, cube_sbw, bcast, bcast_csa, opt3 "
+                   "(sized from ArrayHeight x ArrayWidth; see reports/layers.py)")
     p.add_argument("--out", help="write the table as CSV")
     p.set_defaults(func=cmd_layers)
 

@@ -98,3 +98,30 @@ def test_cli_layers_with_costs(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "Mapping Efficiency %" in text and "energy_per_mac_pj" in text
     assert out.read_text().splitlines()[0].startswith("LayerID,Layer,M,N,K,repeat,Total Cycles")
+
+
+@pytest.mark.parametrize("engine", ["os", "ws", "os_csa", "ws_csa", "mat", "mat_sbw", "cube", "cube_sbw", "bcast",
+                                    "bcast_csa", "opt3"])
+def test_every_gemm_engine_runs_the_layers(engine):
+    from reports.layers import ENGINE_SIZING
+    from reports.registry import get_engine, load
+
+    layers = [Layer("a", 16, 24, 40), Layer("b", 7, 5, 33, repeat=3)]
+    arch = ArchConfig(4, 4, "os")
+    df = layer_table(layers, arch, engine=engine)
+    cfg = ENGINE_SIZING[engine][0](arch)
+    pes = ENGINE_SIZING[engine][1](cfg)
+    for i, layer in enumerate(layers):
+        est = load(get_engine(engine).estimate)(layer.m, layer.n, layer.k, cfg)
+        assert df.loc[i, "Total Cycles"] == pytest.approx(est.cycles * layer.repeat)
+        assert df.loc[i, "Overall Util %"] == pytest.approx(100 * layer.macs / (est.cycles * layer.repeat * pes))
+        assert 0 < df.loc[i, "Mapping Efficiency %"] <= 100
+    assert df.iloc[-1]["Total Cycles"] == pytest.approx(df["Total Cycles"][:-1].sum())
+
+
+def test_engine_errors():
+    arch = ArchConfig(4, 4, "os")
+    with pytest.raises(ValueError, match="engine must be one of os, ws, os_csa"):
+        layer_table([Layer("a", 2, 2, 2)], arch, engine="lut")
+    with pytest.raises(ValueError, match="--costs prices the MAC-PE systolic arrays"):
+        layer_table([Layer("a", 2, 2, 2)], arch, engine="cube", costs=True)
