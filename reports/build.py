@@ -204,6 +204,32 @@ def lut_engines(q: int = 3, group_size: int = 128, lanes: int = 4) -> list[Engin
     ]
 
 
+def other_gemm_engines(tree: tuple[int, int] = (16, 4), cube: int = 4, grid: int = 16) -> list[EngineSpec]:
+    """The baseline multiplier-adder tree, 3D-cube and 2D-matrix grid priced from their event counts
+    (their OPT1/OPT2 forms are compared by gate-level toggles in the TPE section instead: the sourced
+    tables have no entries for Booth selects or compressor levels)."""
+    from rtl_models.bcast_cosim import rtl_params as bcast_params
+    from rtl_models.tree_gemm_cosim import rtl_params as tree_params
+    from sim.adder_tree import TreeConfig
+    from sim.adder_tree import estimate_gemm as tree_estimate
+    from sim.broadcast import BroadcastConfig
+    from sim.broadcast import estimate_gemm as bcast_estimate
+
+    k, n = tree
+    mat, cub, bc = TreeConfig(k, n), TreeConfig(cube, cube, rows=cube), BroadcastConfig(grid, grid)
+    return [
+        EngineSpec(name=f"mat_{k}x{n}", description=f"multiplier-adder tree, K={k} x N={n} tile, one row per clock",
+                   config=mat, estimate=tree_estimate, num_pes=k * n, array=SynthTarget("tree_gemm", tree_params(mat)),
+                   event_energy=cost.tree_event_energy()),
+        EngineSpec(name=f"cube_{cube}", description=f"3D-cube, {cube}x{cube}x{cube} multipliers", config=cub,
+                   estimate=tree_estimate, num_pes=cube**3, array=SynthTarget("tree_gemm", tree_params(cub)),
+                   event_energy=cost.tree_event_energy()),
+        EngineSpec(name=f"bcast_{grid}x{grid}", description=f"2D-matrix (broadcast) grid, {grid}x{grid} MAC PEs",
+                   config=bc, estimate=bcast_estimate, num_pes=grid * grid,
+                   array=SynthTarget("bcast_matrix", bcast_params(bc)), event_energy=cost.bcast_event_energy()),
+    ]
+
+
 def default_extra_synth(exclude: Iterable[str] = ()) -> list[tuple[str, SynthTarget]]:
     """The processing elements of the registered engines the cost table does not price yet,
     at their RTL default parameters, for the synthesis table (``exclude``: registry names whose

@@ -56,13 +56,14 @@ def _param(text: str) -> tuple[str, int]:
 
 def cmd_report(args) -> int:
     from reports.build import (build_report, default_engines, default_extra_synth, default_workloads,
-                               lowbit_engines, lut_engines)
+                               lowbit_engines, lut_engines, other_gemm_engines)
 
     t0 = time.perf_counter()
     from reports.sections import gather
 
     engines = (default_engines(args.rows, args.cols) + lowbit_engines(args.rows, args.cols)
-               + lut_engines(lanes=2 if args.quick else 4))
+               + lut_engines(lanes=2 if args.quick else 4)
+               + other_gemm_engines(*(((4, 2), 2, 4) if args.quick else ((16, 4), 4, args.rows))))
     sections = gather(progress=print, quick=args.quick)
     out = build_report(Path(args.out), engines, default_workloads(), progress=print,
                        extra_synth=default_extra_synth(exclude=["lut", "lut_array", "mat_sbw", "cube", "cube_sbw", "bcast", "bcast_csa"]), extra_sections=sections)

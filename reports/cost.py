@@ -116,6 +116,52 @@ def fp16_gemm_event_energy(sram_key: str = "sram_32kb_read_64bit") -> tuple[Even
     return tuple(out)
 
 
+def _sram_byte(sram_key: str) -> tuple[float, str, str]:
+    sram = tech.energy_entry(sram_key)
+    return sram.energy_pj / (sram.bits // 8), f"{sram.key} {sram.energy_pj} pJ / {sram.bits // 8} bytes", sram.source
+
+
+def tree_event_energy(sram_key: str = "sram_32kb_read_64bit") -> tuple[EventEnergy, ...]:
+    """Event -> energy table of the baseline multiplier-adder tree and 3D-cube (sim/adder_tree.py,
+    pe="mult"): each tree input is one 8x8 multiply and one add of the tree, charged as Horowitz's
+    int32 add (the tree's adds are 16-24 bits wide: an upper bound). The engine's input and result
+    pipeline registers are not counted events."""
+    mult, add, reg = tech.energy_entry("int8_mult"), tech.energy_entry("int32_add"), tech.energy_entry(
+        "register_write_per_bit")
+    byte_pj, byte_txt, src = _sram_byte(sram_key)
+    return (
+        EventEnergy("tree_slots", "mac_arithmetic", mult.energy_pj + add.energy_pj,
+                    f"{mult.key} {mult.energy_pj} + {add.key} {add.energy_pj} pJ per tree input (padding included; "
+                    "the tree's adds are narrower than 32 bits: an upper bound)", mult.source),
+        EventEnergy("macs", NOT_CHARGED, 0.0, "useful MACs; charged on tree_slots", "-"),
+        EventEnergy("b_reg_writes", "pe_registers", 8 * reg.energy_pj, f"8 bits x {reg.key} {reg.energy_pj} pJ",
+                    reg.source),
+        EventEnergy("a_reads_bytes", "buffers", byte_pj, byte_txt, src),
+        EventEnergy("psum_reads_bytes", "buffers", byte_pj, byte_txt, src),
+        EventEnergy("out_writes_bytes", "buffers", byte_pj, f"{byte_txt}; write costed as a read (ASSUMPTION)", src),
+    )
+
+
+def bcast_event_energy(sram_key: str = "sram_32kb_read_64bit") -> tuple[EventEnergy, ...]:
+    """Event -> energy table of the 2D-matrix grid with the MAC PE (sim/broadcast.py, pe="mac")."""
+    mult, add, reg = tech.energy_entry("int8_mult"), tech.energy_entry("int32_add"), tech.energy_entry(
+        "register_write_per_bit")
+    byte_pj, byte_txt, src = _sram_byte(sram_key)
+    return (
+        EventEnergy("mac_slots", "mac_arithmetic", mult.energy_pj + add.energy_pj,
+                    f"{mult.key} {mult.energy_pj} + {add.key} {add.energy_pj} pJ per PE-cycle multiplying", mult.source),
+        EventEnergy("macs", NOT_CHARGED, 0.0, "useful MACs; charged on mac_slots", "-"),
+        EventEnergy("edge_operand_reg_writes", "pe_registers", 8 * reg.energy_pj,
+                    f"8 bits x {reg.key} {reg.energy_pj} pJ (the broadcast registers at the grid's edge)", reg.source),
+        EventEnergy("pe_acc_reg_writes", "pe_registers", 32 * reg.energy_pj, f"32 bits x {reg.key} {reg.energy_pj} pJ",
+                    reg.source),
+        EventEnergy("a_buffer_reads_bytes", "buffers", byte_pj, byte_txt, src),
+        EventEnergy("b_buffer_reads_bytes", "buffers", byte_pj, byte_txt, src),
+        EventEnergy("out_buffer_writes_bytes", "buffers", byte_pj, f"{byte_txt}; write costed as a read (ASSUMPTION)",
+                    src),
+    )
+
+
 def lut_event_energy(table_bits: int = 12, acc_bits: int = 32, exp_bits: int = 4,
                      sram_key: str = "sram_32kb_read_64bit") -> tuple[EventEnergy, ...]:
     """Event -> energy table of the LUT PE (sim/lut_pe.py's events): ShiftAddLLM's LUT read and

@@ -59,8 +59,8 @@ def test_report_end_to_end_on_small_arrays(tmp_path, capsys):
                  "Real model: INT8 statistics per projection", "ffn_down"):
         assert name in html
     costs = (out / "gemm_costs.csv").read_text().splitlines()
-    # header + (os, ws, os_w4a8, os_w2a8, lut 1 PE, lut array) x 6 named layer workloads
-    assert len(costs) == 1 + 6 * 6
+    # header + (os, ws, os_w4a8, os_w2a8, lut 1 PE, lut array, tree, cube, 2D-matrix) x 6 named layer workloads
+    assert len(costs) == 1 + 9 * 6
     from reports.sections import PROVIDERS
 
     assert len(PROVIDERS) >= 10

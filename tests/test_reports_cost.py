@@ -98,3 +98,15 @@ def test_table_prices_every_event_the_systolic_model_counts(dataflow):
     # every MAC slot costs at least its arithmetic, and padding only adds
     assert c.energy_per_mac_pj > 0.3
     assert c.energy_by_component_pj["mac_arithmetic"] == pytest.approx(est.events["mac_slots"] * 0.3)
+
+
+def test_tree_cube_and_grid_events_are_all_priced():
+    from reports.build import other_gemm_engines
+
+    for e in other_gemm_engines(tree=(4, 2), cube=2, grid=4):
+        est = e.estimate(8, 6, 40, e.config)
+        by = cost.energy_by_component_pj({k: int(v) for k, v in est.events.items()}, e.event_energy)
+        slots = est.events.get("tree_slots", est.events.get("mac_slots"))
+        # the arithmetic is exactly (8x8 multiply + 32-bit add) per multiply slot
+        assert by["mac_arithmetic"] == pytest.approx(slots * (0.2 + 0.1))
+        assert by["buffers"] > 0
