@@ -63,6 +63,7 @@ import torch
 from kernels._triton_env import TRITON_INTERPRET, tl, triton
 from kernels._validate import max_element_offset
 from kernels.bcq import MAX_Q, check_group_size
+from kernels.lut_gemm import check_bcq_operands, check_int32_range
 
 __all__ = [
     "TC_ACTIVATIONS",
@@ -247,56 +248,16 @@ def check_bcq_tc_operands(x, packed, scales, group_size, plane_dots: bool = Fals
     ``tensor_cores=False`` checks the format only (for the other kernels of the same format):
     without it, plane dots (int8 x, or ``plane_dots``) also need group_size % 16 == 0.
     """
-    for name, t in (("x", x), ("packed", packed), ("scales", scales)):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    if x.dtype not in TC_ACTIVATIONS:
-        raise TypeError(f"x must be int8 (exact path) or float16/bfloat16/float32 (float path), got {x.dtype}")
-    if x.dim() != 2:
-        raise ValueError(f"x must be a 2-D (M, K) matrix, got shape {tuple(x.shape)}")
-    if packed.dtype != torch.uint8:
-        raise TypeError(f"packed must have dtype torch.uint8 (8 sign bits per byte), got {packed.dtype}")
-    if packed.dim() != 3:
-        raise ValueError(f"packed must be 3-D (q, N, K/8), got shape {tuple(packed.shape)}")
-    q, N, KB = packed.shape
-    if not 1 <= q <= MAX_Q:
-        raise ValueError(f"packed holds q = {q} binary planes; q must be in 1..{MAX_Q}")
-    M, K = x.shape
-    if K == 0 or K % 8:
-        raise ValueError(f"K = {K} (x's columns) must be a positive multiple of 8: each byte packs 8 columns")
-    if KB * 8 != K:
-        raise ValueError(f"packed has {KB} bytes per row, i.e. K = {KB * 8}, but x has K = {K} columns")
-    check_group_size(group_size, K)
-    G = K // group_size
-    if scales.dim() != 3 or tuple(scales.shape) != (q, N, G):
-        raise ValueError(f"scales must have shape (q, N, K/group_size) = {(q, N, G)}, got {tuple(scales.shape)}")
-    integer = x.dtype == torch.int8
-    if integer and scales.dtype != torch.int32:
-        raise TypeError(f"int8 x takes the exact path and needs int32 scales, got {scales.dtype}")
-    if not integer and scales.dtype not in TC_FLOAT_SCALES:
-        raise TypeError(f"float x needs float16/bfloat16/float32 scales, got {scales.dtype}")
-    if tensor_cores and (integer or plane_dots) and group_size % MIN_DOT_K:
-        raise ValueError(
-            f"group_size {group_size} must be a multiple of {MIN_DOT_K} for the tensor-core plane dots "
-            f"({'int8 x always uses them' if integer else 'plane_dots=True'}): a tl.dot step spans at least "
-            f"{MIN_DOT_K} columns of one group; use the LUT path (kernels.lut_gemm) for this group size"
-        )
-    if not (x.device == packed.device == scales.device):
-        raise ValueError(
-            f"x, packed and scales must be on one device, got {x.device}, {packed.device}, {scales.device}"
-        )
-    return M, N, K, q, integer
+    def tensor_core_rule(integer: bool) -> None:
+        if tensor_cores and (integer or plane_dots) and group_size % MIN_DOT_K:
+            raise ValueError(
+                f"group_size {group_size} must be a multiple of {MIN_DOT_K} for the tensor-core plane dots "
+                f"({'int8 x always uses them' if integer else 'plane_dots=True'}): a tl.dot step spans at least "
+                f"{MIN_DOT_K} columns of one group; use the LUT path (kernels.lut_gemm) for this group size"
+            )
 
-
-def _check_int32_range(q: int, K: int, scales: torch.Tensor) -> None:
-    """|y| and every partial sum <= q * K * 128 * max|alpha| must fit int32 (as kernels.lut_gemm)."""
-    amax = int(scales.abs().max().item()) if scales.numel() else 0
-    bound = q * K * 128 * amax
-    if bound > 2**31 - 1:
-        raise ValueError(
-            f"int32 overflow possible: q * K * 128 * max|scale| = {q} * {K} * 128 * {amax} = {bound} "
-            f"exceeds 2**31-1; use smaller scales or the float path"
-        )
+    return check_bcq_operands(x, packed, scales, group_size, float_activations=TC_ACTIVATIONS[1:],
+                              float_scales=TC_FLOAT_SCALES, extra_check=tensor_core_rule)
 
 
 def bcq_tc_gemm(x: torch.Tensor, packed: torch.Tensor, scales: torch.Tensor, group_size: int, *,
@@ -321,7 +282,7 @@ def bcq_tc_gemm(x: torch.Tensor, packed: torch.Tensor, scales: torch.Tensor, gro
     if kind not in ("cuda", "cpu"):
         raise ValueError(f"the operands are on {x.device}; bcq_tc_gemm runs on cuda (or on cpu under TRITON_INTERPRET=1)")
     if integer and check_range:
-        _check_int32_range(q, K, scales)
+        check_int32_range(q, K, scales)
     y = torch.empty((M, N), dtype=torch.int32 if integer else torch.float32, device=x.device)
     for name, t in (("x", x), ("packed", packed), ("scales", scales), ("y", y)):
         if max_element_offset(t) > 2**31 - 1:

@@ -200,13 +200,21 @@ def _block_m(M: int) -> int:
 # ------------
 
 
-def check_lut_gemm_operands(x, packed, scales, group_size) -> tuple[int, int, int, int, bool]:
-    """Check the operands; return (M, N, K, q, integer_path)."""
+def _dtype_names(dtypes) -> str:
+    return "/".join(str(d).removeprefix("torch.") for d in dtypes)
+
+
+def check_bcq_operands(x, packed, scales, group_size, float_activations=FLOAT_ACTIVATIONS,
+                       float_scales=FLOAT_SCALES, extra_check=None) -> tuple[int, int, int, int, bool]:
+    """Check binary-coded GEMM operands (kernels/bcq.py layout) for a kernel that takes int8 x
+    (exact path, int32 scales) or ``float_activations`` x (float path, ``float_scales`` scales);
+    ``extra_check(integer)`` adds a kernel's own condition before the device check. Returns
+    (M, N, K, q, integer_path). Every kernel of the format (LUT, tensor cores, CuPy) checks here."""
     for name, t in (("x", x), ("packed", packed), ("scales", scales)):
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    if x.dtype != torch.int8 and x.dtype not in FLOAT_ACTIVATIONS:
-        raise TypeError(f"x must be int8 (exact path) or float16/float32 (float path), got {x.dtype}")
+    if x.dtype != torch.int8 and x.dtype not in float_activations:
+        raise TypeError(f"x must be int8 (exact path) or {_dtype_names(float_activations)} (float path), got {x.dtype}")
     if x.dim() != 2:
         raise ValueError(f"x must be a 2-D (M, K) matrix, got shape {tuple(x.shape)}")
     if packed.dtype != torch.uint8:
@@ -228,8 +236,10 @@ def check_lut_gemm_operands(x, packed, scales, group_size) -> tuple[int, int, in
     integer = x.dtype == torch.int8
     if integer and scales.dtype != torch.int32:
         raise TypeError(f"int8 x takes the exact path and needs int32 scales, got {scales.dtype}")
-    if not integer and scales.dtype not in FLOAT_SCALES:
-        raise TypeError(f"float x needs float16/float32 scales, got {scales.dtype}")
+    if not integer and scales.dtype not in float_scales:
+        raise TypeError(f"float x needs {_dtype_names(float_scales)} scales, got {scales.dtype}")
+    if extra_check is not None:
+        extra_check(integer)
     if not (x.device == packed.device == scales.device):
         raise ValueError(
             f"x, packed and scales must be on one device, got {x.device}, {packed.device}, {scales.device}"
@@ -237,7 +247,12 @@ def check_lut_gemm_operands(x, packed, scales, group_size) -> tuple[int, int, in
     return M, N, K, q, integer
 
 
-def _check_int32_range(q: int, K: int, scales: torch.Tensor) -> None:
+def check_lut_gemm_operands(x, packed, scales, group_size) -> tuple[int, int, int, int, bool]:
+    """Check the LUT kernel's operands; return (M, N, K, q, integer_path)."""
+    return check_bcq_operands(x, packed, scales, group_size)
+
+
+def check_int32_range(q: int, K: int, scales: torch.Tensor) -> None:
     """|y| <= q * K * 128 * max|alpha| must fit int32 for the exact path to be exact."""
     amax = int(scales.abs().max().item()) if scales.numel() else 0
     bound = q * K * 128 * amax
@@ -266,7 +281,7 @@ def lut_gemm(x: torch.Tensor, packed: torch.Tensor, scales: torch.Tensor, group_
     if kind not in ("cuda", "cpu"):
         raise ValueError(f"the operands are on {x.device}; lut_gemm runs on cuda (or on cpu under TRITON_INTERPRET=1)")
     if integer and check_range:
-        _check_int32_range(q, K, scales)
+        check_int32_range(q, K, scales)
     y = torch.empty((M, N), dtype=torch.int32 if integer else torch.float32, device=x.device)
     for name, t in (("x", x), ("packed", packed), ("scales", scales), ("y", y)):
         if max_element_offset(t) > 2**31 - 1:
