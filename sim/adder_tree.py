@@ -56,7 +56,7 @@ from typing import Literal
 
 import numpy as np
 
-from sim.digits import NUM_DIGITS, booth_radix4_digits, check_int8
+from sim.digits import NUM_DIGITS, booth_radix4_digits, check_gemm_dims, check_int8_gemm
 
 PES = ("mult", "sbw")
 MAX_TILE = 256
@@ -126,11 +126,7 @@ def fold_cycles(m: int, cfg: TreeConfig) -> int:
 
 
 def _check_dims(m, n, k, cfg: TreeConfig) -> None:
-    for name, v in (("M", m), ("N", n), ("K", k)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-            raise ValueError(f"GEMM dimension {name} must be a positive integer, got {v!r}")
-    if k > cfg.max_k:
-        raise ValueError(f"K = {k} can overflow the int32 result (max K {cfg.max_k})")
+    check_gemm_dims(m, n, k, cfg.max_k, "the int32 result")
 
 
 def _events(m: int, folds: list[TreeFold], cfg: TreeConfig, nonzero_digits: int | None) -> dict[str, int]:
@@ -176,11 +172,7 @@ def simulate_gemm(a, b, cfg: TreeConfig | None = None) -> TreeResult:
     the arithmetic the OPT2 datapath does, not from a plain matrix product.
     """
     cfg = TreeConfig() if cfg is None else cfg
-    av, bv = check_int8(a, "a"), check_int8(b, "b")
-    if av.ndim != 2 or bv.ndim != 2 or 0 in av.shape or 0 in bv.shape:
-        raise ValueError(f"a and b must be non-empty 2-D matrices, got shapes {av.shape} and {bv.shape}")
-    if av.shape[1] != bv.shape[0]:
-        raise ValueError(f"shape mismatch: a is {av.shape} (M x K) but b is {bv.shape} (K x N)")
+    av, bv = check_int8_gemm(a, b)
     (m, k), n = av.shape, bv.shape[1]
     _check_dims(m, n, k, cfg)
     folds = tree_folds(m, n, k, cfg)

@@ -39,7 +39,7 @@ from typing import Literal
 
 import numpy as np
 
-from sim.digits import check_int8
+from sim.digits import check_gemm_dims, check_int8_gemm
 
 PES = ("mac", "booth_csa")
 READOUT_PIPELINE = 2  # OPT1: (sum, carry) registered, then a 32-bit add in two 16-bit halves
@@ -96,11 +96,7 @@ def fold_cycles(k: int, cfg: BroadcastConfig) -> int:
 
 
 def _check_dims(m, n, k, cfg: BroadcastConfig) -> None:
-    for name, v in (("M", m), ("N", n), ("K", k)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-            raise ValueError(f"GEMM dimension {name} must be a positive integer, got {v!r}")
-    if k > cfg.max_k:
-        raise ValueError(f"K = {k} can overflow the int32 accumulator (max K {cfg.max_k})")
+    check_gemm_dims(m, n, k, cfg.max_k)
 
 
 def _events(k: int, folds: list[BroadcastFold], cfg: BroadcastConfig) -> dict[str, int]:
@@ -130,11 +126,7 @@ def simulate_gemm(a, b, cfg: BroadcastConfig | None = None) -> BroadcastResult:
     """C = A @ B on the grid: exact int32 result (the sum of outer products, as the PEs add it),
     cycles per fold and events."""
     cfg = BroadcastConfig() if cfg is None else cfg
-    av, bv = check_int8(a, "a"), check_int8(b, "b")
-    if av.ndim != 2 or bv.ndim != 2 or 0 in av.shape or 0 in bv.shape:
-        raise ValueError(f"a and b must be non-empty 2-D matrices, got shapes {av.shape} and {bv.shape}")
-    if av.shape[1] != bv.shape[0]:
-        raise ValueError(f"shape mismatch: a is {av.shape} (M x K) but b is {bv.shape} (K x N)")
+    av, bv = check_int8_gemm(a, b)
     (m, k), n = av.shape, bv.shape[1]
     res = estimate_gemm(m, n, k, cfg)
     c = np.zeros((m, n), np.int64)

@@ -55,7 +55,15 @@ from typing import Literal
 
 import numpy as np
 
-from sim.digits import ENCODINGS, GROUP, NUM_DIGITS, check_int8, group_digits
+from sim.digits import (
+    ENCODINGS,
+    GROUP,
+    NUM_DIGITS,
+    check_gemm_dims,
+    check_int8,
+    check_int8_gemm,
+    group_digits,
+)
 
 # the narrow accumulator: at most 4 terms of |d * b| <= 2 * 128, |sum| <= 1024, so 12 signed bits
 NARROW_BITS = 12
@@ -234,11 +242,7 @@ def simulate_gemm(a, b, cfg: DigitSkipConfig | None = None,
                   mode: Literal["fast", "stepwise"] = "fast") -> DigitSkipGemmResult:
     """C = A @ B fold by fold (:func:`gemm_folds`), each fold one :func:`simulate_row` run."""
     cfg = DigitSkipConfig() if cfg is None else cfg
-    av, bv = check_int8(a, "a"), check_int8(b, "b")
-    if av.ndim != 2 or bv.ndim != 2 or 0 in av.shape or 0 in bv.shape:
-        raise ValueError(f"a and b must be non-empty 2-D matrices, got shapes {av.shape} and {bv.shape}")
-    if av.shape[1] != bv.shape[0]:
-        raise ValueError(f"shape mismatch: a is {av.shape} (M x K) but b is {bv.shape} (K x N)")
+    av, bv = check_int8_gemm(a, b)
     (m, k), n = av.shape, bv.shape[1]
     c = np.zeros((m, n), np.int64)
     fold_cycles, events = [], {}
@@ -396,11 +400,7 @@ def estimate_gemm(m: int, n: int, k: int, cfg: DigitSkipConfig | None = None, pm
     data: A's elements iid from ``pmf`` (default: Gaussian std 30 INT8, the TPE paper's middle
     case). Every fold streams one row of A, so E[cycles] = M ceil(N / cols) E[dot cycles]."""
     cfg = DigitSkipConfig() if cfg is None else cfg
-    for name, v in (("M", m), ("N", n), ("K", k)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-            raise ValueError(f"GEMM dimension {name} must be a positive integer, got {v!r}")
-    if k > cfg.max_k:
-        raise ValueError(f"K = {k} can overflow a {cfg.acc_bits}-bit accumulator (max K {cfg.max_k})")
+    check_gemm_dims(m, n, k, cfg.max_k, f"a {cfg.acc_bits}-bit accumulator")
     pmf = int8_pmf(gaussian_std=30.0) if pmf is None else pmf
     q = digit_nonzero_probability(pmf, cfg.encoding)
     folds = m * -(-n // cfg.cols)

@@ -61,6 +61,26 @@ def check_int8(values, name: str = "values") -> np.ndarray:
     return arr
 
 
+def check_int8_gemm(a, b) -> tuple[np.ndarray, np.ndarray]:
+    """``a`` (M x K) and ``b`` (K x N) as int64 arrays, after checking they are non-empty signed
+    INT8 matrices whose inner dimensions agree (every INT8 GEMM model takes its operands here)."""
+    av, bv = check_int8(a, "a"), check_int8(b, "b")
+    if av.ndim != 2 or bv.ndim != 2 or 0 in av.shape or 0 in bv.shape:
+        raise ValueError(f"a and b must be non-empty 2-D matrices, got shapes {av.shape} and {bv.shape}")
+    if av.shape[1] != bv.shape[0]:
+        raise ValueError(f"shape mismatch: a is {av.shape} (M x K) but b is {bv.shape} (K x N)")
+    return av, bv
+
+
+def check_gemm_dims(m, n, k, max_k: int, what: str = "the int32 accumulator") -> None:
+    """M, N, K positive integers and K within ``max_k`` (the largest K ``what`` cannot overflow at)."""
+    for name, v in (("M", m), ("N", n), ("K", k)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"GEMM dimension {name} must be a positive integer, got {v!r}")
+    if k > max_k:
+        raise ValueError(f"K = {k} can overflow {what} (max K {max_k})")
+
+
 def booth_radix4_digits(x) -> np.ndarray:
     """Modified-Booth radix-4 digits of int8 values: shape x.shape + (4,), digit j weighs 4**j.
 
