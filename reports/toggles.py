@@ -30,6 +30,7 @@ from functools import lru_cache
 import numpy as np
 
 from reports import synth, tech
+from rtl_models.benches.common import pack, unpack_signed
 
 _COMB = {
     "$_NOT_": lambda i: ~i["A"],
@@ -138,6 +139,33 @@ class GateSim:
         for i, b in enumerate(self.ports[name]["bits"]):
             if isinstance(b, int):
                 self.values[b] = ((v >> i) & 1).astype(bool)
+
+    def drive(self, name: str, word: int) -> None:
+        """Drive an input port of any width with one Python integer, the same on every lane."""
+        for i, bit in enumerate(self.ports[name]["bits"]):
+            if isinstance(bit, int):
+                self.values[bit] = np.full(self.lanes, bool((word >> i) & 1))
+
+    def read(self, name: str) -> int:
+        """A port of any width as one Python integer (lane 0)."""
+        return sum(int(self.values[bit][0]) << i for i, bit in enumerate(self.ports[name]["bits"]))
+
+    def reset(self, zero_inputs=()) -> None:
+        """Drive ``zero_inputs`` to 0, hold rst for one clock and release it; nothing is counted."""
+        for name in zero_inputs:
+            self.drive(name, 0)
+        self.set_port("rst", 1)
+        self.settle(count=False)
+        self.clock(count=False)
+        self.set_port("rst", 0)
+        self.settle(count=False)
+
+    def energy_pj(self, cal: "Calibration", exclude: frozenset = frozenset()) -> float:
+        """Energy of what was counted: toggles x cell area x the calibrated constant, plus every
+        flip-flop bit's clock energy for every counted cycle and lane (cells in ``exclude`` left out)."""
+        toggled = sum(n * self.area[c] for c, n in self.toggles.items() if c not in exclude)
+        flops = sum(1 for f in self.flops if f.name not in exclude)
+        return toggled * cal.energy_per_um2_toggle_pj + flops * self.cycles * self.lanes * cal.flop_clock_pj
 
     def get_port(self, name: str, signed: bool = False) -> np.ndarray:
         bits = self.ports[name]["bits"]
@@ -296,18 +324,7 @@ def pe_toggle_energy(pe: str, a: np.ndarray, b: np.ndarray, data: str = "", prog
     module = synth.gate_netlist(synth.verilog_sources(top), top, params, progress=progress)
     lanes, k = a.shape
     sim = GateSim(module, lanes)
-    zero = np.zeros(lanes, np.int64)
-    for port in ("acc_in", "sum_in", "carry_in"):
-        if port in sim.ports:
-            sim.set_port(port, zero)
-    sim.set_port("drain", 0)
-    sim.set_port("a_in", zero)
-    sim.set_port("b_in", zero)
-    sim.set_port("rst", 1)
-    sim.settle(count=False)
-    sim.clock(count=False)
-    sim.set_port("rst", 0)
-    sim.settle(count=False)
+    sim.reset([p for p in ("acc_in", "sum_in", "carry_in", "drain", "a_in", "b_in") if p in sim.ports])
     sim.reset_counts()
     for t in range(k):
         sim.set_port("a_in", a[:, t].astype(np.int64))
@@ -413,19 +430,11 @@ def tree_toggle_energy(pe: str, a: np.ndarray, b: np.ndarray, k: int = 16, n: in
                          f"got {a.shape} and {b.shape}")
     module = synth.gate_netlist(synth.verilog_sources("tree_gemm"), "tree_gemm", rtl_params(cfg), progress=progress)
     sim = GateSim(module, 1)
-    pack = lambda vals, w: sum((int(v) & ((1 << w) - 1)) << (i * w) for i, v in enumerate(vals))  # noqa: E731
-    for port in ("b_we", "a_valid", "b_row_idx"):
-        sim.set_port(port, 0)
-    for port in ("a_vec", "psum_in", "b_row"):
-        _set_wide(sim, port, 0)
-    sim.set_port("rst", 1)
-    sim.settle(count=False)
-    sim.clock(count=False)
-    sim.set_port("rst", 0)
+    sim.reset(("b_we", "a_valid", "b_row_idx", "a_vec", "psum_in", "b_row"))
     for kk in range(k):
         sim.set_port("b_we", 1)
         sim.set_port("b_row_idx", kk)
-        _set_wide(sim, "b_row", pack(b[kk], 8))
+        sim.drive("b_row", pack(b[kk], 8))
         sim.settle(count=False)
         sim.clock(count=False)
     sim.set_port("b_we", 0)
@@ -435,25 +444,19 @@ def tree_toggle_energy(pe: str, a: np.ndarray, b: np.ndarray, k: int = 16, n: in
     for g in range(groups + 2):
         block = a[g * rows:(g + 1) * rows] if g < groups else np.zeros((rows, k), np.int64)
         sim.set_port("a_valid", int(g < groups))
-        _set_wide(sim, "a_vec", pack(block.ravel(), 8))
+        sim.drive("a_vec", pack(block.ravel(), 8))
         sim.settle()
         sim.clock()
         if sim.get_port("y_valid")[0]:
-            word = _get_wide(sim, "y_vec")
-            flat = [((word >> (32 * j)) & 0xFFFFFFFF) - ((word >> (32 * j + 31) & 1) << 32) for j in range(rows * n)]
+            word = sim.read("y_vec")
+            flat = unpack_signed(word, rows * n, 32)
             got.extend(flat[r * n:(r + 1) * n] for r in range(rows))
     want = (a @ b).tolist()
     if got != want:
         raise AssertionError(f"gate-level tree_gemm ({pe}) results {got[:2]}... differ from A @ B {want[:2]}...")
     cal = calibration()
-    energy = sim.area_toggles() * cal.energy_per_um2_toggle_pj + sim.flop_bits * sim.cycles * cal.flop_clock_pj
+    energy = sim.energy_pj(cal)
     return energy / (a.shape[0] * k * n)
-
-
-def _set_wide(sim: GateSim, name: str, word: int) -> None:
-    for i, bit in enumerate(sim.ports[name]["bits"]):
-        if isinstance(bit, int):
-            sim.values[bit] = np.full(sim.lanes, bool((word >> i) & 1))
 
 
 def _get_wide(sim: GateSim, name: str) -> int:
@@ -479,28 +482,20 @@ def bcast_toggle_energy(pe: str, a: np.ndarray, b: np.ndarray, progress=None) ->
     module = synth.gate_netlist(synth.verilog_sources("bcast_matrix"), "bcast_matrix", rtl_params(cfg),
                                 progress=progress)
     sim = GateSim(module, 1)
-    pack = lambda vals, w: sum((int(v) & ((1 << w) - 1)) << (i * w) for i, v in enumerate(vals))  # noqa: E731
-    for port in ("clear", "in_valid", "rd_en", "rd_row"):
-        sim.set_port(port, 0)
-    for port in ("a_col", "b_row"):
-        _set_wide(sim, port, 0)
-    sim.set_port("rst", 1)
-    sim.settle(count=False)
-    sim.clock(count=False)
-    sim.set_port("rst", 0)
+    sim.reset(("clear", "in_valid", "rd_en", "rd_row", "a_col", "b_row"))
     k = a.shape[1]
     for t in range(k + 1):
         sim.set_port("clear", int(t == 0))
         sim.set_port("in_valid", int(t < k))
-        _set_wide(sim, "a_col", pack(a[:, t], 8) if t < k else 0)
-        _set_wide(sim, "b_row", pack(b[t], 8) if t < k else 0)
+        sim.drive("a_col", pack(a[:, t], 8) if t < k else 0)
+        sim.drive("b_row", pack(b[t], 8) if t < k else 0)
         sim.settle(count=t > 0)
         sim.clock(count=t > 0)
     cal = calibration()
-    energy = sim.area_toggles() * cal.energy_per_um2_toggle_pj + sim.flop_bits * sim.cycles * cal.flop_clock_pj
+    energy = sim.energy_pj(cal)
     sim.set_port("in_valid", 0)
-    _set_wide(sim, "a_col", 0)
-    _set_wide(sim, "b_row", 0)
+    sim.drive("a_col", 0)
+    sim.drive("b_row", 0)
     got = []
     for r in range(cfg.rows + 3):
         sim.set_port("rd_en", int(r < cfg.rows))
@@ -508,9 +503,8 @@ def bcast_toggle_energy(pe: str, a: np.ndarray, b: np.ndarray, progress=None) ->
         sim.settle(count=False)
         sim.clock(count=False)
         if sim.get_port("rd_valid")[0]:
-            word = _get_wide(sim, "rd_data")
-            got.append([((word >> (32 * j)) & 0xFFFFFFFF) - ((word >> (32 * j + 31) & 1) << 32)
-                        for j in range(cfg.cols)])
+            word = sim.read("rd_data")
+            got.append(unpack_signed(word, cfg.cols, 32))
     if got != (a @ b).tolist():
         raise AssertionError(f"gate-level bcast_matrix ({pe}) read {got[:2]}... but A @ B is {(a @ b).tolist()[:2]}...")
     return energy / (a.shape[0] * b.shape[1] * k)
@@ -535,11 +529,8 @@ def fp8_pe_toggle_energy(a_codes: np.ndarray, b_codes: np.ndarray, fmt_a: str = 
     module = synth.gate_netlist(synth.verilog_sources("fp8_os_array"), "fp8_os_pe", params, progress=progress)
     lanes, k = a.shape
     sim = GateSim(module, lanes)
-    for port, v in (("drain", 1), ("a_in", 0), ("b_in", 0), ("a_v_in", 0), ("acc_in", 0), ("rst", 1)):
-        sim.set_port(port, v)
-    sim.settle(count=False)
-    sim.clock(count=False)
-    sim.set_port("rst", 0)
+    sim.reset(("a_in", "b_in", "a_v_in", "acc_in"))
+    sim.set_port("drain", 1)
     sim.settle(count=False)
     sim.clock(count=False)  # drain +0 into the accumulator
     sim.set_port("drain", 0)
@@ -555,7 +546,7 @@ def fp8_pe_toggle_energy(a_codes: np.ndarray, b_codes: np.ndarray, fmt_a: str = 
     if not np.array_equal(got, want):
         raise AssertionError(f"gate-level fp8_os_pe results {got[:3]} differ from sim.fp8 {want[:3]}")
     cal = calibration()
-    energy = sim.area_toggles() * cal.energy_per_um2_toggle_pj + sim.flop_bits * sim.cycles * lanes * cal.flop_clock_pj
+    energy = sim.energy_pj(cal)
     return energy / (lanes * k)
 
 
@@ -572,29 +563,23 @@ def fwht_toggle_energy(x: np.ndarray, progress=None) -> float:
     module = synth.gate_netlist(synth.verilog_sources("fwht_butterfly"), "fwht_butterfly", {"N": n, "W": 8},
                                 progress=progress)
     sim = GateSim(module, 1)
-    pack = lambda vals, w: sum((int(v) & ((1 << w) - 1)) << (i * w) for i, v in enumerate(vals))  # noqa: E731
-    sim.set_port("in_valid", 0)
-    _set_wide(sim, "in_data", 0)
-    sim.set_port("rst", 1)
-    sim.settle(count=False)
-    sim.clock(count=False)
-    sim.set_port("rst", 0)
+    sim.reset(("in_valid", "in_data"))
     h = np.array([[1]])
     while h.shape[0] < n:
         h = np.block([[h, h], [h, -h]])
     got = []
     for t in range(bsz + stages + 2):
         sim.set_port("in_valid", int(t < bsz))
-        _set_wide(sim, "in_data", pack(x[t], 8) if t < bsz else 0)
+        sim.drive("in_data", pack(x[t], 8) if t < bsz else 0)
         sim.settle()
         sim.clock()
         if sim.get_port("out_valid")[0]:
-            word = _get_wide(sim, "out_data")
-            got.append([((word >> (ow * j)) & ((1 << ow) - 1)) - ((word >> (ow * j + ow - 1) & 1) << ow) for j in range(n)])
+            word = sim.read("out_data")
+            got.append(unpack_signed(word, n, ow))
     if got != (x @ h.T).tolist():
         raise AssertionError("gate-level fwht_butterfly outputs differ from H x")
     cal = calibration()
-    energy = sim.area_toggles() * cal.energy_per_um2_toggle_pj + sim.flop_bits * sim.cycles * cal.flop_clock_pj
+    energy = sim.energy_pj(cal)
     return energy / bsz
 
 
@@ -620,22 +605,14 @@ def ws_array_toggle_energy(pe: str, a: np.ndarray, w: np.ndarray, depth: int = 6
     module = synth.gate_netlist(synth.verilog_sources("ws_systolic_array"), "ws_systolic_array", params,
                                 progress=progress)
     sim = GateSim(module, 1)
-    pack = lambda vals, width: sum((int(v) & ((1 << width) - 1)) << (i * width) for i, v in enumerate(vals))  # noqa: E731
-    for port in ("w_en", "w_addr", "a_en", "a_addr", "start", "t_len", "accumulate", "rd_addr"):
-        sim.set_port(port, 0)
-    for port in ("w_data", "a_data"):
-        _set_wide(sim, port, 0)
-    sim.set_port("rst", 1)
-    sim.settle(count=False)
-    sim.clock(count=False)
-    sim.set_port("rst", 0)
+    sim.reset(("w_en", "w_addr", "a_en", "a_addr", "start", "t_len", "accumulate", "rd_addr", "w_data", "a_data"))
     for i in range(max(r, t)):
         sim.set_port("w_en", int(i < r))
         sim.set_port("w_addr", i if i < r else 0)
-        _set_wide(sim, "w_data", pack(w[i], 8) if i < r else 0)
+        sim.drive("w_data", pack(w[i], 8) if i < r else 0)
         sim.set_port("a_en", int(i < t))
         sim.set_port("a_addr", i if i < t else 0)
-        _set_wide(sim, "a_data", pack(a[i], 8) if i < t else 0)
+        sim.drive("a_data", pack(a[i], 8) if i < t else 0)
         sim.settle(count=False)
         sim.clock(count=False)
     sim.set_port("w_en", 0)
@@ -652,14 +629,14 @@ def ws_array_toggle_energy(pe: str, a: np.ndarray, w: np.ndarray, depth: int = 6
     else:
         raise AssertionError("ws_systolic_array never raised done")
     cal = calibration()
-    energy = sim.area_toggles() * cal.energy_per_um2_toggle_pj + sim.flop_bits * sim.cycles * cal.flop_clock_pj
+    energy = sim.energy_pj(cal)
     got = []
     for m in range(t + 1):
         sim.set_port("rd_addr", m if m < t else 0)
         sim.settle(count=False)
         sim.clock(count=False)
-        word = _get_wide(sim, "rd_data")  # rd_data is registered: row m after the edge that sampled it
-        got.append([((word >> (32 * j)) & 0xFFFFFFFF) - ((word >> (32 * j + 31) & 1) << 32) for j in range(c)])
+        word = sim.read("rd_data")  # rd_data is registered: row m after the edge that sampled it
+        got.append(unpack_signed(word, c, 32))
     if got[:t] != (a @ w).tolist():
         raise AssertionError(f"gate-level ws_systolic_array ({pe}) read {got[:2]}... but A @ W is {(a @ w).tolist()[:2]}...")
     return energy / (t * r * c)
@@ -700,13 +677,7 @@ def dot_top_toggle_energy(top: str, params: Mapping[str, int], a: np.ndarray, b:
     sim = GateSim(module, 1)
     cal = calibration()
     energy, macs = 0.0, 0
-    for port in ("ld_en", "ld_addr", "ld_a", b_port, "start", "k_len"):
-        sim.set_port(port, 0)
-    sim.set_port("rst", 1)
-    sim.settle(count=False)
-    sim.clock(count=False)
-    sim.set_port("rst", 0)
-    keep_flops = [f for f in sim.flops if f.name not in buffers]
+    sim.reset(("ld_en", "ld_addr", "ld_a", b_port, "start", "k_len"))
     for x, y in zip(a, b):
         k = len(x)
         for i in range(k):
@@ -731,7 +702,6 @@ def dot_top_toggle_energy(top: str, params: Mapping[str, int], a: np.ndarray, b:
         got = int(sim.get_port("result", signed=True)[0])
         if got != int(x @ y):
             raise AssertionError(f"gate-level {top} computed {got}, the exact dot product is {int(x @ y)}")
-        toggled = sum(n * sim.area[c] for c, n in sim.toggles.items() if c not in buffers)
-        energy += toggled * cal.energy_per_um2_toggle_pj + len(keep_flops) * sim.cycles * cal.flop_clock_pj
+        energy += sim.energy_pj(cal, exclude=buffers)
         macs += k
     return energy / macs
