@@ -13,7 +13,9 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
+from kernels.bitplane_gemm import MAX_BITS, bitplane_gemm
 from rtl_models import runner
 from rtl_models.bitserial_cosim import (
     CosimError,
@@ -93,11 +95,23 @@ def runs():
 @pytest.mark.parametrize("sim,name", CASES)
 def test_rtl_matches_model(runs, sim, name):
     cfg = ICARUS_CONFIGS[name]
-    for wname, a, w, res in runs(sim, name):
+    results = runs(sim, name)
+    for wname, a, w, res in results:
         model = simulate_dot(a, w, cfg)
         assert res.sim == sim
         assert res.value == model.value == int(a @ w), wname
         assert res.cycles == model.cycles, wname
+    if max(cfg.a_bits, cfg.w_bits) <= MAX_BITS:
+        # the bit-plane kernel on the very same golden vectors: every workload's dot product is a
+        # diagonal entry of one GEMM (rows of A and columns of W zero-padded to the longest K)
+        kmax = max(len(a) for _, a, _, _ in results)
+        A = torch.zeros((len(results), kmax), dtype=torch.int64)
+        W = torch.zeros((kmax, len(results)), dtype=torch.int64)
+        for i, (_, a, w, _) in enumerate(results):
+            A[i, : len(a)] = torch.from_numpy(np.asarray(a, np.int64))
+            W[: len(w), i] = torch.from_numpy(np.asarray(w, np.int64))
+        c = bitplane_gemm(A, W, cfg.a_bits, cfg.w_bits, a_signed=cfg.a_signed_, w_signed=cfg.w_signed_)
+        assert torch.diagonal(c).tolist() == [r.value for _, _, _, r in results]
 
 
 @pytest.mark.rtl
