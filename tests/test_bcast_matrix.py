@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 from kernels.int8_gemm import int8_gemm
 from rtl_models.bcast_cosim import run_bcast_cosim_batch
 from rtl_models.testing import needs
-from sim.broadcast import PES, BroadcastConfig, edge_workloads, estimate_gemm, simulate_gemm
+from sim.broadcast import (
+    PES,
+    BroadcastConfig,
+    edge_workloads,
+    estimate_gemm,
+    simulate_gemm,
+)
 
 WORKLOADS = edge_workloads(seed=3)
 

@@ -16,23 +16,22 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernels.bcq import BCQWeight, bcq_dequantize, bcq_quantize, pack_signs, pow2_scales, unpack_signs
+from kernels.bcq import (
+    BCQWeight,
+    bcq_dequantize,
+    bcq_quantize,
+    pack_signs,
+    pow2_scales,
+    unpack_signs,
+)
 from kernels.lut_gemm import (
     TABLE_BUILD_ADDS,
-    TRITON_INTERPRET,
     count_lut_ops,
     lut_gemm,
     lut_gemm_pow2,
     lut_gemm_reference,
 )
-
-HAS_CUDA = torch.cuda.is_available()
-DEVICES = [
-    pytest.param("cpu", marks=pytest.mark.skipif(not TRITON_INTERPRET, reason="CPU runs only in the interpreter"),
-                 id="cpu-interpreter"),
-    pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")],
-                 id="cuda"),
-]
+from kernels.testing import DEVICES
 
 
 def _int_case(M, N, K, q, g, seed, scale_hi=64):

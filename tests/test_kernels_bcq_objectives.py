@@ -12,15 +12,7 @@ import torch
 
 from kernels.bcq import BCQWeight, bcq_quantize, pow2_sum_scales, unpack_signs
 from kernels.lut_gemm import lut_gemm_reference
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Thousands of small tensor ops: one thread is several times faster than two on a busy 2-core CI box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from kernels.testing import one_torch_thread  # noqa: F401  (autouse: one torch thread)
 
 
 def _naf_weight(n: int) -> int:

@@ -30,7 +30,6 @@ from kernels.bcq_gemm import (
     choose_path,
 )
 from kernels.bcq_tc_gemm import (
-    TRITON_INTERPRET,
     bcq_tc_gemm,
     bcq_tc_tolerance,
     count_bcq_tc_ops,
@@ -43,15 +42,9 @@ from kernels.lut_gemm_cupy import (
     lut_gemm_cupy,
     lut_gemm_cupy_plan,
 )
+from kernels.testing import DEVICES, HAS_CUDA, NEEDS_GPU
 
-HAS_CUDA = torch.cuda.is_available()
-DEVICES = [
-    pytest.param("cpu", marks=pytest.mark.skipif(not TRITON_INTERPRET, reason="CPU runs only in the interpreter"),
-                 id="cpu-interpreter"),
-    pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")],
-                 id="cuda"),
-]
-needs_gpu = [pytest.mark.gpu, pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")]
+needs_gpu = NEEDS_GPU
 
 
 def _int_case(M, N, K, q, g, seed, scale_hi=64):

@@ -26,8 +26,16 @@ from torch import nn
 from kernels.fp8 import quantize_fp8, scaled_fp8_gemm_emulated
 from kernels.hadamard import hadamard_matrix
 from kernels.halo import (
-    FP8Linear, HaloConfig, HaloLinear, HaloLinearFunction, _quantize_torch, fp8_matmul, linear_flops, rotate,
-    swap_linears_, with_config,
+    FP8Linear,
+    HaloConfig,
+    HaloLinear,
+    HaloLinearFunction,
+    _quantize_torch,
+    fp8_matmul,
+    linear_flops,
+    rotate,
+    swap_linears_,
+    with_config,
 )
 from kernels.tiny_lm import RECIPE_RUNS, LMConfig, load_corpus, train
 

@@ -30,26 +30,13 @@ from kernels.int8_gemm import (
     int8_gemm_reference,
 )
 from kernels.int8_gemm_cupy import int8_gemm_cupy
+from kernels.testing import DEVICES, HAS_CUDA, NEEDS_GPU
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-HAS_CUDA = torch.cuda.is_available()
-
-CPU = pytest.param(
-    "cpu",
-    marks=pytest.mark.skipif(
-        not TRITON_INTERPRET, reason="CPU tensors run only in Triton's interpreter (TRITON_INTERPRET=1)"
-    ),
-    id="cpu-interpreter",
-)
-CUDA = pytest.param(
-    "cuda",
-    marks=[pytest.mark.gpu, pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")],
-    id="cuda",
-)
-DEVICES = [CPU, CUDA]
+CPU, CUDA = DEVICES
 
 # The CuPy twin exists on CUDA only.
-needs_gpu = [pytest.mark.gpu, pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")]
+needs_gpu = NEEDS_GPU
 
 
 def int8_gemm_triton(a, b, **kw):

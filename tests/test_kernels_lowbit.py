@@ -25,8 +25,8 @@ from kernels.lowbit import (
     rtn_quantize,
     unpack_codes,
 )
+from kernels.testing import DEVICES
 from kernels.wonly_gemm import (
-    TRITON_INTERPRET,
     count_w8a8_ops,
     count_wonly_ops,
     quantize_per_row_int8,
@@ -36,14 +36,6 @@ from kernels.wonly_gemm import (
     wonly_gemm_reference,
     wonly_tolerance,
 )
-
-HAS_CUDA = torch.cuda.is_available()
-DEVICES = [
-    pytest.param("cpu", marks=pytest.mark.skipif(not TRITON_INTERPRET, reason="CPU runs only in the interpreter"),
-                 id="cpu-interpreter"),
-    pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")],
-                 id="cuda"),
-]
 
 
 def _lowrank_data(gen, n, basis, noise=0.1):

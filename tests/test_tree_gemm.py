@@ -9,7 +9,14 @@ from hypothesis import strategies as st
 from kernels.int8_gemm import int8_gemm
 from rtl_models.testing import needs
 from rtl_models.tree_gemm_cosim import run_tree_cosim_batch
-from sim.adder_tree import PES, TreeConfig, edge_workloads, estimate_gemm, sbw_column_sums, simulate_gemm
+from sim.adder_tree import (
+    PES,
+    TreeConfig,
+    edge_workloads,
+    estimate_gemm,
+    sbw_column_sums,
+    simulate_gemm,
+)
 from sim.digits import booth_radix4_digits
 
 WORKLOADS = edge_workloads(seed=7)

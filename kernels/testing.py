@@ -1,0 +1,32 @@
+"""What the kernel tests share: the devices a kernel runs on here, and a one-thread torch fixture.
+
+    from kernels.testing import DEVICES, HAS_CUDA, NEEDS_GPU
+    @pytest.mark.parametrize("device", DEVICES)   # CPU (Triton interpreter) and CUDA, each skipped
+                                                  # with its reason where it cannot run
+
+Imported by tests only (it needs pytest); kernels themselves never import it.
+"""
+
+import pytest
+import torch
+
+from kernels._triton_env import TRITON_INTERPRET
+
+HAS_CUDA = torch.cuda.is_available()
+NEEDS_GPU = [pytest.mark.gpu, pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")]
+DEVICES = [
+    pytest.param("cpu", marks=pytest.mark.skipif(
+        not TRITON_INTERPRET, reason="CPU tensors run only in Triton's interpreter (TRITON_INTERPRET=1)"),
+        id="cpu-interpreter"),
+    pytest.param("cuda", marks=NEEDS_GPU, id="cuda"),
+]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Imported into a test module, runs it with one torch thread: thousands of small tensor ops
+    are several times faster on one thread than on two on a busy 2-core CI box."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
