@@ -14,8 +14,16 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from rtl_models.benches.common import (CLOCK_NS, check_widths, clock_and_reset, job_path, load_job, pack,
-                                      save_outputs, unpack_signed)
+from rtl_models.benches.common import (
+    CLOCK_NS,
+    check_widths,
+    clock_and_reset,
+    job_path,
+    load_job,
+    pack,
+    save_outputs,
+    unpack_signed,
+)
 from sim.broadcast import READOUT_PIPELINE, BroadcastConfig, simulate_gemm
 
 ACC_W = 32

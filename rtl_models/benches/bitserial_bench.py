@@ -13,11 +13,12 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, RisingEdge
+from cocotb.triggers import FallingEdge
 
 from rtl_models.benches.common import (
     CLOCK_NS,
+    check_widths,
+    clock_and_reset,
     count_cycles_to_done,
     job_path,
     pack,
@@ -38,25 +39,14 @@ def _timeout_ns() -> int:
     return 4 * edges * CLOCK_NS + 10_000
 
 
-async def _reset(dut) -> None:
-    for name in ("start", "k_len", "ld_en", "ld_addr", "ld_a", "ld_w"):
-        getattr(dut, name).value = 0
-    dut.rst.value = 1
-    for _ in range(3):
-        await RisingEdge(dut.clk)
-    await FallingEdge(dut.clk)
-    dut.rst.value = 0
 
 
 @cocotb.test(timeout_time=_timeout_ns(), timeout_unit="ns")
 async def dot_products(dut):
     """Every workload of the job: result and start-to-done cycles against sim.bitserial."""
     cfg, workloads = load_bitserial_job(os.environ[ENV_IN])
-    for name, width in (("result", cfg.acc_bits), ("ld_a", cfg.a_bits), ("ld_w", cfg.w_bits)):
-        if len(getattr(dut, name)) != width:
-            raise AssertionError(f"{name} is {len(getattr(dut, name))} bits wide, the job needs {width}")
-    Clock(dut.clk, CLOCK_NS, unit="ns").start()
-    await _reset(dut)
+    check_widths(dut, {"result": cfg.acc_bits, "ld_a": cfg.a_bits, "ld_w": cfg.w_bits})
+    await clock_and_reset(dut, ("start", "k_len", "ld_en", "ld_addr", "ld_a", "ld_w"), cycles=3)
 
     errors: list[str] = []
     values, cycles = [], []

@@ -18,10 +18,18 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, RisingEdge
+from cocotb.triggers import FallingEdge
 
-from rtl_models.benches.common import CLOCK_NS, count_cycles_to_done, job_path, pack, save_outputs, unpack_signed
+from rtl_models.benches.common import (
+    CLOCK_NS,
+    check_widths,
+    clock_and_reset,
+    count_cycles_to_done,
+    job_path,
+    pack,
+    save_outputs,
+    unpack_signed,
+)
 from rtl_models.digit_skip_cosim import load_digit_skip_job
 from rtl_models.runner import ENV_IN
 from sim.digit_skip import simulate_row
@@ -37,14 +45,6 @@ def _timeout_ns() -> int:
     return 4 * edges * CLOCK_NS + 10_000
 
 
-async def _reset(dut) -> None:
-    for name in ("start", "k_len", "ld_en", "ld_addr", "ld_a", "ld_b"):
-        getattr(dut, name).value = 0
-    dut.rst.value = 1
-    for _ in range(3):
-        await RisingEdge(dut.clk)
-    await FallingEdge(dut.clk)
-    dut.rst.value = 0
 
 
 async def _load(dut, a: np.ndarray, b: np.ndarray) -> None:
@@ -70,11 +70,8 @@ async def dot_products(dut):
     """Every workload of the job: results and start-to-done cycles against sim.digit_skip."""
     cfg, workloads = load_digit_skip_job(os.environ[ENV_IN])
     cols = workloads[0][1].shape[1]
-    for name, width in (("result", cols * cfg.acc_bits), ("ld_b", cols * 8)):
-        if len(getattr(dut, name)) != width:
-            raise AssertionError(f"{name} is {len(getattr(dut, name))} bits wide, the job needs {width}")
-    Clock(dut.clk, CLOCK_NS, unit="ns").start()
-    await _reset(dut)
+    check_widths(dut, {"result": cols * cfg.acc_bits, "ld_b": cols * 8})
+    await clock_and_reset(dut, ("start", "k_len", "ld_en", "ld_addr", "ld_a", "ld_b"), cycles=3)
 
     errors: list[str] = []
     outputs: dict[str, np.ndarray] = {}

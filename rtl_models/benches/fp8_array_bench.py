@@ -21,8 +21,20 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from rtl_models.benches.common import CLOCK_NS, count_cycles_to_done, job_path, load_job, save_outputs
-from sim.fp8_array import Fold, Fp8ArrayConfig, fold_cycles, fold_schedule, simulate_gemm
+from rtl_models.benches.common import (
+    CLOCK_NS,
+    count_cycles_to_done,
+    job_path,
+    load_job,
+    save_outputs,
+)
+from sim.fp8_array import (
+    Fold,
+    Fp8ArrayConfig,
+    fold_cycles,
+    fold_schedule,
+    simulate_gemm,
+)
 
 MAX_ERRORS = 8
 

@@ -18,11 +18,23 @@ from __future__ import annotations
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, RisingEdge, Timer
+from cocotb.triggers import FallingEdge, Timer
 
-from rtl_models.benches.common import CLOCK_NS, count_cycles_to_done, job_path, load_job, save_outputs
-from sim.fp8 import Fp8MacConfig, dot_cycles, fp8_product_bits, fp32_add_bits, simulate_dot
+from rtl_models.benches.common import (
+    CLOCK_NS,
+    clock_and_reset,
+    count_cycles_to_done,
+    job_path,
+    load_job,
+    save_outputs,
+)
+from sim.fp8 import (
+    Fp8MacConfig,
+    dot_cycles,
+    fp8_product_bits,
+    fp32_add_bits,
+    simulate_dot,
+)
 
 MAX_ERRORS = 8
 
@@ -98,14 +110,7 @@ async def _add(dut, job, errors, outputs) -> None:
 
 async def _mac(dut, job, errors, outputs) -> None:
     cfg = Fp8MacConfig(str(job["fmt_a"]), str(job["fmt_b"]), int(job["addr_bits"]))
-    Clock(dut.clk, CLOCK_NS, unit="ns").start()
-    for name in ("ld_en", "ld_addr", "ld_a", "ld_b", "start", "k_len"):
-        getattr(dut, name).value = 0
-    dut.rst.value = 1
-    for _ in range(3):
-        await RisingEdge(dut.clk)
-    await FallingEdge(dut.clk)
-    dut.rst.value = 0
+    await clock_and_reset(dut, ("ld_en", "ld_addr", "ld_a", "ld_b", "start", "k_len"), cycles=3)
     results, cycles_all = [], []
     for w, (a, b) in enumerate(_mac_workloads(job)):
         model = simulate_dot(a, b, cfg)

@@ -20,10 +20,17 @@ from __future__ import annotations
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from rtl_models.benches.common import CLOCK_NS, job_path, load_job, pack, save_outputs, unpack_signed
+from rtl_models.benches.common import (
+    CLOCK_NS,
+    clock_and_reset,
+    job_path,
+    load_job,
+    pack,
+    save_outputs,
+    unpack_signed,
+)
 from sim.hadamard import FwhtConfig, batch_cycles, simulate_fwht
 
 
@@ -82,14 +89,7 @@ async def fwht_batches(dut):
         got = len(getattr(dut, name))
         if got != width:
             raise AssertionError(f"{name} is {got} bits wide, the job's config needs {width}")
-    Clock(dut.clk, CLOCK_NS, unit="ns").start()
-    dut.in_valid.value = 0
-    dut.in_data.value = 0
-    dut.rst.value = 1
-    for _ in range(3):
-        await RisingEdge(dut.clk)
-    await FallingEdge(dut.clk)
-    dut.rst.value = 0
+    await clock_and_reset(dut, ("in_valid", "in_data"), cycles=3)
 
     errors: list[str] = []
     outputs: dict[str, np.ndarray] = {}

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 from rtl_models.benches.common import (
     CLOCK_NS,
+    clock_and_reset,
     count_cycles_to_done,
     job_path,
     load_job,
@@ -126,15 +126,8 @@ async def lut_array_gemms(dut):
     job = load_job()
     workloads = workloads_of(job)
     cfg = config_of(job)
-    Clock(dut.clk, CLOCK_NS, unit="ns").start()
-    for name in ("ld_en", "ld_sel", "ld_lane", "ld_addr", "ld_data", "start", "m_len", "n_len", "kb_len",
-                 "q_len", "bpg_len", "rd_lane", "rd_addr"):
-        getattr(dut, name).value = 0
-    dut.rst.value = 1
-    for _ in range(3):
-        await RisingEdge(dut.clk)
-    await FallingEdge(dut.clk)
-    dut.rst.value = 0
+    await clock_and_reset(dut, ("ld_en", "ld_sel", "ld_lane", "ld_addr", "ld_data", "start", "m_len",
+                                 "n_len", "kb_len", "q_len", "bpg_len", "rd_lane", "rd_addr"), cycles=3)
 
     errors: list[str] = []
     outputs: dict[str, np.ndarray] = {}

@@ -17,10 +17,16 @@ from __future__ import annotations
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from rtl_models.benches.common import CLOCK_NS, count_cycles_to_done, job_path, load_job, save_outputs
+from rtl_models.benches.common import (
+    CLOCK_NS,
+    clock_and_reset,
+    count_cycles_to_done,
+    job_path,
+    load_job,
+    save_outputs,
+)
 from sim.lut_pe import LutPEConfig, lut_cycles, simulate_lut_gemm
 
 SEL_X, SEL_W, SEL_E = 0, 1, 2
@@ -82,15 +88,8 @@ async def lut_gemms(dut):
     job = load_job()
     workloads = workloads_of(job)
     cfg = LutPEConfig(exp_bits=int(job["exp_bits"]))
-    Clock(dut.clk, CLOCK_NS, unit="ns").start()
-    for name in ("ld_en", "ld_sel", "ld_addr", "ld_data", "start", "m_len", "n_len", "kb_len", "q_len",
-                 "bpg_len", "rd_addr"):
-        getattr(dut, name).value = 0
-    dut.rst.value = 1
-    for _ in range(3):
-        await RisingEdge(dut.clk)
-    await FallingEdge(dut.clk)
-    dut.rst.value = 0
+    await clock_and_reset(dut, ("ld_en", "ld_sel", "ld_addr", "ld_data", "start", "m_len",
+                                 "n_len", "kb_len", "q_len", "bpg_len", "rd_addr"), cycles=3)
 
     errors: list[str] = []
     outputs: dict[str, np.ndarray] = {}

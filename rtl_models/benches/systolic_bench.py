@@ -22,7 +22,14 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from rtl_models.benches.common import CLOCK_NS, count_cycles_to_done, job_path, pack, save_outputs, unpack_signed
+from rtl_models.benches.common import (
+    CLOCK_NS,
+    count_cycles_to_done,
+    job_path,
+    pack,
+    save_outputs,
+    unpack_signed,
+)
 from rtl_models.runner import ENV_IN, load_job
 from sim.systolic import Fold, SystolicConfig, fold_cycles, fold_schedule, simulate_gemm
 

@@ -16,8 +16,16 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from rtl_models.benches.common import (CLOCK_NS, check_widths, clock_and_reset, job_path, load_job, pack,
-                                      save_outputs, unpack_signed)
+from rtl_models.benches.common import (
+    CLOCK_NS,
+    check_widths,
+    clock_and_reset,
+    job_path,
+    load_job,
+    pack,
+    save_outputs,
+    unpack_signed,
+)
 from sim.adder_tree import TreeConfig, simulate_gemm, tree_folds
 
 ACC_W = 32
@@ -101,8 +109,8 @@ async def tree_gemm_workloads(dut):
         fold_cycles = []
         for f in model.folds:
             psum = buf[:, f.n0:f.n1] if f.k0 > 0 else np.zeros((m, f.n1 - f.n0), np.int64)
-            y, cycles = await _fold(dut, cfg, a[:, f.k0:f.k1].astype(np.int64), b[f.k0:f.k1, f.n0:f.n1].astype(np.int64),
-                                    psum)
+            a_t, b_t = a[:, f.k0:f.k1].astype(np.int64), b[f.k0:f.k1, f.n0:f.n1].astype(np.int64)
+            y, cycles = await _fold(dut, cfg, a_t, b_t, psum)
             buf[:, f.n0:f.n1] = y
             fold_cycles.append(cycles)
         if fold_cycles != model.fold_cycles:
