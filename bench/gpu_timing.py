@@ -9,7 +9,12 @@ import platform
 import time
 from dataclasses import dataclass
 
+import pytest
 import torch
+
+#: ``pytestmark = GPU_ONLY`` in a GPU benchmark module: marked gpu, skipped without CUDA
+GPU_ONLY = [pytest.mark.gpu,
+            pytest.mark.skipif(not torch.cuda.is_available(), reason="GPU benchmark: needs a CUDA device")]
 
 
 # ---------------------------------------------------------------------------------- peaks

@@ -46,6 +46,7 @@ import pytest
 import torch
 
 from bench.gpu_timing import (
+    GPU_ONLY,
     benchmark_per_call_s,
     gpu_peak,
     machine_info,
@@ -63,10 +64,7 @@ from kernels.bcq_tc_gemm import bcq_tc_gemm, bcq_tc_tolerance
 from kernels.lut_gemm import count_lut_ops, lut_gemm
 from kernels.lut_gemm_cupy import lut_gemm_cupy
 
-pytestmark = [
-    pytest.mark.gpu,
-    pytest.mark.skipif(not torch.cuda.is_available(), reason="GPU benchmark: needs a CUDA device"),
-]
+pytestmark = GPU_ONLY
 
 N, K = 28672, 8192
 GROUP = 128

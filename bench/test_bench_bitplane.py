@@ -27,6 +27,7 @@ import pytest
 import torch
 
 from bench.gpu_timing import (
+    GPU_ONLY,
     benchmark_per_call_s,
     gpu_peak,
     machine_info,
@@ -42,10 +43,7 @@ from kernels.bitplane_gemm import (
     pack_bitplanes,
 )
 
-pytestmark = [
-    pytest.mark.gpu,
-    pytest.mark.skipif(not torch.cuda.is_available(), reason="GPU benchmark: needs a CUDA device"),
-]
+pytestmark = GPU_ONLY
 
 SHAPES = [(2048, 2048, 2048), (32, 8192, 8192)]
 METHODS = ["popcount", "dot"]

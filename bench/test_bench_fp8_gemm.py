@@ -34,6 +34,7 @@ import pytest
 import torch
 
 from bench.gpu_timing import (
+    GPU_ONLY,
     WorkloadCache,
     benchmark_per_call_s,
     gpu_peak,
@@ -47,10 +48,7 @@ from kernels.fp8_gemm import (
     scaled_mm_scale_layout,
 )
 
-pytestmark = [
-    pytest.mark.gpu,
-    pytest.mark.skipif(not torch.cuda.is_available(), reason="GPU benchmark: needs a CUDA device"),
-]
+pytestmark = GPU_ONLY
 
 SHAPES = [(8192, 8192, 8192), (4096, 14336, 4096)]
 GRANULARITIES = ["tensorwise", "rowwise", "blockwise"]

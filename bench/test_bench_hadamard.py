@@ -21,13 +21,17 @@ Runs only under the project's ``pytest --benchmark`` flag, and only with a CUDA 
 import pytest
 import torch
 
-from bench.gpu_timing import benchmark_per_call_s, machine_info, median_time_per_call_s, print_past_capture, reps_for
+from bench.gpu_timing import (
+    GPU_ONLY,
+    benchmark_per_call_s,
+    machine_info,
+    median_time_per_call_s,
+    print_past_capture,
+    reps_for,
+)
 from kernels.hadamard import fwht, hadamard_reference
 
-pytestmark = [
-    pytest.mark.gpu,
-    pytest.mark.skipif(not torch.cuda.is_available(), reason="GPU benchmark: needs a CUDA device"),
-]
+pytestmark = GPU_ONLY
 
 SHAPE = (16384, 4096)
 DTYPE = torch.bfloat16

@@ -28,6 +28,7 @@ import pytest
 import torch
 
 from bench.gpu_timing import (
+    GPU_ONLY,
     WorkloadCache,
     benchmark_per_call_s,
     gpu_peak,
@@ -44,10 +45,7 @@ from kernels.hadamard_ext import (
     rotate_quantize_reference,
 )
 
-pytestmark = [
-    pytest.mark.gpu,
-    pytest.mark.skipif(not torch.cuda.is_available(), reason="GPU benchmark: needs a CUDA device"),
-]
+pytestmark = GPU_ONLY
 
 DTYPE = torch.bfloat16
 TOKENS = 16384

@@ -31,14 +31,18 @@ import torch
 import torch.nn.functional as F
 
 from bench.gpu_timing import (
-    WorkloadCache, benchmark_per_call_s, gpu_peak, machine_info, median_time_per_call_s, print_past_capture, reps_for,
+    GPU_ONLY,
+    WorkloadCache,
+    benchmark_per_call_s,
+    gpu_peak,
+    machine_info,
+    median_time_per_call_s,
+    print_past_capture,
+    reps_for,
 )
 from kernels.halo import HaloConfig, HaloLinearFunction, linear_flops
 
-pytestmark = [
-    pytest.mark.gpu,
-    pytest.mark.skipif(not torch.cuda.is_available(), reason="GPU benchmark: needs a CUDA device"),
-]
+pytestmark = GPU_ONLY
 
 TARGET = (4096, 8192, 16384)  # M tokens, N out-features, K in-features
 CROSSOVER_SHAPES = [(512,) * 3, (1024,) * 3, (2048,) * 3, (3072,) * 3, (4096,) * 3, TARGET]

@@ -27,6 +27,7 @@ import pytest
 import torch
 
 from bench.gpu_timing import (
+    GPU_ONLY,
     benchmark_per_call_s,
     gpu_peak,
     machine_info,
@@ -37,10 +38,7 @@ from bench.gpu_timing import (
 from kernels.int8_gemm import count_ops, int8_gemm
 from kernels.int8_gemm_cupy import int8_gemm_cupy
 
-pytestmark = [
-    pytest.mark.gpu,
-    pytest.mark.skipif(not torch.cuda.is_available(), reason="GPU benchmark: needs a CUDA device"),
-]
+pytestmark = GPU_ONLY
 
 
 # ---------------------------------------------------------------------------------- workloads

@@ -25,13 +25,17 @@ and only with a CUDA GPU.
 import pytest
 import torch
 
-from bench.gpu_timing import WorkloadCache, benchmark_per_call_s, gpu_peak, machine_info, print_past_capture
+from bench.gpu_timing import (
+    GPU_ONLY,
+    WorkloadCache,
+    benchmark_per_call_s,
+    gpu_peak,
+    machine_info,
+    print_past_capture,
+)
 from kernels.lut_gemm import count_lut_ops, lut_gemm, lut_gemm_reference
 
-pytestmark = [
-    pytest.mark.gpu,
-    pytest.mark.skipif(not torch.cuda.is_available(), reason="GPU benchmark: needs a CUDA device"),
-]
+pytestmark = GPU_ONLY
 
 N, K = 28672, 8192
 Q, GROUP = 3, 128

@@ -40,7 +40,8 @@ def test_stepwise_model_speed(benchmark, dataflow):
     rng = np.random.default_rng(0)
     a, b = random_int8(rng, (64, 64)), random_int8(rng, (64, 64))
     cfg = SystolicConfig(16, 16, dataflow)
-    benchmark.pedantic(simulate_gemm, args=(a, b, cfg), kwargs={"mode": "stepwise"}, rounds=3)
+    res = benchmark.pedantic(simulate_gemm, args=(a, b, cfg), kwargs={"mode": "stepwise"}, rounds=3)
+    assert np.array_equal(res.c, a.astype(np.int64) @ b.astype(np.int64))  # stepped registers, exact C
     rate = 64**3 / benchmark.stats.stats.median
     benchmark.extra_info.update(simulated_macs=64**3, macs_per_s=rate)
     print(f"\n[{dataflow} 16x16 stepwise, 64^3] {rate:.3g} simulated MAC/s")

@@ -26,14 +26,23 @@ Timing is the int8 benchmark's: rounds of back-to-back launches ended by a devic
 import pytest
 import torch
 
-from bench.gpu_timing import WorkloadCache, benchmark_per_call_s, gpu_peak, machine_info, print_past_capture
+from bench.gpu_timing import (
+    GPU_ONLY,
+    WorkloadCache,
+    benchmark_per_call_s,
+    gpu_peak,
+    machine_info,
+    print_past_capture,
+)
 from kernels.lowbit import packed_words
-from kernels.wonly_gemm import count_wonly_ops, wonly_gemm, wonly_gemm_reference, wonly_tolerance
+from kernels.wonly_gemm import (
+    count_wonly_ops,
+    wonly_gemm,
+    wonly_gemm_reference,
+    wonly_tolerance,
+)
 
-pytestmark = [
-    pytest.mark.gpu,
-    pytest.mark.skipif(not torch.cuda.is_available(), reason="GPU benchmark: needs a CUDA device"),
-]
+pytestmark = GPU_ONLY
 
 N, K = 28672, 8192
 GROUP = 128
