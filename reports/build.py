@@ -115,8 +115,6 @@ def default_engines(rows: int = 16, cols: int = 16) -> list[EngineSpec]:
 
     specs = []
     for engine in engines("int_gemm_array").values():
-        if not engine.priced:
-            continue
         cfg = engine.config(rows, cols)
         params = engine.rtl_params(cfg)
         pe_top = engine.rtl_pe_top
@@ -130,7 +128,7 @@ def default_engines(rows: int = 16, cols: int = 16) -> list[EngineSpec]:
             num_pes=rows * cols,
             array=SynthTarget(engine.rtl_top, params),
             pe=SynthTarget(pe_top, pe_params) if pe_top else None,
-            event_energy=cost.int_gemm_event_energy(cfg.a_bits, cfg.b_bits, cfg.acc_bits),
+            event_energy=cost.engine_event_energy(cfg),
         ))
     return specs
 
@@ -205,9 +203,9 @@ def lut_engines(q: int = 3, group_size: int = 128, lanes: int = 4) -> list[Engin
 
 
 def other_gemm_engines(tree: tuple[int, int] = (16, 4), cube: int = 4, grid: int = 16) -> list[EngineSpec]:
-    """The baseline multiplier-adder tree, 3D-cube and 2D-matrix grid priced from their event counts
-    (their OPT1/OPT2 forms are compared by gate-level toggles in the TPE section instead: the sourced
-    tables have no entries for Booth selects or compressor levels)."""
+    """The multiplier-adder tree, 3D-cube and 2D-matrix grid, baseline and technique (OPT2 for the
+    tree and cube, OPT1 for the grid), priced from their event counts (reports/cost.py:
+    engine_event_energy; the techniques through first-order full-adder and select-bit counts)."""
     from rtl_models.bcast_cosim import rtl_params as bcast_params
     from rtl_models.tree_gemm_cosim import rtl_params as tree_params
     from sim.adder_tree import TreeConfig
@@ -216,29 +214,36 @@ def other_gemm_engines(tree: tuple[int, int] = (16, 4), cube: int = 4, grid: int
     from sim.broadcast import estimate_gemm as bcast_estimate
 
     k, n = tree
-    mat, cub, bc = TreeConfig(k, n), TreeConfig(cube, cube, rows=cube), BroadcastConfig(grid, grid)
-    return [
-        EngineSpec(name=f"mat_{k}x{n}", description=f"multiplier-adder tree, K={k} x N={n} tile, one row per clock",
-                   config=mat, estimate=tree_estimate, num_pes=k * n, array=SynthTarget("tree_gemm", tree_params(mat)),
-                   event_energy=cost.tree_event_energy()),
-        EngineSpec(name=f"cube_{cube}", description=f"3D-cube, {cube}x{cube}x{cube} multipliers", config=cub,
-                   estimate=tree_estimate, num_pes=cube**3, array=SynthTarget("tree_gemm", tree_params(cub)),
-                   event_energy=cost.tree_event_energy()),
-        EngineSpec(name=f"bcast_{grid}x{grid}", description=f"2D-matrix (broadcast) grid, {grid}x{grid} MAC PEs",
-                   config=bc, estimate=bcast_estimate, num_pes=grid * grid,
-                   array=SynthTarget("bcast_matrix", bcast_params(bc)), event_energy=cost.bcast_event_energy()),
-    ]
+    specs = []
+    for pe, tag, what in (("mult", "", ""), ("sbw", "_sbw", ", OPT2 same-bit-weight trees")):
+        mat, cub = TreeConfig(k, n, pe), TreeConfig(cube, cube, pe, rows=cube)
+        specs += [
+            EngineSpec(name=f"mat{tag}_{k}x{n}", description=f"multiplier-adder tree, K={k} x N={n} tile, one row per "
+                       f"clock{what}", config=mat, estimate=tree_estimate, num_pes=k * n,
+                       array=SynthTarget("tree_gemm", tree_params(mat)), event_energy=cost.engine_event_energy(mat)),
+            EngineSpec(name=f"cube{tag}_{cube}", description=f"3D-cube, {cube}x{cube}x{cube} multipliers{what}",
+                       config=cub, estimate=tree_estimate, num_pes=cube**3,
+                       array=SynthTarget("tree_gemm", tree_params(cub)), event_energy=cost.engine_event_energy(cub)),
+        ]
+    for pe, tag, what in (("mac", "", "MAC PEs"), ("booth_csa", "_csa", "OPT1 carry-save PEs")):
+        bc = BroadcastConfig(grid, grid, pe)
+        specs.append(EngineSpec(name=f"bcast{tag}_{grid}x{grid}", description=f"2D-matrix (broadcast) grid, "
+                                f"{grid}x{grid} {what}", config=bc, estimate=bcast_estimate, num_pes=grid * grid,
+                                array=SynthTarget("bcast_matrix", bcast_params(bc)),
+                                event_energy=cost.engine_event_energy(bc)))
+    return specs
 
 
 def default_extra_synth(exclude: Iterable[str] = ()) -> list[tuple[str, SynthTarget]]:
-    """The processing elements of the registered engines the cost table does not price yet,
+    """The processing elements of the registered engines outside the INT8 array family (their arrays
+    are priced by other EngineSpecs or sections),
     at their RTL default parameters, for the synthesis table (``exclude``: registry names whose
     PE is already priced by another EngineSpec)."""
     from reports.registry import engines
 
     exclude = set(exclude)
     return [(e.name, SynthTarget(e.rtl_pe_top, {})) for e in engines().values()
-            if (e.family != "int_gemm_array" or not e.priced) and e.name not in exclude]
+            if e.family != "int_gemm_array" and e.name not in exclude]
 
 
 def default_workloads() -> list[GemmWorkload]:

@@ -281,3 +281,190 @@ def gemm_cost(*, engine: str, workload: str, M: int, N: int, K: int, cycles: int
         gops_per_mm2=gops / (area_um2 / 1e6),
         gops_per_w=ops / (energy * 1e-12) / 1e9 if energy > 0 else float("inf"),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The TPE techniques' datapaths, priced bit by bit (first order).
+#
+# Horowitz gives whole adders and multipliers, not their parts, and the techniques rearrange those
+# parts: a carry-save tree is rows of full adders with no carry chain, a Booth select is a mux per
+# partial-product bit. So these tables price two derived units and count how many of each a
+# datapath uses per event:
+#   full-adder bit   int32_add / 32: a 32-bit ripple-carry adder is 32 full adders (ASSUMPTION:
+#                    an add's energy is that of its full adders). A W-bit carry-propagate add is W
+#                    of them; a word-wide 3:2 compressor is W of them; an n-input carry-save tree
+#                    of W-bit words is (n - 2) x W of them.
+#   partial-product bit  (int8_mult - 56 full-adder bits) / 64: an 8x8 array multiplier is 64
+#                    partial-product bits (AND gates) reduced by 56 full adders (ASSUMPTION). A
+#                    Booth select of a (b_bits + 1)-bit multiple is charged that many of them.
+# Both are assumptions stated in the derivations; the gate-level toggle estimate
+# (reports/toggles.py) is the second, independent estimate the report puts beside them.
+# ---------------------------------------------------------------------------------------------
+
+def full_adder_bit() -> tuple[float, str, str]:
+    add = tech.energy_entry("int32_add")
+    return add.energy_pj / 32, f"{add.key} {add.energy_pj} pJ / 32 full adders", add.source
+
+
+def pp_bit() -> tuple[float, str]:
+    fa, _, _ = full_adder_bit()
+    mult = tech.energy_entry("int8_mult")
+    return (mult.energy_pj - 56 * fa) / 64, f"({mult.key} {mult.energy_pj} pJ - 56 full adders) / 64 partial-product bits"
+
+
+def _fa_row(event: str, component: str, fa_bits: float, what: str, extra_pj: float = 0.0, extra_txt: str = "",
+            pp_bits: float = 0.0) -> EventEnergy:
+    fa, fa_txt, src = full_adder_bit()
+    pp, pp_txt = pp_bit()
+    parts = [f"{fa_bits:g} full-adder bits x ({fa_txt})"]
+    if pp_bits:
+        parts.append(f"{pp_bits:g} select bits x ({pp_txt})")
+    if extra_txt:
+        parts.append(extra_txt)
+    return EventEnergy(event, component, fa_bits * fa + pp_bits * pp + extra_pj,
+                       f"{what}: " + " + ".join(parts) + " (ASSUMPTION: first-order bit counts)", src)
+
+
+def _replace(table: Iterable[EventEnergy], *rows: EventEnergy) -> tuple[EventEnergy, ...]:
+    new = {r.event: r for r in rows}
+    out = [new.pop(r.event, r) for r in table]
+    return tuple(out) + tuple(new.values())
+
+
+def csa_pe_event_energy(dataflow: str = "os", acc_bits: int = 32, b_bits: int = 8,
+                        sram_key: str = "sram_32kb_read_64bit") -> tuple[EventEnergy, ...]:
+    """The OPT1 carry-save PE (booth_csa_pe / ws_csa_pe) in the systolic arrays (``dataflow`` os or
+    ws) and the 2D-matrix grid (``dataflow`` "bcast"): per MAC slot 4 Booth selects and a 7-input
+    carry-save tree of acc_bits words; the accumulator is a (sum, carry) pair; one carry-propagate
+    add per result at read-out (WS: after a 3:2 layer that folds in the buffer's old value)."""
+    reg = tech.energy_entry("register_write_per_bit")
+    add = tech.energy_entry(f"int{acc_bits}_add")
+    slot = _fa_row("mac_slots", "mac_arithmetic", 5 * acc_bits,
+                   "per PE-cycle: a 7-input carry-save tree (5 word-wide 3:2 levels of work)",
+                   pp_bits=4 * (b_bits + 1))
+    pair = EventEnergy("pe_acc_reg_writes", "pe_registers", 2 * acc_bits * reg.energy_pj,
+                       f"{2 * acc_bits} bits (the (sum, carry) pair) x {reg.key} {reg.energy_pj} pJ", reg.source)
+    if dataflow == "bcast":
+        byte_pj, _, src = _sram_byte(sram_key)
+        readout = EventEnergy("out_buffer_writes_bytes", "buffers", byte_pj + add.energy_pj / (acc_bits // 8),
+                              f"one SRAM byte written (as in the MAC grid) + the read-out carry-propagate add "
+                              f"{add.key} {add.energy_pj} pJ per {acc_bits // 8}-byte result", src)
+        return _replace(bcast_event_energy(sram_key), slot, pair, readout)
+    if dataflow not in ("os", "ws"):
+        raise ValueError(f"dataflow must be 'os', 'ws' or 'bcast', got {dataflow!r}")
+    drain = EventEnergy("pe_drain_reg_writes", "pe_registers", 2 * acc_bits * reg.energy_pj,
+                        f"{2 * acc_bits} bits (a (sum, carry) pair shifting out) x {reg.key} {reg.energy_pj} pJ",
+                        reg.source)
+    fold_in = acc_bits if dataflow == "ws" else 0
+    readout = _fa_row("psum_writes", "mac_arithmetic", fold_in,
+                      "per result written: the read-out carry-propagate add"
+                      + (" after a 3:2 layer folding in the buffer's old value" if fold_in else ""),
+                      extra_pj=add.energy_pj, extra_txt=f"{add.key} {add.energy_pj} pJ")
+    return _replace(int_gemm_event_energy(8, b_bits, acc_bits, sram_key), slot, pair, drain, readout)
+
+
+def _add_tree_fa_bits(leaves: int, width: int) -> int:
+    """Full-adder bits of add_tree (tree_gemm.v) over ``leaves`` real leaves: level l adds pairs at
+    width + l bits; a node whose second half holds only padding (zero) leaves is a wire, which
+    synthesis removes, so only nodes with real leaves on both sides count."""
+    levels = max(leaves - 1, 0).bit_length()
+    bits = 0
+    for lvl in range(1, levels + 1):
+        half = 1 << (lvl - 1)
+        # node i covers leaves [2 i half, 2 (i + 1) half); it adds when its right half starts inside
+        bits += sum(width + lvl for i in range((1 << levels) >> lvl) if (2 * i + 1) * half < leaves)
+    return bits
+
+
+def tree_pe_event_energy(pe: str = "mult", k: int = 16, sram_key: str = "sram_32kb_read_64bit"
+                         ) -> tuple[EventEnergy, ...]:
+    """The multiplier-adder tree / 3D-cube datapaths of sim/adder_tree.py, per tree slot (one
+    a_k b_kn of one streamed row), with the unit's per-row adds shared by its K slots:
+
+    * ``mult``: an 8x8 multiply (Horowitz) and the balanced tree's adders (16-bit leaves, one bit
+      wider per level), plus the 32-bit partial-sum add / K;
+    * ``sbw`` (OPT2): 4 digit selections of +-b / +-2b (10 bits each, charged on the non-zero
+      digits), 4 narrow trees of K + 1 10-bit leaves, then 4 32-bit adds per unit (partial sum and
+      the 3 shifted per-weight sums) / K; each streamed element's digit recoding as an 8-bit add;
+    * ``csa`` (OPT1): 4 Booth selects of 9 bits and 4 32-bit words into the unit's carry-save
+      tree (4 x 32 full-adder bits), plus per unit / K: the partial sum and correction words into
+      the tree and the one carry-propagate add at read-out.
+    """
+    if pe not in ("mult", "sbw", "csa"):
+        raise ValueError(f"pe must be 'mult', 'sbw' or 'csa', got {pe!r}")
+    base = tree_event_energy(sram_key)
+    if pe == "mult":
+        mult = tech.energy_entry("int8_mult")
+        fa_bits = (_add_tree_fa_bits(k, 16) + 32) / k
+        slot = _fa_row("tree_slots", "mac_arithmetic", fa_bits, "per tree input: the adder tree's bits / K and the "
+                       "32-bit partial-sum add / K", extra_pj=mult.energy_pj,
+                       extra_txt=f"{mult.key} {mult.energy_pj} pJ")
+        return _replace(base, slot)
+    if pe == "sbw":
+        fa_bits = (4 * _add_tree_fa_bits(k + 1, 10) + 4 * 32) / k
+        slot = _fa_row("tree_slots", "mac_arithmetic", fa_bits,
+                       "per tree input: 4 narrow trees of K + 1 10-bit leaves / K and 4 32-bit adds per unit / K "
+                       "(selections are on nonzero_digits)")
+        pp, pp_txt = pp_bit()
+        sel = EventEnergy("nonzero_digits", "mac_arithmetic", 10 * pp,
+                          f"a +-b / +-2b selection of 10 bits: 10 x ({pp_txt}) (ASSUMPTION)", "derived")
+        enc_add = tech.energy_entry("int8_add")
+        enc = EventEnergy("encodes", "mac_arithmetic", enc_add.energy_pj,
+                          f"radix-4 recoding of one int8 element, charged as {enc_add.key} {enc_add.energy_pj} pJ "
+                          "(ASSUMPTION: an upper bound for 4 digit encoders)", enc_add.source)
+        return _replace(base, slot, sel, enc)
+    add = tech.energy_entry("int32_add")
+    slot = _fa_row("tree_slots", "mac_arithmetic", 4 * 32 + 2 * 32 / k,
+                   "per tree input: 4 Booth words into the carry-save tree, plus the partial-sum and correction "
+                   "words / K", extra_pj=add.energy_pj / k, extra_txt=f"{add.key} {add.energy_pj} pJ / K read-out add",
+                   pp_bits=4 * 9)
+    return _replace(base, slot)
+
+
+def digit_skip_event_energy(sram_key: str = "sram_32kb_read_64bit", narrow_bits: int = 12,
+                            acc_bits: int = 32) -> tuple[EventEnergy, ...]:
+    """The OPT3 zero-digit-skipping PE (sim/digit_skip.py's events) and its OPT4E group
+    (sim/digit_skip_4e.py, same event names): a selection is a 10-bit +-B / +-2B select, a narrow
+    3:2 and a narrow (sum, carry) register write; a merge resolves the narrow pair, shifts it and
+    compresses it into the wide pair; one wide carry-propagate add per result."""
+    reg = tech.energy_entry("register_write_per_bit")
+    add = tech.energy_entry(f"int{acc_bits}_add")
+    enc_add = tech.energy_entry("int8_add")
+    byte_pj, byte_txt, src = _sram_byte(sram_key)
+    return (
+        _fa_row("selects", "mac_arithmetic", narrow_bits, f"per non-zero digit: a {narrow_bits}-bit 3:2",
+                pp_bits=10, extra_pj=2 * narrow_bits * reg.energy_pj,
+                extra_txt=f"{2 * narrow_bits} register bits x {reg.key} {reg.energy_pj} pJ"),
+        _fa_row("merges", "mac_arithmetic", narrow_bits + acc_bits,
+                f"per slot: a {narrow_bits}-bit carry-propagate add and a {acc_bits}-bit 3:2",
+                extra_pj=2 * acc_bits * reg.energy_pj,
+                extra_txt=f"{2 * acc_bits} register bits x {reg.key} {reg.energy_pj} pJ"),
+        EventEnergy("final_adds", "mac_arithmetic", add.energy_pj, f"{add.key} {add.energy_pj} pJ", add.source),
+        EventEnergy("encodes", "mac_arithmetic", enc_add.energy_pj + byte_pj,
+                    f"one int8 a read ({byte_txt}) and its EN-T recoding charged as {enc_add.key} "
+                    f"{enc_add.energy_pj} pJ (ASSUMPTION)", src),
+        EventEnergy("b_reads", "buffers", byte_pj, byte_txt, src),
+        EventEnergy("shifts", NOT_CHARGED, 0.0, "the 2j shift is a 4-way mux on the merge path, charged in merges", "-"),
+        EventEnergy("idle_slots", NOT_CHARGED, 0.0, "a cycle with nothing selected (clock energy not modelled)", "-"),
+        EventEnergy("zero_digits_skipped", NOT_CHARGED, 0.0, "skipped: no work", "-"),
+        EventEnergy("macs", NOT_CHARGED, 0.0, "useful MACs; their energy is in the rows above", "-"),
+    )
+
+
+def engine_event_energy(cfg, sram_key: str = "sram_32kb_read_64bit") -> tuple[EventEnergy, ...]:
+    """The event -> energy table of any GEMM engine's config (sim/ config objects): the one entry
+    point for the report and ``bitweight layers --costs``."""
+    name = type(cfg).__name__
+    pe = getattr(cfg, "pe", None)
+    if name == "SystolicConfig":
+        if pe == "booth_csa":
+            return csa_pe_event_energy(cfg.dataflow, cfg.acc_bits, cfg.b_bits, sram_key)
+        return int_gemm_event_energy(cfg.a_bits, cfg.b_bits, cfg.acc_bits, sram_key)
+    if name == "BroadcastConfig":
+        return csa_pe_event_energy("bcast", sram_key=sram_key) if pe == "booth_csa" else bcast_event_energy(sram_key)
+    if name == "TreeConfig":
+        return tree_pe_event_energy(pe, cfg.k, sram_key)
+    if name in ("DigitSkipConfig", "DigitSkip4EConfig"):
+        return digit_skip_event_energy(sram_key, acc_bits=cfg.acc_bits)
+    raise ValueError(f"no event -> energy table for a {name}; priced engine configs: SystolicConfig, "
+                     "BroadcastConfig, TreeConfig, DigitSkipConfig")

@@ -15,8 +15,10 @@ their OPT1 forms os_csa, ws_csa) H x W; the multiplier-adder tree (mat, mat_sbw)
 tile; the 3D-cube (cube, cube_sbw) H x H x H; the 2D-matrix grid (bcast, bcast_csa) H x W; the
 OPT3 row (opt3) W columns sharing one digit sequencer, its cycles the expected value for Gaussian
 INT8 activations (std 30). Mapping efficiency is useful MACs over the engine's multiply slots.
-Costs (event-count energy) exist for the MAC-PE systolic arrays; the other engines' energy is in
-the report's toggle sections.
+``--costs`` prices every engine: its Verilog top synthesised at the sized configuration (area and
+clock) and its events priced by reports/cost.py's ``engine_event_energy`` (the technique variants
+through first-order full-adder and select-bit counts, stated in their derivations). The OPT3 row's
+area includes its digit_skip_dot operand buffers at their default depth (16).
 """
 
 from __future__ import annotations
@@ -100,9 +102,6 @@ def layer_table(layers: Sequence[Layer], arch: ArchConfig, costs: bool = False,
     engine = engine or arch.dataflow
     if engine not in ENGINE_SIZING:
         raise ValueError(f"engine must be one of {', '.join(ENGINE_SIZING)}, got {engine!r}")
-    if costs and engine not in ("os", "ws"):
-        raise ValueError(f"--costs prices the MAC-PE systolic arrays (os, ws) only; engine {engine!r} has no "
-                         "event-energy table yet (its energy from gate-level toggles is in the report)")
     if engine != arch.dataflow and engine in ("os", "ws"):
         arch = ArchConfig(arch.array_height, arch.array_width, engine, arch.ifmap_sram_kb, arch.filter_sram_kb,
                           arch.ofmap_sram_kb)
@@ -113,10 +112,12 @@ def layer_table(layers: Sequence[Layer], arch: ArchConfig, costs: bool = False,
     if costs:
         from reports.registry import get_engine
 
-        spec = get_engine(arch.dataflow, "int_gemm_array")
+        spec = get_engine(engine)
+        if progress:
+            progress(f"synthesising {spec.rtl_top} for {engine} (cached after the first run; large arrays take minutes)")
         res = synth.synthesize(synth.verilog_sources(spec.rtl_top), spec.rtl_top, spec.rtl_params(cfg),
                                progress=progress)
-        pricing = (res.est_clock_mhz, res.area_um2, cost.int_gemm_event_energy(cfg.a_bits, cfg.b_bits, cfg.acc_bits))
+        pricing = (res.est_clock_mhz, res.area_um2, cost.engine_event_energy(cfg))
     rows = []
     for i, layer in enumerate(layers):
         if progress:
@@ -140,8 +141,8 @@ def layer_table(layers: Sequence[Layer], arch: ArchConfig, costs: bool = False,
         if pricing:
             clock, area, energy_table = pricing
             # a depthwise layer is `repeat` independent GEMMs: price them as one with K x repeat MACs per output
-            c = cost.gemm_cost(engine=arch.dataflow, workload=layer.name, M=layer.m, N=layer.n,
-                               K=layer.k * layer.repeat, cycles=cycles, events=events, num_pes=cfg.pes,
+            c = cost.gemm_cost(engine=engine, workload=layer.name, M=layer.m, N=layer.n,
+                               K=layer.k * layer.repeat, cycles=cycles, events=events, num_pes=pes,
                                clock_mhz=clock, area_um2=area, event_energy=energy_table)
             row.update(energy_pj=c.energy_pj, energy_per_mac_pj=c.energy_per_mac_pj, latency_us=c.latency_us,
                        clock_mhz=clock, area_um2=area)

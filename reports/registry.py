@@ -71,7 +71,6 @@ class Engine:
     kernel_reference: str
     workloads: str  # "module:function": the golden tensors all three implementations take
     cosim: str  # "module:function": the RTL co-simulation (cocotb), batched
-    priced: bool = True  # in the report's cost table (else its synthesis table only)
 
     def config(self, *args, **kwargs):
         return self.make_config(*args, **kwargs)
@@ -85,12 +84,11 @@ def _systolic_params(cfg: SystolicConfig) -> dict:
 
 
 def _systolic_engine(dataflow: str, long_name: str, pe_top: str, pe: str = "mac", name: str | None = None,
-                     pe_name: str = "baseline MAC PE", priced: bool = True) -> Engine:
+                     pe_name: str = "baseline MAC PE") -> Engine:
     return Engine(
         name=name or dataflow,
         description=f"INT8 x INT8 -> INT32 {long_name} systolic array, {pe_name}",
         family="int_gemm_array",
-        priced=priced,
         make_config=lambda rows, cols: SystolicConfig(rows, cols, dataflow, pe=pe),
         model="sim.systolic:simulate_gemm",
         estimate="sim.systolic:estimate_gemm",
@@ -150,14 +148,13 @@ def _bcast_engine(name: str, pe: str, pe_top: str, pe_name: str) -> Engine:
 ENGINES: dict[str, Engine] = {
     "os": _systolic_engine("os", "output-stationary", "mac_pe"),
     "ws": _systolic_engine("ws", "weight-stationary", "ws_mac_pe"),
-    # OPT1 of the TPE paper; same cycles and events as "os", but no sourced energy for its
-    # Booth selects and carry-save levels yet, so it is synthesised in the report, not priced
+    # OPT1 of the TPE paper: the same events as "os" priced by reports/cost.py's csa_pe_event_energy
     "os_csa": _systolic_engine("os", "output-stationary", "booth_csa_pe", pe="booth_csa", name="os_csa",
                                pe_name="carry-save accumulation PE (TPE OPT1: Booth partial products and "
-                               "(sum, carry) in one compressor tree)", priced=False),
+                               "(sum, carry) in one compressor tree)"),
     "ws_csa": _systolic_engine("ws", "weight-stationary", "ws_csa_pe", pe="booth_csa", name="ws_csa",
                                pe_name="TPE OPT1 PE: partial sums travel down the columns as (sum, carry) pairs "
-                               "through each PE's compressor tree, one add below the bottom row", priced=False),
+                               "through each PE's compressor tree, one add below the bottom row"),
     "fwht": Engine(
         name="fwht",
         description="Walsh-Hadamard transform on a fully parallel pipelined butterfly network "

@@ -123,5 +123,25 @@ def test_engine_errors():
     arch = ArchConfig(4, 4, "os")
     with pytest.raises(ValueError, match="engine must be one of os, ws, os_csa"):
         layer_table([Layer("a", 2, 2, 2)], arch, engine="lut")
-    with pytest.raises(ValueError, match="--costs prices the MAC-PE systolic arrays"):
-        layer_table([Layer("a", 2, 2, 2)], arch, engine="cube", costs=True)
+    with pytest.raises(ValueError, match="engine must be one of"):
+        layer_table([Layer("a", 2, 2, 2)], arch, engine="cube4", costs=True)
+
+
+@pytest.mark.parametrize("engine", ["os_csa", "mat_sbw", "cube", "bcast_csa", "opt3"])
+def test_costs_for_every_kind_of_engine(engine):
+    """--costs synthesises the engine and prices its events with its own table: energy equals the
+    table applied to the estimate's events, and the technique's table differs from the baseline's."""
+    from reports import cost
+    from reports.layers import ENGINE_SIZING
+    from reports.registry import get_engine, load
+
+    arch = ArchConfig(2, 2, "os")
+    layers = [Layer("a", 6, 5, 12)]
+    df = layer_table(layers, arch, engine=engine, costs=True)
+    cfg = ENGINE_SIZING[engine][0](arch)
+    est = load(get_engine(engine).estimate)(6, 5, 12, cfg)
+    expected = sum(cost.energy_by_component_pj(est.events, cost.engine_event_energy(cfg)).values())
+    assert df.loc[0, "energy_pj"] == pytest.approx(expected)
+    assert df.loc[0, "area_um2"] > 0 and df.loc[0, "clock_mhz"] > 0
+    assert df.loc[0, "latency_us"] == pytest.approx(est.cycles / df.loc[0, "clock_mhz"])
+    assert df.iloc[-1]["energy_per_mac_pj"] == pytest.approx(expected / (6 * 5 * 12))

@@ -103,10 +103,64 @@ def test_table_prices_every_event_the_systolic_model_counts(dataflow):
 def test_tree_cube_and_grid_events_are_all_priced():
     from reports.build import other_gemm_engines
 
-    for e in other_gemm_engines(tree=(4, 2), cube=2, grid=4):
+    fa = 0.1 / 32
+    specs = {e.name: e for e in other_gemm_engines(tree=(4, 2), cube=2, grid=4)}
+    assert set(specs) == {"mat_4x2", "cube_2", "mat_sbw_4x2", "cube_sbw_2", "bcast_4x4", "bcast_csa_4x4"}
+    arith = {}
+    for name, e in specs.items():
         est = e.estimate(8, 6, 40, e.config)
         by = cost.energy_by_component_pj({k: int(v) for k, v in est.events.items()}, e.event_energy)
-        slots = est.events.get("tree_slots", est.events.get("mac_slots"))
-        # the arithmetic is exactly (8x8 multiply + 32-bit add) per multiply slot
-        assert by["mac_arithmetic"] == pytest.approx(slots * (0.2 + 0.1))
         assert by["buffers"] > 0
+        arith[name] = by["mac_arithmetic"] / est.events["macs"]
+        if name == "bcast_4x4":  # the grid's MAC PE: exactly an 8x8 multiply and a 32-bit add per slot
+            assert by["mac_arithmetic"] == pytest.approx(est.events["mac_slots"] * (0.2 + 0.1))
+        if name == "mat_4x2":  # a 4-leaf tree of 16-bit products: 2 x 17 + 18 bits, plus the 32-bit add, / 4
+            assert by["mac_arithmetic"] == pytest.approx(est.events["tree_slots"] * (0.2 + (2 * 17 + 18 + 32) / 4 * fa))
+    # the techniques are priced by their own tables, not the baseline's
+    assert arith["mat_sbw_4x2"] != pytest.approx(arith["mat_4x2"])
+    assert arith["bcast_csa_4x4"] > arith["bcast_4x4"]
+
+
+def test_add_tree_bits_count_real_adders_only():
+    from reports.cost import _add_tree_fa_bits
+
+    # 16 leaves of 16 bits: 8 adders of 17 bits, 4 of 18, 2 of 19, 1 of 20
+    assert _add_tree_fa_bits(16, 16) == 8 * 17 + 4 * 18 + 2 * 19 + 20
+    # 17 leaves of 10 bits (OPT2's K + 1 leaves): the 17th leaf costs one adder, at the root (15 bits)
+    assert _add_tree_fa_bits(17, 10) == 8 * 11 + 4 * 12 + 2 * 13 + 14 + 15
+    assert _add_tree_fa_bits(3, 8) == 9 + 10 and _add_tree_fa_bits(1, 8) == 0
+
+
+def test_technique_tables_price_every_event_of_their_engine():
+    """Each engine config gets a table that covers every event its model counts, and the bit counts
+    in the derivations give the stated energies."""
+    from reports import cost
+    from sim.adder_tree import TreeConfig
+    from sim.adder_tree import estimate_gemm as tree_est
+    from sim.broadcast import BroadcastConfig
+    from sim.broadcast import estimate_gemm as bcast_est
+    from sim.digit_skip import DigitSkipConfig
+    from sim.digit_skip import estimate_gemm as ds_est
+    from sim.systolic import SystolicConfig
+    from sim.systolic import estimate_gemm as sys_est
+
+    fa, _, _ = cost.full_adder_bit()
+    pp, _ = cost.pp_bit()
+    assert fa == pytest.approx(0.1 / 32) and pp == pytest.approx((0.2 - 56 * 0.1 / 32) / 64)
+    cases = [(SystolicConfig(4, 4, df, pe=pe), sys_est) for df in ("os", "ws") for pe in ("mac", "booth_csa")]
+    cases += [(TreeConfig(8, 4, pe, rows=r), tree_est) for pe in ("mult", "sbw") for r in (1, 8)]
+    cases += [(BroadcastConfig(4, 4, pe), bcast_est) for pe in ("mac", "booth_csa")]
+    cases += [(DigitSkipConfig(cols=4), ds_est)]
+    for cfg, est in cases:
+        table = cost.engine_event_energy(cfg)
+        by = cost.energy_by_component_pj(est(20, 12, 40, cfg).events, table)
+        assert sum(by.values()) > 0, cfg
+    slot = {r.event: r.energy_pj for r in cost.engine_event_energy(SystolicConfig(4, 4, pe="booth_csa"))}
+    assert slot["mac_slots"] == pytest.approx(5 * 32 * fa + 4 * 9 * pp)
+    assert slot["pe_acc_reg_writes"] == pytest.approx(64 * 0.00482)
+    mult = {r.event: r.energy_pj for r in cost.engine_event_energy(TreeConfig(16, 4))}
+    assert mult["tree_slots"] == pytest.approx(0.2 + (266 + 32) / 16 * fa)
+    with pytest.raises(ValueError, match="no event -> energy table for a dict"):
+        cost.engine_event_energy({})
+    with pytest.raises(ValueError, match="dataflow must be 'os', 'ws' or 'bcast', got 'is'"):
+        cost.csa_pe_event_energy("is")

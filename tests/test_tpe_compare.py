@@ -2,6 +2,8 @@
 
 import math
 
+import pytest
+
 from reports.tpe_compare import PAPER, tpe_table
 
 
@@ -28,3 +30,22 @@ def test_table_has_every_paper_claim_and_measures_os_opt1():
     grid = t[t.architecture.str.startswith("2D-matrix")].iloc[0]
     assert math.isfinite(grid.ours_area_eff_x) and math.isfinite(grid.ours_energy_eff_x) and "2x2 grids" in grid.comment
     assert t.ours_area_eff_x.notna().all()  # every architecture of the paper is built and measured
+    assert t.ours_energy_eff_events_x.iloc[:5].notna().all() and math.isnan(t.ours_energy_eff_events_x.iloc[5])
+
+
+def test_event_energy_estimate_is_independent_of_toggles():
+    """The second energy estimate: the event tables' ratio, recomputed here from the cycle model's
+    events, for the OS row; and present for every architecture except the Laconic comparison."""
+    from reports import cost
+    from reports.tpe_compare import _event_energy_ratio
+    from sim.systolic import SystolicConfig, estimate_gemm
+
+    base, opt1 = SystolicConfig(4, 4), SystolicConfig(4, 4, pe="booth_csa")
+    ratio, text = _event_energy_ratio(base, opt1)
+    e = {}
+    for cfg in (base, opt1):
+        ev = estimate_gemm(1024, 1024, 1024, cfg).events
+        by = cost.energy_by_component_pj(ev, cost.engine_event_energy(cfg))
+        e[cfg.pe] = by["mac_arithmetic"] + by["pe_registers"]
+    assert ratio == pytest.approx(e["mac"] / e["booth_csa"]) and ratio < 1  # the 7-input tree costs more full adders
+    assert "square_1024" in text
