@@ -1,8 +1,10 @@
-"""Bit-serial and bit-slice PEs side by side: OPT3 zero-digit skipping against Stripes, Laconic and
-Bit Fusion (issue 3's "versus Laconic" on real designs).
+"""Bit-serial and bit-slice PEs side by side: OPT3 zero-digit skipping and its OPT4E group (4 OPT3
+sub-PEs along K sharing one 6:2 compressor) against Stripes, Laconic and Bit Fusion (issue 3's
+"versus Laconic" on real designs).
 
 Every PE is the Verilog of this suite, synthesised alone (reports/synth.py: area, clock), and its
-cycles per dot product come from its cycle model (sim/digit_skip.py, sim/bitserial.py), the
+cycles per dot product come from its cycle model (sim/digit_skip.py, sim/digit_skip_4e.py,
+sim/bitserial.py), the
 models the co-simulation tests hold equal to the RTL's measured cycles. Operands: Gaussian INT8
 (std 30) and all-MiniLM-L6-v2's INT8 weights x activations on real text, K = 1024 per dot
 product, averaged over several dot products; lower precisions use Gaussian data scaled to the
@@ -46,7 +48,10 @@ def _pe_rows(bits: int) -> list[tuple[str, str, dict, object]]:
 
     rows = []
     if bits == 8:
+        from sim.digit_skip_4e import DigitSkip4EConfig
+
         rows.append(("opt3 (EN-T digit skipping)", "digit_skip_pe", {}, DigitSkipConfig("ent")))
+        rows.append(("opt4e (4 OPT3 sub-PEs, one shared 6:2)", "digit_skip_4e_pe", {}, DigitSkip4EConfig("ent")))
     rows += [(f"laconic ({LANES} lanes)", "laconic_pe", {"A_W": bits, "W_W": bits, "LANES": LANES},
               LaconicConfig(bits, bits, LANES)),
              (f"stripes ({LANES} lanes)", "stripes_pe", {"A_W": bits, "W_W": bits, "LANES": LANES},
@@ -59,19 +64,21 @@ def _pe_rows(bits: int) -> list[tuple[str, str, dict, object]]:
 
 
 def _cycles(cfg, a: np.ndarray, w: np.ndarray) -> float:
-    from sim import bitserial, digit_skip
+    from sim import bitserial, digit_skip, digit_skip_4e
 
     if isinstance(cfg, digit_skip.DigitSkipConfig):
         return float(np.mean([digit_skip.dot_cycles(x, cfg) for x in a]))
+    if isinstance(cfg, digit_skip_4e.DigitSkip4EConfig):
+        return float(np.mean([digit_skip_4e.dot_cycles(x, cfg) for x in a]))
     return float(np.mean([bitserial.dot_cycles(x, y, cfg) for x, y in zip(a, w)]))
 
 
-_DOT_TOPS = {"opt3": ("digit_skip_dot", "ld_b", {}), "laconic": ("laconic_dot", "ld_w", {"LANES": LANES}),
+_DOT_TOPS = {"opt3": ("digit_skip_dot", "ld_b", {}), "opt4e": ("digit_skip_4e_dot", "ld_b", {}), "laconic": ("laconic_dot", "ld_w", {"LANES": LANES}),
              "stripes": ("stripes_dot", "ld_w", {"LANES": LANES}), "bitfusion": ("bitfusion_dot", "ld_w", {})}
 
 
 def pe_energy(engine: str, a: np.ndarray, w: np.ndarray, progress=None) -> float:
-    """pJ per MAC of the 8-bit PE ``engine`` (opt3, laconic, stripes, bitfusion) and its control, from
+    """pJ per MAC of the 8-bit PE ``engine`` (opt3, opt4e, laconic, stripes, bitfusion) and its control, from
     gate-level toggles of its dot-product top on the dot products a[l] . w[l] (buffers left out)."""
     from reports import toggles
 

@@ -421,28 +421,46 @@ def tree_pe_event_energy(pe: str = "mult", k: int = 16, sram_key: str = "sram_32
     return _replace(base, slot)
 
 
-def digit_skip_event_energy(sram_key: str = "sram_32kb_read_64bit", narrow_bits: int = 12,
-                            acc_bits: int = 32) -> tuple[EventEnergy, ...]:
-    """The OPT3 zero-digit-skipping PE (sim/digit_skip.py's events) and its OPT4E group
-    (sim/digit_skip_4e.py, same event names): a selection is a 10-bit +-B / +-2B select, a narrow
-    3:2 and a narrow (sum, carry) register write; a merge resolves the narrow pair, shifts it and
-    compresses it into the wide pair; one wide carry-propagate add per result."""
+def digit_skip_event_energy(sram_key: str = "sram_32kb_read_64bit", acc_bits: int = 32,
+                            group4e: bool = False) -> tuple[EventEnergy, ...]:
+    """The OPT3 zero-digit-skipping PE (sim/digit_skip.py's events) or, with ``group4e``, the OPT4E
+    group (sim/digit_skip_4e.py: the same names plus lane_idle and compressions).
+
+    OPT3: a selection is a 10-bit +-B / +-2B select, a 12-bit 3:2 and a 12-bit (sum, carry)
+    register write. OPT4E: the 4 sub-PEs' selections (10-bit selects) enter one shared 6:2 tree
+    per cycle, a compression: 4 x 14 full-adder bits and a 14-bit pair written. Both: a merge
+    resolves the narrow pair, shifts it and compresses it into the wide pair; one wide
+    carry-propagate add per result."""
     reg = tech.energy_entry("register_write_per_bit")
     add = tech.energy_entry(f"int{acc_bits}_add")
     enc_add = tech.energy_entry("int8_add")
     byte_pj, byte_txt, src = _sram_byte(sram_key)
-    return (
-        _fa_row("selects", "mac_arithmetic", narrow_bits, f"per non-zero digit: a {narrow_bits}-bit 3:2",
-                pp_bits=10, extra_pj=2 * narrow_bits * reg.energy_pj,
-                extra_txt=f"{2 * narrow_bits} register bits x {reg.key} {reg.energy_pj} pJ"),
+    narrow_bits = 14 if group4e else 12
+    if group4e:
+        per_select = (
+            _fa_row("selects", "mac_arithmetic", 0, "per non-zero digit: a 10-bit select", pp_bits=10),
+            _fa_row("compressions", "mac_arithmetic", 4 * narrow_bits,
+                    f"per group cycle: the shared 6:2 tree of {narrow_bits}-bit words (4 word-wide 3:2 levels of work)",
+                    extra_pj=2 * narrow_bits * reg.energy_pj,
+                    extra_txt=f"{2 * narrow_bits} register bits x {reg.key} {reg.energy_pj} pJ"),
+            EventEnergy("lane_idle", NOT_CHARGED, 0.0,
+                        "a sub-PE cycle with nothing selected while another works (clock energy not modelled)", "-"),
+        )
+    else:
+        per_select = (
+            _fa_row("selects", "mac_arithmetic", narrow_bits, f"per non-zero digit: a {narrow_bits}-bit 3:2",
+                    pp_bits=10, extra_pj=2 * narrow_bits * reg.energy_pj,
+                    extra_txt=f"{2 * narrow_bits} register bits x {reg.key} {reg.energy_pj} pJ"),
+        )
+    return per_select + (
         _fa_row("merges", "mac_arithmetic", narrow_bits + acc_bits,
                 f"per slot: a {narrow_bits}-bit carry-propagate add and a {acc_bits}-bit 3:2",
                 extra_pj=2 * acc_bits * reg.energy_pj,
                 extra_txt=f"{2 * acc_bits} register bits x {reg.key} {reg.energy_pj} pJ"),
         EventEnergy("final_adds", "mac_arithmetic", add.energy_pj, f"{add.key} {add.energy_pj} pJ", add.source),
-        EventEnergy("encodes", "mac_arithmetic", enc_add.energy_pj + byte_pj,
-                    f"one int8 a read ({byte_txt}) and its EN-T recoding charged as {enc_add.key} "
-                    f"{enc_add.energy_pj} pJ (ASSUMPTION)", src),
+        EventEnergy("encodes", "mac_arithmetic", enc_add.energy_pj,
+                    f"one int8 a's EN-T recoding, charged as {enc_add.key} {enc_add.energy_pj} pJ (ASSUMPTION). The "
+                    "a operand's buffer read is not an event of this model and is not charged", enc_add.source),
         EventEnergy("b_reads", "buffers", byte_pj, byte_txt, src),
         EventEnergy("shifts", NOT_CHARGED, 0.0, "the 2j shift is a 4-way mux on the merge path, charged in merges", "-"),
         EventEnergy("idle_slots", NOT_CHARGED, 0.0, "a cycle with nothing selected (clock energy not modelled)", "-"),
@@ -465,6 +483,6 @@ def engine_event_energy(cfg, sram_key: str = "sram_32kb_read_64bit") -> tuple[Ev
     if name == "TreeConfig":
         return tree_pe_event_energy(pe, cfg.k, sram_key)
     if name in ("DigitSkipConfig", "DigitSkip4EConfig"):
-        return digit_skip_event_energy(sram_key, acc_bits=cfg.acc_bits)
+        return digit_skip_event_energy(sram_key, acc_bits=cfg.acc_bits, group4e=name == "DigitSkip4EConfig")
     raise ValueError(f"no event -> energy table for a {name}; priced engine configs: SystolicConfig, "
-                     "BroadcastConfig, TreeConfig, DigitSkipConfig")
+                     "BroadcastConfig, TreeConfig, DigitSkipConfig, DigitSkip4EConfig")

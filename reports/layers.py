@@ -13,8 +13,9 @@ config's size (cached; a 32 x 32 array takes minutes the first time) and priced 
 config's ArrayHeight (H) and ArrayWidth (W) (ENGINE_SIZING): the systolic arrays (os, ws, and
 their OPT1 forms os_csa, ws_csa) H x W; the multiplier-adder tree (mat, mat_sbw) a K = H by N = W
 tile; the 3D-cube (cube, cube_sbw) H x H x H; the 2D-matrix grid (bcast, bcast_csa) H x W; the
-OPT3 row (opt3) W columns sharing one digit sequencer, its cycles the expected value for Gaussian
-INT8 activations (std 30). Mapping efficiency is useful MACs over the engine's multiply slots.
+OPT3 row (opt3) W columns sharing one digit sequencer, and the OPT4E row (opt4e) W columns of 4
+K-extended sub-PEs sharing 4 sequencers, their cycles the expected value for Gaussian INT8
+activations (std 30). Mapping efficiency is useful MACs over the engine's multiply slots.
 ``--costs`` prices every engine: its Verilog top synthesised at the sized configuration (area and
 clock) and its events priced by reports/cost.py's ``engine_event_energy`` (the technique variants
 through first-order full-adder and select-bit counts, stated in their derivations). The OPT3 row's
@@ -62,6 +63,12 @@ def _opt3(arch):
     return DigitSkipConfig("ent", cols=arch.array_width)
 
 
+def _opt4e(arch):
+    from sim.digit_skip_4e import DigitSkip4EConfig
+
+    return DigitSkip4EConfig("ent", cols=arch.array_width)
+
+
 # engine -> (config from the SCALE-Sim architecture, its MAC units, the event of its multiply slots,
 #            the events SCALE-Sim's ifmap / filter / ofmap SRAM columns come from)
 ENGINE_SIZING: dict[str, tuple] = {
@@ -86,6 +93,7 @@ ENGINE_SIZING: dict[str, tuple] = {
     "bcast_csa": (_bcast("booth_csa"), lambda c: c.rows * c.cols, "mac_slots",
                   ("a_buffer_reads_bytes", "b_buffer_reads_bytes", "out_buffer_writes_bytes")),
     "opt3": (_opt3, lambda c: c.cols, None, ("encodes", "b_reads", None)),
+    "opt4e": (_opt4e, lambda c: 4 * c.cols, None, ("encodes", "b_reads", None)),
 }
 
 

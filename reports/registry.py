@@ -187,6 +187,23 @@ ENGINES: dict[str, Engine] = {
         workloads="sim.workloads:edge_workloads",
         cosim="rtl_models.digit_skip_cosim:run_digit_skip_gemm_cosim_batch",
     ),
+    "opt4e": Engine(
+        name="opt4e",
+        description="INT8 x INT8 -> INT32 TPE OPT4E: 4 zero-digit-skipping sub-PEs (K-extended: 16 consecutive "
+        "K elements per chunk) in lock step, sharing one 6:2 carry-save compressor per column; columns share the "
+        "4 digit sequencers",
+        family="digit_skip_gemm",
+        make_config=lambda cols=4, encoding="ent": load("sim.digit_skip_4e:DigitSkip4EConfig")(encoding, cols=cols),
+        model="sim.digit_skip_4e:simulate_gemm",
+        estimate="sim.digit_skip_4e:estimate_gemm",  # expected cycles/events from A's value distribution
+        rtl_top="digit_skip_4e_dot",
+        rtl_params=lambda cfg: {"ACC_W": cfg.acc_bits, "ENC": {"ent": 0, "booth": 1}[cfg.encoding], "N": cfg.cols},
+        rtl_pe_top="digit_skip_4e_pe",
+        kernel="kernels.int8_gemm:int8_gemm",
+        kernel_reference="kernels.int8_gemm:int8_gemm_reference",
+        workloads="sim.digit_skip_4e:edge_workloads",
+        cosim="rtl_models.digit_skip_4e_cosim:run_digit_skip_4e_gemm_cosim_batch",
+    ),
     "fp8_mac": Engine(
         name="fp8_mac",
         description="FP8 (e4m3 / e5m2) dot-product unit: exact FP8 x FP8 -> FP32 multiplier, single-cycle IEEE "

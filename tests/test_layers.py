@@ -101,7 +101,7 @@ def test_cli_layers_with_costs(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("engine", ["os", "ws", "os_csa", "ws_csa", "mat", "mat_sbw", "cube", "cube_sbw", "bcast",
-                                    "bcast_csa", "opt3"])
+                                    "bcast_csa", "opt3", "opt4e"])
 def test_every_gemm_engine_runs_the_layers(engine):
     from reports.layers import ENGINE_SIZING
     from reports.registry import get_engine, load
@@ -127,7 +127,7 @@ def test_engine_errors():
         layer_table([Layer("a", 2, 2, 2)], arch, engine="cube4", costs=True)
 
 
-@pytest.mark.parametrize("engine", ["os_csa", "mat_sbw", "cube", "bcast_csa", "opt3"])
+@pytest.mark.parametrize("engine", ["os_csa", "mat_sbw", "cube", "bcast_csa", "opt3", "opt4e"])
 def test_costs_for_every_kind_of_engine(engine):
     """--costs synthesises the engine and prices its events with its own table: energy equals the
     table applied to the estimate's events, and the technique's table differs from the baseline's."""
