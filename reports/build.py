@@ -203,8 +203,8 @@ def lut_engines(q: int = 3, group_size: int = 128, lanes: int = 4) -> list[Engin
 
 
 def other_gemm_engines(tree: tuple[int, int] = (16, 4), cube: int = 4, grid: int = 16) -> list[EngineSpec]:
-    """The multiplier-adder tree, 3D-cube and 2D-matrix grid, baseline and technique (OPT2 for the
-    tree and cube, OPT1 for the grid), priced from their event counts (reports/cost.py:
+    """The multiplier-adder tree, 3D-cube and 2D-matrix grid, baseline and techniques (OPT2 and, where K
+    has a carry-save tree, OPT1 for the tree and cube; OPT1 for the grid), priced from their event counts (reports/cost.py:
     engine_event_energy; the techniques through first-order full-adder and select-bit counts)."""
     from rtl_models.bcast_cosim import rtl_params as bcast_params
     from rtl_models.tree_gemm_cosim import rtl_params as tree_params
@@ -213,18 +213,24 @@ def other_gemm_engines(tree: tuple[int, int] = (16, 4), cube: int = 4, grid: int
     from sim.broadcast import BroadcastConfig
     from sim.broadcast import estimate_gemm as bcast_estimate
 
+    from sim.adder_tree import CSA_KS
+
     k, n = tree
     specs = []
-    for pe, tag, what in (("mult", "", ""), ("sbw", "_sbw", ", OPT2 same-bit-weight trees")):
-        mat, cub = TreeConfig(k, n, pe), TreeConfig(cube, cube, pe, rows=cube)
-        specs += [
-            EngineSpec(name=f"mat{tag}_{k}x{n}", description=f"multiplier-adder tree, K={k} x N={n} tile, one row per "
-                       f"clock{what}", config=mat, estimate=tree_estimate, num_pes=k * n,
-                       array=SynthTarget("tree_gemm", tree_params(mat)), event_energy=cost.engine_event_energy(mat)),
-            EngineSpec(name=f"cube{tag}_{cube}", description=f"3D-cube, {cube}x{cube}x{cube} multipliers{what}",
-                       config=cub, estimate=tree_estimate, num_pes=cube**3,
-                       array=SynthTarget("tree_gemm", tree_params(cub)), event_energy=cost.engine_event_energy(cub)),
-        ]
+    for pe, tag, what in (("mult", "", ""), ("sbw", "_sbw", ", OPT2 same-bit-weight trees"),
+                          ("csa", "_csa", ", OPT1 carry-save trees")):
+        mat, cub = (TreeConfig(k, n, pe) if pe != "csa" or k in CSA_KS else None,
+                    TreeConfig(cube, cube, pe, rows=cube) if pe != "csa" or cube in CSA_KS else None)
+        if mat:
+            specs.append(EngineSpec(
+                name=f"mat{tag}_{k}x{n}", description=f"multiplier-adder tree, K={k} x N={n} tile, one row per clock"
+                f"{what}", config=mat, estimate=tree_estimate, num_pes=k * n,
+                array=SynthTarget("tree_gemm", tree_params(mat)), event_energy=cost.engine_event_energy(mat)))
+        if cub:
+            specs.append(EngineSpec(
+                name=f"cube{tag}_{cube}", description=f"3D-cube, {cube}x{cube}x{cube} multipliers{what}", config=cub,
+                estimate=tree_estimate, num_pes=cube**3, array=SynthTarget("tree_gemm", tree_params(cub)),
+                event_energy=cost.engine_event_energy(cub)))
     for pe, tag, what in (("mac", "", "MAC PEs"), ("booth_csa", "_csa", "OPT1 carry-save PEs")):
         bc = BroadcastConfig(grid, grid, pe)
         specs.append(EngineSpec(name=f"bcast{tag}_{grid}x{grid}", description=f"2D-matrix (broadcast) grid, "

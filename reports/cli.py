@@ -207,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "ArrayWidth, Dataflow os|ws)")
     p.add_argument("--costs", action="store_true", help="also energy, latency and area (synthesises the array)")
     p.add_argument("--engine", default=None, help="run the layers through this engine instead of the config's "
-                   "os/ws array: os, ws, os_csa, ws_csa, mat, mat_sbw, cube, cube_sbw, bcast, bcast_csa, opt3, opt4e "
+                   "os/ws array: os, ws, os_csa, ws_csa, mat, mat_sbw, mat_csa, cube, cube_sbw, cube_csa, bcast, bcast_csa, opt3, opt4e "
                    "(sized from ArrayHeight x ArrayWidth; see reports/layers.py)")
     p.add_argument("--out", help="write the table as CSV")
     p.set_defaults(func=cmd_layers)

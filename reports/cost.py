@@ -386,9 +386,11 @@ def tree_pe_event_energy(pe: str = "mult", k: int = 16, sram_key: str = "sram_32
     * ``sbw`` (OPT2): 4 digit selections of +-b / +-2b (10 bits each, charged on the non-zero
       digits), 4 narrow trees of K + 1 10-bit leaves, then 4 32-bit adds per unit (partial sum and
       the 3 shifted per-weight sums) / K; each streamed element's digit recoding as an 8-bit add;
-    * ``csa`` (OPT1): 4 Booth selects of 9 bits and 4 32-bit words into the unit's carry-save
-      tree (4 x 32 full-adder bits), plus per unit / K: the partial sum and correction words into
-      the tree and the one carry-propagate add at read-out.
+    * ``csa`` (OPT1, sim/adder_tree.py's own events): each Booth partial product a 10-bit select;
+      each of the unit's 4K word compressions an 11-bit 3:2 (the Booth words are 10 bits wide at
+      offsets 2j); per unit and streamed row the registered (sum, carry) pair (64 bits), the one
+      carry-propagate add, and the partial-sum and correction words compressed at 32 bits; each
+      streamed element's Booth recoding as an 8-bit add.
     """
     if pe not in ("mult", "sbw", "csa"):
         raise ValueError(f"pe must be 'mult', 'sbw' or 'csa', got {pe!r}")
@@ -413,12 +415,20 @@ def tree_pe_event_energy(pe: str = "mult", k: int = 16, sram_key: str = "sram_32
                           f"radix-4 recoding of one int8 element, charged as {enc_add.key} {enc_add.energy_pj} pJ "
                           "(ASSUMPTION: an upper bound for 4 digit encoders)", enc_add.source)
         return _replace(base, slot, sel, enc)
-    add = tech.energy_entry("int32_add")
-    slot = _fa_row("tree_slots", "mac_arithmetic", 4 * 32 + 2 * 32 / k,
-                   "per tree input: 4 Booth words into the carry-save tree, plus the partial-sum and correction "
-                   "words / K", extra_pj=add.energy_pj / k, extra_txt=f"{add.key} {add.energy_pj} pJ / K read-out add",
-                   pp_bits=4 * 9)
-    return _replace(base, slot)
+    add, reg = tech.energy_entry("int32_add"), tech.energy_entry("register_write_per_bit")
+    enc_add = tech.energy_entry("int8_add")
+    return _replace(
+        base,
+        EventEnergy("tree_slots", NOT_CHARGED, 0.0, "charged on booth_pps, csa_compressions and cpa_adds", "-"),
+        _fa_row("booth_pps", "mac_arithmetic", 0, "per Booth partial product: a 10-bit select", pp_bits=10),
+        _fa_row("csa_compressions", "mac_arithmetic", 11, "per word compression: an 11-bit 3:2"),
+        _fa_row("cpa_adds", "mac_arithmetic", 2 * 32, "per unit and streamed row: the partial-sum and correction "
+                "words at 32 bits, the read-out add and the registered pair", extra_pj=add.energy_pj + 64 * reg.energy_pj,
+                extra_txt=f"{add.key} {add.energy_pj} pJ + 64 register bits x {reg.key} {reg.energy_pj} pJ"),
+        EventEnergy("encodes", "mac_arithmetic", enc_add.energy_pj,
+                    f"radix-4 Booth recoding of one int8 element, charged as {enc_add.key} {enc_add.energy_pj} pJ "
+                    "(ASSUMPTION: an upper bound for 4 digit encoders)", enc_add.source),
+    )
 
 
 def digit_skip_event_energy(sram_key: str = "sram_32kb_read_64bit", acc_bits: int = 32,

@@ -11,8 +11,8 @@ config's size (cached; a 32 x 32 array takes minutes the first time) and priced 
 
 ``engine`` runs the layers through any engine that takes an M x N x K GEMM, sized from the
 config's ArrayHeight (H) and ArrayWidth (W) (ENGINE_SIZING): the systolic arrays (os, ws, and
-their OPT1 forms os_csa, ws_csa) H x W; the multiplier-adder tree (mat, mat_sbw) a K = H by N = W
-tile; the 3D-cube (cube, cube_sbw) H x H x H; the 2D-matrix grid (bcast, bcast_csa) H x W; the
+their OPT1 forms os_csa, ws_csa) H x W; the multiplier-adder tree (mat, mat_sbw, mat_csa) a K = H
+by N = W tile; the 3D-cube (cube, cube_sbw, cube_csa) H x H x H (the csa forms need H in 4, 8, 16); the 2D-matrix grid (bcast, bcast_csa) H x W; the
 OPT3 row (opt3) W columns sharing one digit sequencer, and the OPT4E row (opt4e) W columns of 4
 K-extended sub-PEs sharing 4 sequencers, their cycles the expected value for Gaussian INT8
 activations (std 30). Mapping efficiency is useful MACs over the engine's multiply slots.
@@ -87,6 +87,10 @@ ENGINE_SIZING: dict[str, tuple] = {
     "cube": (_tree("mult", True), lambda c: c.k * c.n * c.rows, "tree_slots",
              ("a_reads_bytes", "b_reg_writes", "out_writes_bytes")),
     "cube_sbw": (_tree("sbw", True), lambda c: c.k * c.n * c.rows, "tree_slots",
+                 ("a_reads_bytes", "b_reg_writes", "out_writes_bytes")),
+    "mat_csa": (_tree("csa", False), lambda c: c.k * c.n * c.rows, "tree_slots",
+                ("a_reads_bytes", "b_reg_writes", "out_writes_bytes")),
+    "cube_csa": (_tree("csa", True), lambda c: c.k * c.n * c.rows, "tree_slots",
                  ("a_reads_bytes", "b_reg_writes", "out_writes_bytes")),
     "bcast": (_bcast("mac"), lambda c: c.rows * c.cols, "mac_slots",
               ("a_buffer_reads_bytes", "b_buffer_reads_bytes", "out_buffer_writes_bytes")),

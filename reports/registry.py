@@ -281,6 +281,11 @@ ENGINES: dict[str, Engine] = {
     "cube": _tree_engine("cube", "mult", True, "multipliers and an adder tree per unit"),
     "cube_sbw": _tree_engine("cube_sbw", "sbw", True, "TPE OPT2 same-bit-weight compression per unit, digits shared "
                              "along each row"),
+    "mat_csa": _tree_engine("mat_csa", "csa", False, "TPE OPT1: the 4K radix-4 Booth partial products, a correction "
+                            "word and the partial sum of each column in one carry-save tree, one add at read-out "
+                            "(K in 4, 8, 16)"),
+    "cube_csa": _tree_engine("cube_csa", "csa", True, "TPE OPT1 per unit: Booth partial products and the partial "
+                             "sum in one carry-save tree, the (sum, carry) pair registered, one add at read-out"),
     "bcast": _bcast_engine("bcast", "mac", "mac_pe", "baseline MAC PE"),
     "bcast_csa": _bcast_engine("bcast_csa", "booth_csa", "booth_csa_pe",
                                "TPE OPT1 carry-save PE, read-out add pipelined"),

@@ -2,7 +2,7 @@
 under cocotb.
 
     from rtl_models.tree_gemm_cosim import run_tree_cosim_batch
-    res = run_tree_cosim_batch([(a, b)], TreeConfig(16, 4, "sbw"), sim="verilator")[0]
+    res = run_tree_cosim_batch([(a, b)], TreeConfig(16, 4, "sbw"), sim="verilator")[0]   # or "mult", "csa"
     res.c, res.fold_cycles
 
 A thin layer over rtl_models.runner.run_bench; the bench (rtl_models/benches/tree_gemm_bench.py)
@@ -22,7 +22,7 @@ from sim.adder_tree import TreeConfig, simulate_gemm
 
 BENCH_MODULE = "rtl_models.benches.tree_gemm_bench"
 TOPLEVEL = "tree_gemm"
-PE_KINDS = {"mult": 0, "sbw": 1}
+PE_KINDS = {"mult": 0, "sbw": 1, "csa": 2}  # sim.adder_tree.PES -> tree_gemm.v PE_KIND
 
 
 @dataclass(frozen=True)

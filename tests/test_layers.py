@@ -100,8 +100,8 @@ def test_cli_layers_with_costs(tmp_path, capsys):
     assert out.read_text().splitlines()[0].startswith("LayerID,Layer,M,N,K,repeat,Total Cycles")
 
 
-@pytest.mark.parametrize("engine", ["os", "ws", "os_csa", "ws_csa", "mat", "mat_sbw", "cube", "cube_sbw", "bcast",
-                                    "bcast_csa", "opt3", "opt4e"])
+@pytest.mark.parametrize("engine", ["os", "ws", "os_csa", "ws_csa", "mat", "mat_sbw", "mat_csa", "cube", "cube_sbw",
+                                    "cube_csa", "bcast", "bcast_csa", "opt3", "opt4e"])
 def test_every_gemm_engine_runs_the_layers(engine):
     from reports.layers import ENGINE_SIZING
     from reports.registry import get_engine, load
@@ -127,7 +127,7 @@ def test_engine_errors():
         layer_table([Layer("a", 2, 2, 2)], arch, engine="cube4", costs=True)
 
 
-@pytest.mark.parametrize("engine", ["os_csa", "mat_sbw", "cube", "bcast_csa", "opt3", "opt4e"])
+@pytest.mark.parametrize("engine", ["os_csa", "mat_sbw", "cube", "cube_csa", "bcast_csa", "opt3", "opt4e"])
 def test_costs_for_every_kind_of_engine(engine):
     """--costs synthesises the engine and prices its events with its own table: energy equals the
     table applied to the estimate's events, and the technique's table differs from the baseline's."""
@@ -135,7 +135,7 @@ def test_costs_for_every_kind_of_engine(engine):
     from reports.layers import ENGINE_SIZING
     from reports.registry import get_engine, load
 
-    arch = ArchConfig(2, 2, "os")
+    arch = ArchConfig(4, 4, "os") if engine == "cube_csa" else ArchConfig(2, 2, "os")  # OPT1 trees: K in 4, 8, 16
     layers = [Layer("a", 6, 5, 12)]
     df = layer_table(layers, arch, engine=engine, costs=True)
     cfg = ENGINE_SIZING[engine][0](arch)

@@ -23,6 +23,8 @@ def test_table_has_every_paper_claim_and_measures_os_opt1():
     assert "K=4 x N=2 tile engines" in tree.comment
     cube = t[t.architecture.str.startswith("3D-cube")].iloc[0]
     assert math.isfinite(cube.ours_area_eff_x) and "2x2x2 cubes" in cube.comment
+    # K = 4 has a carry-save tree: the tree row also measures OPT1 and names it
+    assert "OPT1 (Booth partial products and the partial sum in one carry-save tree per unit) here" in tree.comment
     lac = t[t.architecture.str.startswith("bit-slice")].iloc[0]
     assert math.isfinite(lac.ours_area_eff_x) and math.isfinite(lac.ours_energy_eff_x) and "Laconic PE" in lac.comment
     ws = t[t.architecture.str.startswith("systolic array (weight-stationary")].iloc[0]
@@ -51,3 +53,11 @@ def test_event_energy_estimate_is_independent_of_toggles():
         e[cfg.pe] = by["mac_arithmetic"] + by["pe_registers"]
     assert ratio == pytest.approx(e["mac"] / e["booth_csa"]) and ratio < 1  # the 7-input tree costs more full adders
     assert "square_1024" in text
+
+
+def test_cube_row_is_opt1_where_a_carry_save_tree_exists():
+    from reports.tpe_compare import _events_for
+
+    for cube, pe in ((4, "csa"), (8, "csa"), (2, "sbw")):
+        base, tech = _events_for("3D-cube (8x8x8)", 16, 16, (16, 4), cube, 8)
+        assert (base.pe, tech.pe, tech.rows) == ("mult", pe, cube)
