@@ -21,12 +21,19 @@ difference. The RTL's operand buffer is DEPTH = buffer_depth(longest K) deep (a 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from rtl_models.runner import SIMULATORS, CosimError, buffer_depth, run_bench, simulator_missing
+from rtl_models.runner import (
+    SIMULATORS,
+    CosimError,
+    buffer_depth,
+    run_bench,
+    simulator_missing,
+)
 from sim.digit_skip import DigitSkipConfig, check_row_operands, gemm_folds
 
 BENCH_MODULE = "rtl_models.benches.digit_skip_bench"
@@ -35,7 +42,8 @@ TOPLEVEL = "digit_skip_dot"
 ENC_PARAM = {"ent": 0, "booth": 1}
 
 __all__ = ["CosimError", "DigitSkipCosimResult", "DigitSkipGemmCosimResult", "run_digit_skip_cosim",
-           "run_digit_skip_cosim_batch", "run_digit_skip_gemm_cosim_batch", "digit_skip_params"]
+           "run_digit_skip_cosim_batch", "run_digit_skip_gemm_cosim_batch", "digit_skip_params", "DotTop",
+           "run_dot_batch", "run_gemm_batch"]
 
 
 @dataclass(frozen=True)
@@ -62,22 +70,27 @@ def digit_skip_params(cfg: DigitSkipConfig, k_max: int, cols: int = 1) -> dict[s
             "N": int(cols)}
 
 
-def run_digit_skip_cosim(a, b, encoding: str = "ent", acc_bits: int = 32, sim: str = "icarus",
-                         waves: bool = False, seed: int = 0,
-                         build_root: str | os.PathLike | None = None) -> DigitSkipCosimResult:
-    """sum_k a_k b_k on the OPT3 PE in RTL; see :func:`run_digit_skip_cosim_batch`."""
-    return run_digit_skip_cosim_batch([(a, b)], encoding, acc_bits, sim=sim, waves=waves, seed=seed,
-                                      build_root=build_root)[0]
+@dataclass(frozen=True)
+class DotTop:
+    """One dot-product top with digit_skip_dot's host protocol and job file: the OPT3 row here, the
+    OPT4E group in rtl_models/digit_skip_4e_cosim.py. Both go through :func:`run_dot_batch` and
+    :func:`run_gemm_batch`."""
+
+    config: type  # the model's config class: (encoding=, acc_bits=) and .cols
+    check_row_operands: Callable  # (a, b (K, N), cfg) -> checked int64 operands
+    params: Callable  # (cfg, longest K, columns) -> the Verilog parameters
+    toplevel: str
+    bench_module: str
 
 
-def run_digit_skip_cosim_batch(workloads, encoding: str = "ent", acc_bits: int = 32, sim: str = "icarus",
-                               waves: bool = False, seed: int = 0,
-                               build_root: str | os.PathLike | None = None) -> list[DigitSkipCosimResult]:
-    """Co-simulate several (a, b) int8 workloads in one simulator run, in order.
+def run_dot_batch(top: DotTop, workloads, encoding: str = "ent", acc_bits: int = 32, sim: str = "icarus",
+                  waves: bool = False, seed: int = 0,
+                  build_root: str | os.PathLike | None = None) -> list[DigitSkipCosimResult]:
+    """Co-simulate several (a, b) int8 workloads on ``top`` in one simulator run, in order.
 
     a is a K-vector; b a K-vector or a K x N matrix, with the same N across the batch (one build).
     """
-    cfg = DigitSkipConfig(encoding=encoding, acc_bits=acc_bits)
+    cfg = top.config(encoding=encoding, acc_bits=acc_bits)
     if sim not in SIMULATORS:
         raise ValueError(f"sim must be one of {SIMULATORS}, got {sim!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
@@ -89,7 +102,7 @@ def run_digit_skip_cosim_batch(workloads, encoding: str = "ent", acc_bits: int =
         a, b = w
         try:
             b = np.asarray(b)
-            a, b = check_row_operands(a, b[:, None] if b.ndim == 1 else b, cfg)
+            a, b = top.check_row_operands(a, b[:, None] if b.ndim == 1 else b, cfg)
         except ValueError as e:
             raise ValueError(f"workload {i}: {e}") from None
         if checked and b.shape[1] != checked[0][1].shape[1]:
@@ -102,12 +115,12 @@ def run_digit_skip_cosim_batch(workloads, encoding: str = "ent", acc_bits: int =
     if reason:
         raise CosimError(reason)
 
-    params = digit_skip_params(cfg, max(a.size for a, _ in checked), checked[0][1].shape[1])
+    params = top.params(cfg, max(a.size for a, _ in checked), checked[0][1].shape[1])
     job = {"encoding": np.array(cfg.encoding), "acc_bits": np.int64(cfg.acc_bits),
            "count": np.int64(len(checked))}
     for i, (a, b) in enumerate(checked):
         job[f"a_{i}"], job[f"b_{i}"] = a, b
-    run = run_bench(sim, TOPLEVEL, params, BENCH_MODULE, job, waves=waves, seed=seed, build_root=build_root)
+    run = run_bench(sim, top.toplevel, params, top.bench_module, job, waves=waves, seed=seed, build_root=build_root)
     return [DigitSkipCosimResult(run.outputs[f"values_{i}"].astype(np.int64), int(run.outputs["cycles"][i]), sim,
                                  run.build_dir, run.wave_file) for i in range(len(checked))]
 
@@ -124,17 +137,17 @@ class DigitSkipGemmCosimResult:
     wave_file: Path | None
 
 
-def run_digit_skip_gemm_cosim_batch(workloads, cfg: DigitSkipConfig, sim: str = "icarus", waves: bool = False,
-                                    seed: int = 0, build_root: str | os.PathLike | None = None
-                                    ) -> list[DigitSkipGemmCosimResult]:
-    """C = A @ B for several (a, b) int8 matrix pairs on a row of ``cfg.cols`` columns, one simulator run.
+def run_gemm_batch(top: DotTop, workloads, cfg, sim: str = "icarus", waves: bool = False, seed: int = 0,
+                   build_root: str | os.PathLike | None = None) -> list[DigitSkipGemmCosimResult]:
+    """C = A @ B for several (a, b) int8 matrix pairs on a row of ``cfg.cols`` columns of ``top``,
+    one simulator run.
 
     Each GEMM is split into the folds of sim.digit_skip.gemm_folds (row m of A against a
-    zero-padded n-tile of B), all folds of all GEMMs go through one run_digit_skip_cosim_batch,
-    and C and the per-fold cycles are put back together.
+    zero-padded n-tile of B), all folds of all GEMMs go through one :func:`run_dot_batch`, and C
+    and the per-fold cycles are put back together.
     """
-    if not isinstance(cfg, DigitSkipConfig):
-        raise ValueError(f"cfg must be a DigitSkipConfig, got {type(cfg).__name__}")
+    if not isinstance(cfg, top.config):
+        raise ValueError(f"cfg must be a {top.config.__name__}, got {type(cfg).__name__}")
     folds, spans = [], []
     for i, w in enumerate(workloads):
         if not isinstance(w, (tuple, list)) or len(w) != 2:
@@ -151,8 +164,8 @@ def run_digit_skip_gemm_cosim_batch(workloads, cfg: DigitSkipConfig, sim: str = 
         spans.append((start, len(folds), a.shape[0], b.shape[1]))
     if not folds:
         raise ValueError("workloads must hold at least one (a, b) pair")
-    runs = run_digit_skip_cosim_batch(folds, cfg.encoding, cfg.acc_bits, sim=sim, waves=waves, seed=seed,
-                                      build_root=build_root)
+    runs = run_dot_batch(top, folds, cfg.encoding, cfg.acc_bits, sim=sim, waves=waves, seed=seed,
+                         build_root=build_root)
     out = []
     for start, stop, m, n in spans:
         c = np.zeros((m, n), np.int64)
@@ -162,6 +175,31 @@ def run_digit_skip_gemm_cosim_batch(workloads, cfg: DigitSkipConfig, sim: str = 
         out.append(DigitSkipGemmCosimResult(c.astype(np.int32 if cfg.acc_bits <= 32 else np.int64), fc, sum(fc), sim,
                                             runs[0].build_dir, runs[0].wave_file))
     return out
+
+
+OPT3 = DotTop(DigitSkipConfig, check_row_operands, digit_skip_params, TOPLEVEL, BENCH_MODULE)
+
+
+def run_digit_skip_cosim(a, b, encoding: str = "ent", acc_bits: int = 32, sim: str = "icarus",
+                         waves: bool = False, seed: int = 0,
+                         build_root: str | os.PathLike | None = None) -> DigitSkipCosimResult:
+    """sum_k a_k b_k on the OPT3 PE in RTL; see :func:`run_dot_batch`."""
+    return run_dot_batch(OPT3, [(a, b)], encoding, acc_bits, sim=sim, waves=waves, seed=seed,
+                         build_root=build_root)[0]
+
+
+def run_digit_skip_cosim_batch(workloads, encoding: str = "ent", acc_bits: int = 32, sim: str = "icarus",
+                               waves: bool = False, seed: int = 0,
+                               build_root: str | os.PathLike | None = None) -> list[DigitSkipCosimResult]:
+    """Several (a, b) workloads on the OPT3 row in one simulator run; see :func:`run_dot_batch`."""
+    return run_dot_batch(OPT3, workloads, encoding, acc_bits, sim=sim, waves=waves, seed=seed, build_root=build_root)
+
+
+def run_digit_skip_gemm_cosim_batch(workloads, cfg: DigitSkipConfig, sim: str = "icarus", waves: bool = False,
+                                    seed: int = 0, build_root: str | os.PathLike | None = None
+                                    ) -> list[DigitSkipGemmCosimResult]:
+    """GEMMs on a row of ``cfg.cols`` OPT3 columns; see :func:`run_gemm_batch`."""
+    return run_gemm_batch(OPT3, workloads, cfg, sim=sim, waves=waves, seed=seed, build_root=build_root)
 
 
 def load_digit_skip_job(path) -> tuple[DigitSkipConfig, list[tuple[np.ndarray, np.ndarray]]]:
