@@ -9,11 +9,10 @@
 // No carry propagates inside the PE; the single carry-propagate add happens once per result,
 // at read-out (os_systolic_array adds sum + carry below the bottom row as it drains).
 //
-// Booth digit j of a (bits a[2j+1], a[2j], a[2j-1], with a[-1] = 0) is -2*a[2j+1] + a[2j] +
-// a[2j-1] in {-2..2}. A negative digit selects ~(|d| * b) and adds 1 at bit 2j through the
-// correction word, since -(x << 2j) = (~x << 2j) + 2^(2j). All arithmetic is modulo 2^ACC_W,
-// which is exact while the true sum fits ACC_W signed bits (the K bound of sim/systolic.py).
-// Radix-4 Booth on A_W = 8 bits gives the 4 partial products the 7-input tree is built for.
+// The partial products and their correction word come from booth_pp.v (shared with ws_csa_pe).
+// All arithmetic is modulo 2^ACC_W, which is exact while the true sum fits ACC_W signed bits
+// (the K bound of sim/systolic.py). Radix-4 Booth on A_W = 8 bits gives the 4 partial products
+// the 7-input tree is built for.
 //
 // Drain: as in mac_pe, the (sum, carry) pair loads the pair of the PE above, so results shift
 // down a row per cycle and zeros shift in from row 0, clearing the PE for the next fold.
@@ -34,34 +33,12 @@ module booth_csa_pe #(
     output reg [ACC_W-1:0] sum_out,
     output reg [ACC_W-1:0] carry_out
 );
-    localparam ND = 4;                                // radix-4 digits of an 8-bit a
-    wire [A_W:0]     a_pad = {a_in, 1'b0};            // a[-1] = 0 below bit 0
-    wire [ACC_W-1:0] b_ext = {{(ACC_W-B_W){b_in[B_W-1]}}, b_in};
-    wire [ACC_W-1:0] b_ext2 = {b_ext[ACC_W-2:0], 1'b0};
-    wire [7*ACC_W-1:0] tree_in;
-    wire [ACC_W-1:0] corr;
-    wire [ACC_W-1:0] tree_sum, tree_carry;
+    wire [4*ACC_W-1:0] pp;       // the Booth partial products of a_in * b_in, word j << 2j
+    wire [ACC_W-1:0]   corr;     // their negation corrections
+    wire [ACC_W-1:0]   tree_sum, tree_carry;
 
-    genvar j;
-    generate
-        for (j = 0; j < ND; j = j + 1) begin : g_pp
-            wire hi  = a_pad[2*j+2];
-            wire mid = a_pad[2*j+1];
-            wire lo  = a_pad[2*j];
-            wire neg = hi & ~(mid & lo);                       // digits -2, -1 (and not -0)
-            wire one = mid ^ lo;                               // |d| = 1
-            wire two = (hi & ~mid & ~lo) | (~hi & mid & lo);   // |d| = 2
-            wire [ACC_W-1:0] mag = one ? b_ext : (two ? b_ext2 : {ACC_W{1'b0}});
-            wire [ACC_W-1:0] sel = neg ? ~mag : mag;
-            assign tree_in[j*ACC_W +: ACC_W] = sel << (2*j);
-            assign corr[2*j]     = neg;
-            assign corr[2*j + 1] = 1'b0;
-        end
-    endgenerate
-    assign corr[ACC_W-1:2*ND] = {(ACC_W-2*ND){1'b0}};
-    assign tree_in[4*ACC_W +: ACC_W] = corr;
-    assign tree_in[5*ACC_W +: ACC_W] = sum_out;
-    assign tree_in[6*ACC_W +: ACC_W] = carry_out;
+    booth_pp #(.A_W(A_W), .B_W(B_W), .ACC_W(ACC_W)) u_pp (.a(a_in), .b(b_in), .pp_flat(pp), .corr(corr));
+    wire [7*ACC_W-1:0] tree_in = {carry_out, sum_out, corr, pp};   // word 0 is pp's word 0
 
     csa_tree7 #(.W(ACC_W)) u_tree (.in_flat(tree_in), .sum(tree_sum), .carry(tree_carry));
 

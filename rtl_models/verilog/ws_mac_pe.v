@@ -11,7 +11,8 @@
 // whose sums go straight into the output buffer, so the buffer write is that row's register.
 //
 // Exact signed arithmetic: an A_W x B_W two's-complement product, sign-extended and added
-// modulo 2^ACC_W.
+// modulo 2^ACC_W. The registers (weight, activation, partial sum) are ws_pe_regs, below, which
+// the OPT1 weight-stationary PE (ws_csa_pe.v) shares.
 module ws_mac_pe #(
     parameter A_W      = 8,
     parameter B_W      = 8,
@@ -22,9 +23,9 @@ module ws_mac_pe #(
     input                  rst,
     input                  w_load,
     input      [B_W-1:0]   w_in,
-    output reg [B_W-1:0]   w_out,
+    output     [B_W-1:0]   w_out,
     input      [A_W-1:0]   a_in,
-    output reg [A_W-1:0]   a_out,
+    output     [A_W-1:0]   a_out,
     input      [ACC_W-1:0] psum_in,
     output     [ACC_W-1:0] psum_out
 );
@@ -40,6 +41,32 @@ module ws_mac_pe #(
         end
     endgenerate
 
+    ws_pe_regs #(.A_W(A_W), .B_W(B_W), .PSUM_W(ACC_W), .REG_PSUM(REG_PSUM)) u_regs (
+        .clk(clk), .rst(rst), .w_load(w_load), .w_in(w_in), .w_out(w_out), .a_in(a_in), .a_out(a_out),
+        .psum_in(sum), .psum_out(psum_out));
+endmodule
+
+// The registers of a weight-stationary PE (ws_mac_pe above, ws_csa_pe.v): the stationary weight
+// (loads w_in while w_load is high, so weights shift down the column), the activation passing
+// right (a_out = a_in one cycle later), and the PE's new partial sum, PSUM_W bits (ws_csa_pe
+// passes its (sum, carry) pair as one 2*ACC_W word): registered when REG_PSUM != 0, passed
+// through combinationally otherwise. Synchronous reset clears every register.
+module ws_pe_regs #(
+    parameter A_W      = 8,
+    parameter B_W      = 8,
+    parameter PSUM_W   = 32,
+    parameter REG_PSUM = 1
+) (
+    input                   clk,
+    input                   rst,
+    input                   w_load,
+    input      [B_W-1:0]    w_in,
+    output reg [B_W-1:0]    w_out,
+    input      [A_W-1:0]    a_in,
+    output reg [A_W-1:0]    a_out,
+    input      [PSUM_W-1:0] psum_in,
+    output     [PSUM_W-1:0] psum_out
+);
     always @(posedge clk) begin
         if (rst) begin
             w_out <= {B_W{1'b0}};
@@ -53,16 +80,16 @@ module ws_mac_pe #(
 
     generate
         if (REG_PSUM != 0) begin : g_reg
-            reg [ACC_W-1:0] psum_q;
+            reg [PSUM_W-1:0] psum_q;
             always @(posedge clk) begin
                 if (rst)
-                    psum_q <= {ACC_W{1'b0}};
+                    psum_q <= {PSUM_W{1'b0}};
                 else
-                    psum_q <= sum;
+                    psum_q <= psum_in;
             end
             assign psum_out = psum_q;
         end else begin : g_comb
-            assign psum_out = sum;
+            assign psum_out = psum_in;
         end
     endgenerate
 endmodule
