@@ -231,10 +231,10 @@ def test_rtl_equals_kernel_and_model(golden, models, rtl_runs, sim, lanes, dbuf,
         assert res.cycles == lut_cycles(m, k, model.shape[1], model.shape[3])  # lut_pe's count
 
 
-def _broken_copy(tmp_path, monkeypatch, old: str, new: str) -> None:
+def _broken_copy(tmp_path, monkeypatch, old: str, new: str, file: str = "lut_array.v") -> None:
     broken = tmp_path / "verilog"
     shutil.copytree(runner.VERILOG_DIR, broken)
-    src = broken / "lut_array.v"
+    src = broken / file
     text = src.read_text()
     assert text.count(old) == 1, old
     src.write_text(text.replace(old, new))
@@ -245,7 +245,7 @@ def _broken_copy(tmp_path, monkeypatch, old: str, new: str) -> None:
 def test_bench_catches_a_cycle_off_by_one(tmp_path, monkeypatch):
     """Cycles are measured: a table build one cycle too long (2 tables here) must fail the bench."""
     needs("icarus")
-    _broken_copy(tmp_path, monkeypatch, "LAST_BUILD = 9'd262", "LAST_BUILD = 9'd263")
+    _broken_copy(tmp_path, monkeypatch, "LAST_BUILD = 9'd262", "LAST_BUILD = 9'd263", "lut_builder.v")
     x = np.ones((1, 16), np.int8)
     with pytest.raises(CosimError, match=r"workload 0 \(M=1 N=5 K=16 q=1 g=8 P=2 DBUF=1\): 531 cycles, model 529"):
         run_lut_array_cosim(x, np.zeros((1, 5, 2), np.uint8), np.zeros((1, 5, 2), np.int64), 8,
@@ -266,9 +266,10 @@ def test_bench_catches_lanes_reading_the_wrong_table(tmp_path, monkeypatch):
                             config=LutArrayConfig(lanes=2, double_buffer=True), build_root=tmp_path / "build")
 
 
-def test_sources_are_the_array_file_alone():
-    assert [p.name for p in sources_for("lut_array")] == ["lut_array.v"]
-    assert [p.name for p in sources_for("lut_array_lane")] == ["lut_array.v"]
+def test_sources_are_the_array_and_builder_files():
+    assert [p.name for p in sources_for("lut_array")] == ["lut_array.v", "lut_builder.v"]
+    assert [p.name for p in sources_for("lut_array_lane")] == ["lut_array.v", "lut_builder.v"]
+    assert [p.name for p in sources_for("lut_pe")] == ["lut_builder.v", "lut_pe.v"]
 
 
 @pytest.mark.parametrize("kwargs,exc,message", [

@@ -174,7 +174,7 @@ def test_bench_catches_an_rtl_cycle_off_by_one(tmp_path, monkeypatch):
     needs("icarus")
     broken = tmp_path / "verilog"
     shutil.copytree(runner.VERILOG_DIR, broken)
-    src = broken / "lut_pe.v"
+    src = broken / "lut_builder.v"  # the table builder lut_pe instantiates
     text = src.read_text()
     assert "LAST_BUILD = 9'd262" in text
     src.write_text(text.replace("LAST_BUILD = 9'd262", "LAST_BUILD = 9'd263"))

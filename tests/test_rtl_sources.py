@@ -10,11 +10,12 @@ def names(top, folder=None):
 
 
 def test_real_tops_pull_in_their_submodules_only():
-    # both PEs the OS array can instantiate (PE_KIND), and the carry-save tree of the OPT1 PE
-    assert names("os_systolic_array") == ["booth_csa_pe.v", "csa_tree7.v", "mac_pe.v", "os_systolic_array.v",
-                                          "skew_delay.v"]
-    assert names("ws_systolic_array") == ["csa_tree7.v", "skew_delay.v", "ws_csa_pe.v", "ws_mac_pe.v",
-                                          "ws_systolic_array.v"]
+    # both PEs the OS array can instantiate (PE_KIND), the OPT1 PE's Booth words and carry-save tree,
+    # and the fold controller the systolic arrays share
+    assert names("os_systolic_array") == ["booth_csa_pe.v", "booth_pp.v", "csa_tree7.v", "mac_pe.v",
+                                          "os_fold_ctrl.v", "os_systolic_array.v", "skew_delay.v"]
+    assert names("ws_systolic_array") == ["booth_pp.v", "csa_tree7.v", "os_fold_ctrl.v", "skew_delay.v",
+                                          "ws_csa_pe.v", "ws_mac_pe.v", "ws_systolic_array.v"]
     assert names("mac_pe") == ["mac_pe.v"]
 
 

@@ -83,78 +83,41 @@ module fp8_os_array #(
     input      [C*8-1:0]               ld_b,
     input                              start,
     input      [$clog2(DEPTH):0]       t_len,
-    output reg                         busy,
-    output reg                         done,
+    output                             busy,
+    output                             done,
     input      [$clog2(R > 1 ? R : 2)-1:0] rd_addr,
     output reg [C*32-1:0]              rd_data
 );
-    localparam AW  = $clog2(DEPTH);
-    localparam TW  = AW + 1;                          // t_len holds 0..DEPTH
     localparam RAW = $clog2(R > 1 ? R : 2);
-    localparam CW  = $clog2(DEPTH + 2 * R + C) + 2;   // cycle counter, always wider than t_len
     localparam integer FILL_I = R + C - 1;            // first drain edge, minus t
     localparam integer LAST_I = 2 * R + C - 2;        // last drain edge (done), minus t
-    wire [CW-1:0] fill_len = FILL_I[CW-1:0];
-    wire [CW-1:0] last_off = LAST_I[CW-1:0];
 
-    reg [R*8-1:0]  a_buf   [0:DEPTH-1];
-    reg [C*8-1:0]  b_buf   [0:DEPTH-1];
     reg [C*32-1:0] out_buf [0:R-1];
 
-    reg [CW-1:0] cyc;   // edge index within the fold; 0 while idle, so the start edge is 0
-    reg [TW-1:0] t_q;
+    // operand buffers, edge counter, feed and drain windows, done (os_fold_ctrl.v): the drain
+    // starts one edge later than the INT8 array's (the product register) and ends with done
+    wire           feed_valid, drain;
+    wire [RAW-1:0] drain_row;
+    wire [R*8-1:0] a_slice;
+    wire [C*8-1:0] b_feed;
 
-    wire          launch     = start & ~busy;
-    wire [CW-1:0] t_cur      = {{(CW-TW){1'b0}}, busy ? t_q : t_len};
-    wire          feed_valid = (busy | launch) & (cyc < t_cur);
-    wire [CW-1:0] drain_from = t_cur + fill_len;
-    wire [CW-1:0] last_cyc   = t_cur + last_off;
-    wire          drain      = busy & (cyc >= drain_from) & (cyc <= last_cyc);
-    wire [CW-1:0] drain_row  = last_cyc - cyc;        // R-1 on the first drain edge, 0 on the last
+    os_fold_ctrl #(.R(R), .C(C), .A_W(8), .B_W(8), .DEPTH(DEPTH),
+                   .FILL_I(FILL_I), .DRAIN_END_I(LAST_I), .LAST_I(LAST_I)) u_ctrl (
+        .clk(clk), .rst(rst), .ld_en(ld_en), .ld_addr(ld_addr), .ld_a(ld_a), .ld_b(ld_b),
+        .start(start), .t_len(t_len), .busy(busy), .done(done),
+        .feed_valid(feed_valid), .a_feed(a_slice), .b_feed(b_feed), .drain(drain), .drain_row(drain_row)
+    );
 
-    always @(posedge clk) begin
-        if (ld_en) begin
-            a_buf[ld_addr] <= ld_a;
-            b_buf[ld_addr] <= ld_b;
-        end
-    end
-
-    always @(posedge clk) begin
-        if (rst) begin
-            busy <= 1'b0;
-            done <= 1'b0;
-            cyc  <= {CW{1'b0}};
-            t_q  <= {TW{1'b0}};
-        end else begin
-            done <= 1'b0;
-            if (launch) begin
-                busy <= 1'b1;
-                cyc  <= {{(CW-1){1'b0}}, 1'b1};
-                t_q  <= t_len;
-            end else if (busy) begin
-                if (cyc == last_cyc) begin
-                    busy <= 1'b0;
-                    done <= 1'b1;
-                    cyc  <= {CW{1'b0}};
-                end else begin
-                    cyc <= cyc + 1'b1;
-                end
-            end
-        end
-    end
-
-    // operand edges: one k-slice per cycle, then the skew; each A lane is {valid, code}
-    wire [R*8-1:0] a_slice = a_buf[cyc[AW-1:0]];
-    wire [C*8-1:0] b_slice = b_buf[cyc[AW-1:0]];
+    // operand edges: one k-slice per cycle (zeros outside the stream), then the skew; each A
+    // lane is {valid, code}
     wire [R*9-1:0] a_feed;
-    wire [C*8-1:0] b_feed = feed_valid ? b_slice : {(C*8){1'b0}};
     wire [R*9-1:0] a_edge;
     wire [C*8-1:0] b_edge;
 
     genvar i, j;
     generate
         for (i = 0; i < R; i = i + 1) begin : g_a_feed
-            assign a_feed[i*9 +: 9] = feed_valid ? {1'b1, a_slice[i*8 +: 8]} : 9'd0;
+            assign a_feed[i*9 +: 9] = {feed_valid, a_slice[i*8 +: 8]};
         end
     endgenerate
 
@@ -200,7 +163,7 @@ module fp8_os_array #(
 
     always @(posedge clk) begin
         if (drain)
-            out_buf[drain_row[RAW-1:0]] <= bottom;
+            out_buf[drain_row] <= bottom;
         rd_data <= out_buf[rd_addr];
     end
 endmodule

@@ -6,7 +6,7 @@
 // scales applied as shifts, int32 accumulators. The cycle model is sim/lut_array.py; the
 // co-simulation (rtl_models/lut_array_cosim.py) holds results and start->done cycles to it.
 //
-// One builder (lut_pe.v's Gray-code builder: 263 cycles per 256-entry table of one activation
+// One builder (lut_builder.v, as in lut_pe.v: 263 cycles per 256-entry table of one activation
 // byte) feeds P lanes (lut_array_lane). Lane l owns output rows n = l + P*s (slot s); with
 // NL = ceil(N/P) slots per lane, the lanes walk (slot s outer, plane i inner) together, one
 // look-up each per cycle, L = q*NL cycles per table; a lane whose row n >= N is idle (no write).
@@ -104,7 +104,6 @@ module lut_array #(
     output reg [ACC_W-1:0] rd_data
 );
     localparam TW = 12;                   // |T| <= 8 * 128 = 1024: 12 signed bits
-    localparam [8:0] LAST_BUILD = 9'd262;
     localparam TAW = (DBUF != 0) ? 9 : 8; // table address bits: bank bit + entry
 
     reg [7:0]    xbuf [0:(1<<XAW)-1];
@@ -130,37 +129,20 @@ module lut_array #(
     wire bld_go = step & bld_on & ~bld_wait;
     wire lk_go  = step & lk_on & ~lk_wait;
 
-    // -- builder --------------------------------------------------------------------------
-    reg [8:0]    c;          // build cycle 0..262
-    reg [TW-1:0] r;          // running partial sum
+    // -- builder (lut_builder.v) --------------------------------------------------------------
     reg [LW-1:0] x_base;     // activation address of this table's byte: 8 * step
     reg [LW-1:0] m_b, kb_b;  // step being built
     reg          bld_bank;
-
-    function [2:0] lowest_set;   // index of the lowest set bit (v != 0)
-        input [7:0] v;
-        integer b;
-        begin
-            lowest_set = 3'd0;
-            for (b = 7; b >= 0; b = b - 1)
-                if (v[b]) lowest_set = b[2:0];
-        end
-    endfunction
-
-    wire         first8 = (c < 9'd8);
-    wire [8:0]   j9     = c - 9'd7;
-    wire [7:0]   j      = j9[7:0];
-    wire [7:0]   p      = j ^ {1'b0, j[7:1]};
-    wire [2:0]   t_sel  = first8 ? c[2:0] : lowest_set(j);
-    wire [LW-1:0] x_addr = x_base + {{(LW-3){1'b0}}, t_sel};
-    wire [7:0]   x_raw  = xbuf[x_addr[XAW-1:0]];
-    wire [TW-1:0] xv    = {{(TW-8){x_raw[7]}}, x_raw};
-    wire [TW-1:0] xv2   = {xv[TW-2:0], 1'b0};
-    wire [TW-1:0] r_first = (c == 9'd0) ? {TW{1'b0}} : r;
-    wire [TW-1:0] r_next  = first8 ? (r_first - xv) : (p[t_sel] ? r + xv2 : r - xv2);
-    wire [7:0]   wr_entry = first8 ? 8'd0 : p;
-    wire [8:0]   wr_idx   = {bld_bank, wr_entry};
-    wire         bld_last = bld_go && (c == LAST_BUILD);
+    wire [LW-1:0] x_addr;
+    wire          tbl_we, bld_last;
+    wire [7:0]    wr_entry;
+    wire [TW-1:0] wr_data;
+    lut_builder #(.LW(LW), .TW(TW)) u_build (
+        .clk(clk), .rst(rst), .en(bld_go),
+        .x_base(x_base), .x_addr(x_addr), .x_data(xbuf[x_addr[XAW-1:0]]),
+        .we(tbl_we), .wr_entry(wr_entry), .wr_data(wr_data), .last(bld_last)
+    );
+    wire [8:0]   wr_idx    = {bld_bank, wr_entry};
     wire         bld_final = bld_last && (m_b == m_q - one) && (kb_b == kb_q - one);
 
     // -- look-up sequencer (shared by the lanes) -------------------------------------------
@@ -211,7 +193,7 @@ module lut_array #(
         if (rst) begin
             busy <= 1'b0; done <= 1'b0;
             bld_on <= 1'b1; lk_on <= 1'b0; bld_wait <= 1'b0; lk_wait <= 1'b0; all_built <= 1'b0;
-            c <= 9'd0; r <= {TW{1'b0}}; x_base <= {LW{1'b0}}; m_b <= {LW{1'b0}}; kb_b <= {LW{1'b0}};
+            x_base <= {LW{1'b0}}; m_b <= {LW{1'b0}}; kb_b <= {LW{1'b0}};
             bld_bank <= 1'b0; lk_bank <= 1'b0;
             n_base <= {LW{1'b0}}; i_i <= {LW{1'b0}}; m_l <= {LW{1'b0}}; kb_l <= {LW{1'b0}}; g_l <= {LW{1'b0}};
             w_ptr <= {LW{1'b0}}; e_base <= {LW{1'b0}}; e_ptr <= {LW{1'b0}};
@@ -225,21 +207,16 @@ module lut_array #(
             end
 
             // builder
-            if (bld_go) begin
-                r <= r_next;
-                if (c >= 9'd7) tbl[wr_idx[TAW-1:0]] <= r_next;
-                if (c == LAST_BUILD) begin
-                    c <= 9'd0;
-                    x_base <= x_base + {{(LW-4){1'b0}}, 4'd8};
-                    bld_bank <= bld_bank ^ (DBUF != 0);
-                    if (kb_b != kb_q - one) begin
-                        kb_b <= kb_b + one;
-                    end else begin
-                        kb_b <= {LW{1'b0}};
-                        m_b <= m_b + one;
-                    end
+            if (tbl_we) tbl[wr_idx[TAW-1:0]] <= wr_data;
+            if (bld_last) begin
+                // the table is complete: the next step's is next (in the other bank with DBUF)
+                x_base <= x_base + {{(LW-4){1'b0}}, 4'd8};
+                bld_bank <= bld_bank ^ (DBUF != 0);
+                if (kb_b != kb_q - one) begin
+                    kb_b <= kb_b + one;
                 end else begin
-                    c <= c + 9'd1;
+                    kb_b <= {LW{1'b0}};
+                    m_b <= m_b + one;
                 end
             end
 
@@ -281,10 +258,11 @@ module lut_array #(
 
             // phase controller
             if (fin) begin
-                // last look-up of the GEMM: back to idle, every counter cleared
+                // last look-up of the GEMM: back to idle, every counter cleared (the builder's step
+                // counter is 0 already: it wraps on a table's last step)
                 busy <= 1'b0; done <= 1'b1;
                 bld_on <= 1'b1; lk_on <= 1'b0; bld_wait <= 1'b0; lk_wait <= 1'b0; all_built <= 1'b0;
-                c <= 9'd0; x_base <= {LW{1'b0}}; m_b <= {LW{1'b0}}; kb_b <= {LW{1'b0}};
+                x_base <= {LW{1'b0}}; m_b <= {LW{1'b0}}; kb_b <= {LW{1'b0}};
                 bld_bank <= 1'b0; lk_bank <= 1'b0;
                 m_l <= {LW{1'b0}}; y_base <= {LW{1'b0}}; y_ptr <= {LW{1'b0}};
             end else if (step) begin

@@ -12,9 +12,8 @@
 // Outputs: ybuf[m*N + n], read through a registered port (rd_data shows rd_addr a cycle later).
 //
 // Per activation row m and byte position kb, one step per clock:
-//   build, 263 cycles: cycles 0..7 run r = 0 - x0, r - x1, ... and write T[0] = -(x0+...+x7) on
-//     cycle 7; cycles 8..262 walk entries in Gray-code order, j = c - 7, p = j ^ (j >> 1):
-//     exactly bit t = lowest set bit of j changed, so r += p[t] ? 2*x_t : -2*x_t and T[p] = r;
+//   build, 263 cycles: lut_builder.v writes the 256 entries T[p] = sum_t (p[t] ? +x_t : -x_t)
+//     of the byte's activations x0..x7 (8 cycles for T[0], then a Gray-code walk, one entry each);
 //   look-up, q*N cycles: n outer, plane i inner: y[m][n] (+)= T[wbuf[..]] << ebuf[..]; the
 //     first look-up of a row (kb = 0, i = 0) overwrites the accumulator, clearing it for free.
 // The start edge is the first build cycle; done rises on the edge of the last look-up, so
@@ -46,7 +45,6 @@ module lut_pe #(
     output reg [ACC_W-1:0] rd_data
 );
     localparam TW = 12;                 // |T| <= 8 * 128 = 1024: 12 signed bits
-    localparam [8:0] LAST_BUILD = 9'd262;
 
     reg [7:0]       xbuf [0:(1<<XAW)-1];
     reg [7:0]       wbuf [0:(1<<WAW)-1];
@@ -68,36 +66,22 @@ module lut_pe #(
     wire [LW-1:0]   nq      = nq_full[LW-1:0];   // look-ups per byte position
 
     reg          looking;   // 0: table build, 1: look-up
-    reg [8:0]    c;         // build cycle 0..262
-    reg [TW-1:0] r;         // running partial sum of the build
     reg [LW-1:0] m_i, kb_i, g_i, n_i, i_i;      // row, byte, byte within group, output row, plane
     reg [LW-1:0] x_base, w_ptr, e_base, e_ptr, y_base, y_ptr;
 
     wire launch = start & ~busy;
     wire step   = launch | busy;
 
-    // -- build datapath -------------------------------------------------------------------
-    function [2:0] lowest_set;   // index of the lowest set bit (v != 0)
-        input [7:0] v;
-        integer b;
-        begin
-            lowest_set = 3'd0;
-            for (b = 7; b >= 0; b = b - 1)
-                if (v[b]) lowest_set = b[2:0];
-        end
-    endfunction
-
-    wire         first8 = (c < 9'd8);
-    wire [8:0]   j9     = c - 9'd7;
-    wire [7:0]   j      = j9[7:0];
-    wire [7:0]   p      = j ^ {1'b0, j[7:1]};
-    wire [2:0]   t_sel  = first8 ? c[2:0] : lowest_set(j);
-    wire [LW-1:0] x_addr = x_base + {{(LW-3){1'b0}}, t_sel};
-    wire [7:0]   x_raw  = xbuf[x_addr[XAW-1:0]];
-    wire [TW-1:0] xv    = {{(TW-8){x_raw[7]}}, x_raw};
-    wire [TW-1:0] xv2   = {xv[TW-2:0], 1'b0};
-    wire [TW-1:0] r_first = (c == 9'd0) ? {TW{1'b0}} : r;
-    wire [TW-1:0] r_next  = first8 ? (r_first - xv) : (p[t_sel] ? r + xv2 : r - xv2);
+    // -- build datapath: the Gray-code builder (lut_builder.v), writing tbl ------------------
+    wire [LW-1:0] x_addr;
+    wire          tbl_we, build_last;
+    wire [7:0]    tbl_entry;
+    wire [TW-1:0] tbl_data;
+    lut_builder #(.LW(LW), .TW(TW)) u_build (
+        .clk(clk), .rst(rst), .en(step && !looking),
+        .x_base(x_base), .x_addr(x_addr), .x_data(xbuf[x_addr[XAW-1:0]]),
+        .we(tbl_we), .wr_entry(tbl_entry), .wr_data(tbl_data), .last(build_last)
+    );
 
     // -- look-up datapath ------------------------------------------------------------------
     wire [7:0]       w_byte  = wbuf[w_ptr[WAW-1:0]];
@@ -119,8 +103,6 @@ module lut_pe #(
             busy <= 1'b0;
             done <= 1'b0;
             looking <= 1'b0;
-            c <= 9'd0;
-            r <= {TW{1'b0}};
             m_i <= {LW{1'b0}}; kb_i <= {LW{1'b0}}; g_i <= {LW{1'b0}}; n_i <= {LW{1'b0}}; i_i <= {LW{1'b0}};
             x_base <= {LW{1'b0}}; w_ptr <= {LW{1'b0}}; e_base <= {LW{1'b0}}; e_ptr <= {LW{1'b0}};
             y_base <= {LW{1'b0}}; y_ptr <= {LW{1'b0}};
@@ -131,17 +113,9 @@ module lut_pe #(
                 busy <= 1'b1;
                 m_q <= m_len; n_q <= n_len; kb_q <= kb_len; q_q <= q_len; bpg_q <= bpg_len;
             end
-            if (step && !looking) begin
-                r <= r_next;
-                if (c == 9'd7) tbl[8'd0] <= r_next;
-                if (!first8) tbl[p] <= r_next;
-                if (c == LAST_BUILD) begin
-                    c <= 9'd0;
-                    looking <= 1'b1;
-                end else begin
-                    c <= c + 9'd1;
-                end
-            end else if (step) begin
+            if (tbl_we) tbl[tbl_entry] <= tbl_data;
+            if (build_last) looking <= 1'b1;
+            if (step && looking) begin
                 ybuf[y_ptr[YAW-1:0]] <= first_lookup ? shifted : y_old + shifted;
                 w_ptr <= w_ptr + one;
                 e_ptr <= e_ptr + one;

@@ -32,15 +32,12 @@ module os_systolic_array #(
     input      [C*B_W-1:0]             ld_b,
     input                              start,
     input      [$clog2(DEPTH):0]       t_len,
-    output reg                         busy,
-    output reg                         done,
+    output                             busy,
+    output                             done,
     input      [$clog2(R > 1 ? R : 2)-1:0] rd_addr,
     output reg [C*ACC_W-1:0]           rd_data
 );
-    localparam AW  = $clog2(DEPTH);
-    localparam TW  = AW + 1;                          // t_len holds 0..DEPTH
     localparam RAW = $clog2(R > 1 ? R : 2);
-    localparam CW  = $clog2(DEPTH + 2 * R + C) + 2;   // cycle counter, always wider than t_len
     localparam integer FILL_I = R + C - 2;            // skew fill of the last PE
     localparam integer DRAIN_END_I = 2 * R + C - 3;   // last drain cycle of a fold, minus t
     // PE_KIND 1 splits the read-out carry-propagate add over two cycles (low half, then high
@@ -48,62 +45,24 @@ module os_systolic_array #(
     localparam integer PIPE = (PE_KIND == 1) ? 1 : 0;
     localparam integer LAST_I = DRAIN_END_I + PIPE;   // last cycle index of a fold, minus t
     localparam integer HALF = ACC_W / 2;
-    wire [CW-1:0] fill_len  = FILL_I[CW-1:0];
-    wire [CW-1:0] drain_off = DRAIN_END_I[CW-1:0];
-    wire [CW-1:0] last_off  = LAST_I[CW-1:0];
 
-    reg [R*A_W-1:0]   a_buf   [0:DEPTH-1];
-    reg [C*B_W-1:0]   b_buf   [0:DEPTH-1];
     reg [C*ACC_W-1:0] out_buf [0:R-1];
 
-    reg [CW-1:0] cyc;   // cycle index within the fold; 0 while idle, so the start cycle is 0
-    reg [TW-1:0] t_q;
-
-    wire          launch     = start & ~busy;
-    wire [CW-1:0] t_cur      = {{(CW-TW){1'b0}}, busy ? t_q : t_len};
-    wire          feed_valid = (busy | launch) & (cyc < t_cur);
-    wire [CW-1:0] drain_from = t_cur + fill_len;
-    wire [CW-1:0] drain_end  = t_cur + drain_off;
-    wire [CW-1:0] last_cyc   = t_cur + last_off;
-    wire          drain      = busy & (cyc >= drain_from) & (cyc <= drain_end);
-    wire [CW-1:0] drain_row  = drain_end - cyc;       // R-1 on the first drain cycle, 0 on the last
-
-    always @(posedge clk) begin
-        if (ld_en) begin
-            a_buf[ld_addr] <= ld_a;
-            b_buf[ld_addr] <= ld_b;
-        end
-    end
-
-    always @(posedge clk) begin
-        if (rst) begin
-            busy <= 1'b0;
-            done <= 1'b0;
-            cyc  <= {CW{1'b0}};
-            t_q  <= {TW{1'b0}};
-        end else begin
-            done <= 1'b0;
-            if (launch) begin
-                busy <= 1'b1;
-                cyc  <= {{(CW-1){1'b0}}, 1'b1};
-                t_q  <= t_len;
-            end else if (busy) begin
-                if (cyc == last_cyc) begin
-                    busy <= 1'b0;
-                    done <= 1'b1;
-                    cyc  <= {CW{1'b0}};
-                end else begin
-                    cyc <= cyc + 1'b1;
-                end
-            end
-        end
-    end
-
-    // operand edges: one k-slice per cycle (zeros outside the stream), then the systolic skew
-    wire [R*A_W-1:0] a_feed = feed_valid ? a_buf[cyc[AW-1:0]] : {(R*A_W){1'b0}};
-    wire [C*B_W-1:0] b_feed = feed_valid ? b_buf[cyc[AW-1:0]] : {(C*B_W){1'b0}};
+    // operand buffers, cycle counter, feed and drain windows, done (os_fold_ctrl.v); the feed
+    // is one k-slice per cycle (zeros outside the stream), then the systolic skew
+    wire             drain;
+    wire [RAW-1:0]   drain_row;
+    wire [R*A_W-1:0] a_feed;
+    wire [C*B_W-1:0] b_feed;
     wire [R*A_W-1:0] a_edge;
     wire [C*B_W-1:0] b_edge;
+
+    os_fold_ctrl #(.R(R), .C(C), .A_W(A_W), .B_W(B_W), .DEPTH(DEPTH),
+                   .FILL_I(FILL_I), .DRAIN_END_I(DRAIN_END_I), .LAST_I(LAST_I)) u_ctrl (
+        .clk(clk), .rst(rst), .ld_en(ld_en), .ld_addr(ld_addr), .ld_a(ld_a), .ld_b(ld_b),
+        .start(start), .t_len(t_len), .busy(busy), .done(done),
+        .feed_valid(), .a_feed(a_feed), .b_feed(b_feed), .drain(drain), .drain_row(drain_row)
+    );
 
     skew_delay #(.LANES(R), .W(A_W)) u_skew_a (.clk(clk), .rst(rst), .din(a_feed), .dout(a_edge));
     skew_delay #(.LANES(C), .W(B_W)) u_skew_b (.clk(clk), .rst(rst), .din(b_feed), .dout(b_edge));
@@ -188,12 +147,12 @@ module os_systolic_array #(
         end else begin
             ro_valid <= drain;
         end
-        ro_row <= drain_row[RAW-1:0];
+        ro_row <= drain_row;
         if (PE_KIND == 1) begin
             if (ro_valid)
                 out_buf[ro_row] <= ro_result;
         end else if (drain) begin
-            out_buf[drain_row[RAW-1:0]] <= bottom;
+            out_buf[drain_row] <= bottom;
         end
         rd_data <= out_buf[rd_addr];
     end

@@ -44,8 +44,8 @@ module ws_systolic_array #(
     input                              start,
     input      [$clog2(DEPTH):0]       t_len,
     input                              accumulate,
-    output reg                         busy,
-    output reg                         done,
+    output                             busy,
+    output                             done,
     input      [$clog2(DEPTH)-1:0]     rd_addr,
     output     [C*ACC_W-1:0]           rd_data
 );
@@ -57,18 +57,19 @@ module ws_systolic_array #(
     localparam integer LAST_I = 2 * R + C - 3 + RO;   // last cycle index of a fold, minus t
     localparam integer R_I    = R;
     wire [CW-1:0] rows_n = R_I[CW-1:0];
-    wire [CW-1:0] last_off = LAST_I[CW-1:0];
 
     reg [C*B_W-1:0] w_buf [0:R-1];
     reg [R*A_W-1:0] a_buf [0:DEPTH-1];
 
-    reg [CW-1:0] cyc;   // cycle index within the fold; 0 while idle, so the start cycle is 0
-    reg [TW-1:0] t_q;
-    reg          acc_q;
+    // start/busy/done and the cycle index within the fold (os_fold_ctrl.v); t_ext is the fold's t
+    wire          launch;
+    wire [CW-1:0] cyc, t_ext;
+    reg           acc_q;
+    fold_counter #(.TW(TW), .CW(CW), .LAST_I(LAST_I)) u_count (
+        .clk(clk), .rst(rst), .start(start), .t_len(t_len),
+        .launch(launch), .busy(busy), .done(done), .cyc(cyc), .t_cur(t_ext)
+    );
 
-    wire          launch   = start & ~busy;
-    wire [CW-1:0] t_ext    = {{(CW-TW){1'b0}}, t_q};
-    wire [CW-1:0] last_cyc = {{(CW-TW){1'b0}}, busy ? t_q : t_len} + last_off;
     wire          w_load   = (busy | launch) & (cyc < rows_n);
     wire [CW-1:0] w_row    = rows_n - 1'b1 - cyc;        // weight row R-1 first
     wire [CW-1:0] m_feed   = cyc - rows_n;               // activation row entering this cycle
@@ -82,29 +83,10 @@ module ws_systolic_array #(
     end
 
     always @(posedge clk) begin
-        if (rst) begin
-            busy  <= 1'b0;
-            done  <= 1'b0;
-            cyc   <= {CW{1'b0}};
-            t_q   <= {TW{1'b0}};
+        if (rst)
             acc_q <= 1'b0;
-        end else begin
-            done <= 1'b0;
-            if (launch) begin
-                busy  <= 1'b1;
-                cyc   <= {{(CW-1){1'b0}}, 1'b1};
-                t_q   <= t_len;
-                acc_q <= accumulate;
-            end else if (busy) begin
-                if (cyc == last_cyc) begin
-                    busy <= 1'b0;
-                    done <= 1'b1;
-                    cyc  <= {CW{1'b0}};
-                end else begin
-                    cyc <= cyc + 1'b1;
-                end
-            end
-        end
+        else if (launch)
+            acc_q <= accumulate;
     end
 
     wire [C*B_W-1:0] w_feed = w_load ? w_buf[w_row[RAW-1:0]] : {(C*B_W){1'b0}};
