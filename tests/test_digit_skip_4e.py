@@ -274,9 +274,10 @@ def test_cosim_rejects_bad_arguments(kwargs, message):
 
 
 def test_sources_and_parameters():
-    """The group's sources: its own file, OPT3's sequencer and the generated 6:2 tree, nothing else."""
+    """The group's sources: its own file, OPT3's sequencer, the generated 6:2 tree and the shared
+    host interface of the dot-product tops, nothing else."""
     names = [p.name for p in sources_for("digit_skip_4e_dot")]
-    assert names == ["csa_tree6.v", "digit_skip_4e.v", "digit_skip_pe.v"]
+    assert names == ["csa_tree6.v", "digit_skip_4e.v", "digit_skip_pe.v", "dot_host.v"]
     assert [p.name for p in sources_for("digit_skip_4e_pe")] == names
     assert digit_skip_4e_params(Cfg(acc_bits=20), 5) == {"ACC_W": 20, "DEPTH": 16, "ENC": 0, "N": 1}
     assert digit_skip_4e_params(Cfg("booth"), 33, cols=2) == {"ACC_W": 32, "DEPTH": 64, "ENC": 1, "N": 2}

@@ -160,9 +160,9 @@ def test_bench_catches_broken_rtl(tmp_path, monkeypatch, fname, old, new, cfg, m
 
 def test_sources_for_the_new_tops():
     names = {t: [p.name for p in sources_for(t)] for t in ("stripes_dot", "laconic_dot", "bitfusion_dot")}
-    assert names == {"stripes_dot": ["bitserial_add_tree.v", "stripes_pe.v"],
-                     "laconic_dot": ["bitserial_add_tree.v", "laconic_pe.v"],
-                     "bitfusion_dot": ["bitfusion_pe.v", "bitserial_add_tree.v"]}
+    assert names == {"stripes_dot": ["bitserial_add_tree.v", "dot_host.v", "stripes_pe.v"],
+                     "laconic_dot": ["bitserial_add_tree.v", "dot_host.v", "laconic_pe.v"],
+                     "bitfusion_dot": ["bitfusion_pe.v", "bitserial_add_tree.v", "dot_host.v"]}
 
 
 def test_params():
@@ -218,6 +218,6 @@ def test_inventory_parses_the_new_files():
 
     files = sorted({p for t in ("stripes_dot", "laconic_dot", "bitfusion_dot") for p in sources_for(t)})
     mods = inventory(files)
-    assert {"stripes_dot", "laconic_dot", "bitfusion_dot", "bitserial_add_tree", "bitbrick"} <= set(mods)
+    assert {"stripes_dot", "laconic_dot", "bitfusion_dot", "bitserial_add_tree", "bitbrick", "dot_host"} <= set(mods)
     widths = mods["laconic_dot"].port_widths({"A_W": 5, "W_W": 3, "ACC_W": 24, "DEPTH": 32})
     assert (widths["ld_a"], widths["ld_w"], widths["result"], widths["ld_addr"], widths["k_len"]) == (5, 3, 24, 5, 6)

@@ -144,22 +144,24 @@ def test_gemm_on_a_row_of_four_columns(sim):
         assert res.fold_cycles == model.fold_cycles and res.cycles == model.cycles, name
 
 
-# Mutations of the RTL that the bench must catch: a cycle lost in the drain, and a wrong digit.
+# Mutations of the RTL that the bench must catch: a cycle lost in the drain (in the shared host
+# walk, and in the top's choice of it), and a wrong digit.
 MUTATIONS = [
-    ("if (last_group)\n                            state <= MERGE;",
-     "if (last_group)\n                            state <= FIN;", r"workload 0 \(K=5\): {c} cycles, model {m}"),
-    ("assign two[j] = (r == 3'd2);", "assign two[j] = (r == 3'd1);",
+    ("dot_host.v", "state <= (DRAIN != 0) ? MERGE : FIN;", "state <= FIN;",
+     r"workload 0 \(K=5\): {c} cycles, model {m}"),
+    ("digit_skip_pe.v", ".DRAIN(1)", ".DRAIN(0)", r"workload 0 \(K=5\): {c} cycles, model {m}"),
+    ("digit_skip_pe.v", "assign two[j] = (r == 3'd2);", "assign two[j] = (r == 3'd1);",
      r"workload 0 \(K=5\) column 0: result -?\d+, model {v}"),
 ]
 
 
 @pytest.mark.rtl
-@pytest.mark.parametrize("old,new,message", MUTATIONS, ids=["drain_cycle", "digit_value"])
-def test_bench_catches_broken_rtl(tmp_path, monkeypatch, old, new, message):
+@pytest.mark.parametrize("fname,old,new,message", MUTATIONS, ids=["drain_cycle", "drain_param", "digit_value"])
+def test_bench_catches_broken_rtl(tmp_path, monkeypatch, fname, old, new, message):
     needs("icarus")
     broken = tmp_path / "verilog"
     shutil.copytree(runner.VERILOG_DIR, broken)
-    src = broken / "digit_skip_pe.v"
+    src = broken / fname
     text = src.read_text()
     assert text.count(old) == 1
     src.write_text(text.replace(old, new))

@@ -1,5 +1,8 @@
 """What every cocotb bench in rtl_models/benches shares: the job/result files of
-rtl_models.runner.run_bench and two's-complement lane packing of flat Verilog buses."""
+rtl_models.runner.run_bench, two's-complement lane packing of flat Verilog buses, the start-to-done
+cycle count, and the whole per-workload loop of the dot-product tops that speak dot_host's protocol
+(rtl_models/verilog/dot_host.v: digit_skip_dot, digit_skip_4e_dot, stripes_dot, laconic_dot,
+bitfusion_dot)."""
 
 from __future__ import annotations
 
@@ -84,7 +87,7 @@ async def count_cycles_to_done(dut, limit: int) -> int:
         await ReadOnly()
     if dut.busy.value != 0:
         raise AssertionError("busy still high on the edge done rose")
-    return int(round((t_done - t_start) / CLOCK_NS)) + 1
+    return round((t_done - t_start) / CLOCK_NS) + 1
 
 
 def check_widths(dut, widths: dict[str, int]) -> None:
@@ -109,3 +112,60 @@ async def clock_and_reset(dut, inputs, cycles: int = 2) -> None:
         await RisingEdge(dut.clk)
     await FallingEdge(dut.clk)
     dut.rst.value = 0
+
+
+def job_timeout_ns(load, model_cycles) -> int:
+    """A dot-product bench's simulated-time limit: four times a generous edge budget for the whole
+    job, so a hang fails fast. ``load(path)`` gives the job's (config, [(a, b), ...]) and
+    ``model_cycles(a, b, cfg)`` the model's start-to-done cycles of one workload; evaluated when
+    the bench module is imported, it is 1 ms outside a run."""
+    path = job_path()
+    if path is None:
+        return 1_000_000
+    cfg, workloads = load(path)
+    edges = 16 + sum(a.size + model_cycles(a, b, cfg) + 4 for a, b in workloads)
+    return 4 * edges * CLOCK_NS + 10_000
+
+
+async def run_dot_workloads(dut, workloads, expect, *, acc_bits: int, b_port: str = "ld_b", a_bits: int = 8,
+                            b_bits: int = 8, per_column: bool = True):
+    """Every workload of a job through a dot_host top: (values, cycles, errors).
+
+    ``workloads`` holds (a, b) pairs: a is (K,), b is (K,) or (K, N) for N result columns (one
+    build: N is the same for all). ``expect(a, b)`` gives the model's (values (N,), cycles). The
+    bench checks the ports' widths, resets the top, and per workload writes a_k and the row b_k
+    into the buffers one k per cycle, pulses start with k_len = K, counts the rising edges from
+    the one that samples start to the one after which done is high (both counted) and reads the N
+    results. Each disagreement with the model is one line of ``errors`` (naming the column where
+    ``per_column``); the caller saves the outputs before it asserts.
+    """
+    from cocotb.triggers import FallingEdge
+
+    cols = 1 if np.ndim(workloads[0][1]) == 1 else np.shape(workloads[0][1])[1]
+    check_widths(dut, {"result": cols * acc_bits, "ld_a": a_bits, b_port: cols * b_bits})
+    await clock_and_reset(dut, ("start", "k_len", "ld_en", "ld_addr", "ld_a", b_port), cycles=3)
+
+    values, cycles, errors = [], [], []
+    for w, (a, b) in enumerate(workloads):
+        model_values, model_cycles = expect(a, b)
+        for k in range(a.size):
+            await FallingEdge(dut.clk)
+            dut.ld_en.value = 1
+            dut.ld_addr.value = k
+            dut.ld_a.value = pack([a[k]], a_bits)
+            getattr(dut, b_port).value = pack(np.atleast_1d(b[k]), b_bits)
+        await FallingEdge(dut.clk)
+        dut.ld_en.value = 0
+        dut.start.value = 1
+        dut.k_len.value = a.size
+        edges = await count_cycles_to_done(dut, 2 * model_cycles + 64)
+        got = np.array(unpack_signed(dut.result.value.to_unsigned(), cols, acc_bits), np.int64)
+        await FallingEdge(dut.clk)
+        values.append(got)
+        cycles.append(edges)
+        if edges != model_cycles:
+            errors.append(f"workload {w} (K={a.size}): {edges} cycles, model {model_cycles}")
+        for c in np.flatnonzero(got != np.asarray(model_values, np.int64)):
+            where = f" column {c}" if per_column else ""
+            errors.append(f"workload {w} (K={a.size}){where}: result {got[c]}, model {model_values[c]}")
+    return values, cycles, errors

@@ -4,7 +4,8 @@ The bench owns no arithmetic: sim.digit_skip (simulate_row) says what each workl
 products are and how many cycles they must take. Per workload the bench writes the raw int8
 operands into the buffers (one k per cycle: a_k and the N b_kc; the RTL encodes the digits
 itself), pulses start with k_len = K, counts rising edges from the edge that samples start to
-the edge after which done is high (both counted), and reads the N results.
+the edge after which done is high (both counted), and reads the N results
+(rtl_models.benches.common.run_dot_workloads: the top speaks dot_host's protocol).
 
 Run by rtl_models.digit_skip_cosim through rtl_models.runner.run_bench: the job arrives as an
 .npz named by $BITWEIGHT_COSIM_IN; the measured values and cycles leave as an .npz at
@@ -18,77 +19,33 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.triggers import FallingEdge
 
-from rtl_models.benches.common import (
-    CLOCK_NS,
-    check_widths,
-    clock_and_reset,
-    count_cycles_to_done,
-    job_path,
-    pack,
-    save_outputs,
-    unpack_signed,
-)
+from rtl_models.benches.common import job_timeout_ns, run_dot_workloads, save_outputs
 from rtl_models.digit_skip_cosim import load_digit_skip_job
 from rtl_models.runner import ENV_IN
 from sim.digit_skip import simulate_row
 
 
-def _timeout_ns() -> int:
-    """Simulated-time limit: four times a generous edge budget for the whole job (a hang fails fast)."""
-    path = job_path()
-    if path is None:
-        return 1_000_000
-    cfg, workloads = load_digit_skip_job(path)
-    edges = 16 + sum(a.size + simulate_row(a, b, cfg).cycles + 4 for a, b in workloads)
-    return 4 * edges * CLOCK_NS + 10_000
+async def check_rows(dut, load_job, row_model, model_name: str) -> None:
+    """The job's workloads (a, b (K x N)) against a row model: ``row_model(a, b, cfg)`` gives
+    .values (N,) and .cycles. Shared with the OPT4E bench (digit_skip_4e_bench.py), whose top has
+    this one's host protocol and job file."""
+    cfg, workloads = load_job(os.environ[ENV_IN])
+
+    def expect(a, b):
+        model = row_model(a, b, cfg)
+        return model.values, model.cycles
+
+    values, cycles, errors = await run_dot_workloads(dut, workloads, expect, acc_bits=cfg.acc_bits)
+    save_outputs(errors, cycles=np.array(cycles, np.int64), **{f"values_{w}": v for w, v in enumerate(values)})
+    assert not errors, f"RTL disagrees with {model_name}:\n" + "\n".join(errors)
 
 
+def _model_cycles(a, b, cfg) -> int:
+    return simulate_row(a, b, cfg).cycles
 
 
-async def _load(dut, a: np.ndarray, b: np.ndarray) -> None:
-    for k in range(a.size):
-        await FallingEdge(dut.clk)
-        dut.ld_en.value = 1
-        dut.ld_addr.value = k
-        dut.ld_a.value = pack([a[k]], 8)
-        dut.ld_b.value = pack(b[k], 8)
-
-
-async def _run(dut, k: int, limit: int) -> int:
-    """Pulse start; the rising edges from the one sampling start to done, inclusive."""
-    await FallingEdge(dut.clk)
-    dut.ld_en.value = 0
-    dut.start.value = 1
-    dut.k_len.value = k
-    return await count_cycles_to_done(dut, limit)
-
-
-@cocotb.test(timeout_time=_timeout_ns(), timeout_unit="ns")
+@cocotb.test(timeout_time=job_timeout_ns(load_digit_skip_job, _model_cycles), timeout_unit="ns")
 async def dot_products(dut):
     """Every workload of the job: results and start-to-done cycles against sim.digit_skip."""
-    cfg, workloads = load_digit_skip_job(os.environ[ENV_IN])
-    cols = workloads[0][1].shape[1]
-    check_widths(dut, {"result": cols * cfg.acc_bits, "ld_b": cols * 8})
-    await clock_and_reset(dut, ("start", "k_len", "ld_en", "ld_addr", "ld_a", "ld_b"), cycles=3)
-
-    errors: list[str] = []
-    outputs: dict[str, np.ndarray] = {}
-    cycles = []
-    for w, (a, b) in enumerate(workloads):
-        model = simulate_row(a, b, cfg)
-        await _load(dut, a, b)
-        edges = await _run(dut, a.size, limit=2 * model.cycles + 64)
-        values = np.array(unpack_signed(dut.result.value.to_unsigned(), cols, cfg.acc_bits), np.int64)
-        await FallingEdge(dut.clk)
-        dut.start.value = 0
-        outputs[f"values_{w}"] = values
-        cycles.append(edges)
-        if edges != model.cycles:
-            errors.append(f"workload {w} (K={a.size}): {edges} cycles, model {model.cycles}")
-        for c in np.flatnonzero(values != model.values):
-            errors.append(f"workload {w} (K={a.size}) column {c}: result {values[c]}, model {model.values[c]}")
-
-    save_outputs(errors, cycles=np.array(cycles, np.int64), **outputs)
-    assert not errors, "RTL disagrees with sim.digit_skip:\n" + "\n".join(errors)
+    await check_rows(dut, load_digit_skip_job, simulate_row, "sim.digit_skip")

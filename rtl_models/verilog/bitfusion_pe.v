@@ -9,8 +9,8 @@
 //                   l = b / (SA*SW), slices i = (b % (SA*SW)) / SW, j = b % SW (SA = A_W/2,
 //                   SW = W_W/2); its product is shifted by 2(i+j) and all are summed; PAIRS =
 //                   16 / (SA*SW) products per cycle. `fin` writes result = acc.
-//   bitfusion_dot   the co-simulation top: operand buffers, start/done, one group of PAIRS
-//                   elements per cycle.
+//   bitfusion_dot   the co-simulation top: dot_host (dot_host.v: operand buffers, start/done,
+//                   one group of PAIRS elements per cycle) and the fusion unit.
 //
 // Cycles from the start edge to done, both counted (sim/bitserial.py, dot_cycles):
 //   1 (start) + ceil(K / PAIRS) + 1 (fin)
@@ -112,78 +112,22 @@ module bitfusion_dot #(
     input                          start,
     input      [$clog2(DEPTH):0]   k_len,
     output                         busy,
-    output reg                     done,
+    output                         done,
     output     [ACC_W-1:0]         result
 );
-    localparam AW = $clog2(DEPTH);
-    localparam [1:0] IDLE = 2'd0, RUN = 2'd1, FIN = 2'd2;
-
-    reg [A_W-1:0] a_buf [0:DEPTH-1];
-    reg [W_W-1:0] w_buf [0:DEPTH-1];
-
-    reg [1:0]  state;
-    reg [AW:0] k_q;
-    reg [AW:0] base;
-
-    wire launch = start & (state == IDLE);
-    wire run    = (state == RUN);
-    wire fin    = (state == FIN);
-    // group bookkeeping in 32 bits (no width truncation of the parameters)
-    wire [31:0] base32     = {{(31-AW){1'b0}}, base};
-    wire [31:0] k32        = {{(31-AW){1'b0}}, k_q};
-    wire [31:0] next_base  = base32 + PAIRS;
-    wire        last_group = (next_base >= k32);
-
+    wire                 launch, run, fin;
+    wire [PAIRS-1:0]     lane_valid;
     wire [PAIRS*A_W-1:0] a_grp;
     wire [PAIRS*W_W-1:0] w_grp;
-    wire [PAIRS-1:0]     lane_valid;
-    genvar i;
-    generate
-        for (i = 0; i < PAIRS; i = i + 1) begin : g_lane
-            wire [31:0] addr = base32 + i;
-            assign lane_valid[i]       = (addr < k32);
-            assign a_grp[i*A_W +: A_W] = lane_valid[i] ? a_buf[addr[AW-1:0]] : {A_W{1'b0}};
-            assign w_grp[i*W_W +: W_W] = lane_valid[i] ? w_buf[addr[AW-1:0]] : {W_W{1'b0}};
-        end
-    endgenerate
 
-    always @(posedge clk) begin
-        if (ld_en) begin
-            a_buf[ld_addr] <= ld_a;
-            w_buf[ld_addr] <= ld_w;
-        end
-    end
+    // groups of PAIRS elements, one RUN cycle each
+    dot_host #(.A_W(A_W), .B_W(W_W), .DEPTH(DEPTH), .GROUP(PAIRS), .MASK(1)) u_host (
+        .clk(clk), .rst(rst), .ld_en(ld_en), .ld_addr(ld_addr), .ld_a(ld_a), .ld_b(ld_w), .start(start),
+        .k_len(k_len), .busy(busy), .done(done), .step(1'b1), .launch(launch), .run(run), .fin(fin),
+        .pos(), .lane_valid(lane_valid), .a_grp(a_grp), .b_grp(w_grp));
 
     bitfusion_unit #(.A_W(A_W), .W_W(W_W), .A_SIGNED(A_SIGNED), .W_SIGNED(W_SIGNED), .ACC_W(ACC_W),
                      .PAIRS(PAIRS)) u_fu (
         .clk(clk), .rst(rst), .clr(launch), .run(run), .fin(fin), .lane_valid(lane_valid),
         .a_grp(a_grp), .w_grp(w_grp), .result(result));
-
-    assign busy = (state != IDLE);
-
-    always @(posedge clk) begin
-        if (rst) begin
-            state <= IDLE;
-            done  <= 1'b0;
-            k_q   <= {(AW+1){1'b0}};
-            base  <= {(AW+1){1'b0}};
-        end else begin
-            done <= 1'b0;
-            case (state)
-                IDLE: if (launch) begin
-                    state <= RUN;
-                    k_q   <= k_len;
-                    base  <= {(AW+1){1'b0}};
-                end
-                RUN: if (last_group)
-                    state <= FIN;
-                else
-                    base <= next_base[AW:0];
-                default: begin   // FIN: result <= acc; done rises with it
-                    state <= IDLE;
-                    done  <= 1'b1;
-                end
-            endcase
-        end
-    end
 endmodule

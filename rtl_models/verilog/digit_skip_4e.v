@@ -20,10 +20,10 @@
 //   digit_skip_acc4     the shared-compressor accumulator taking the 4 selections.
 //   digit_skip_4e_pe    digit_skip_seq4 + digit_skip_acc4: the OPT4E group (the synthesis unit,
 //                       analogous to digit_skip_pe).
-//   digit_skip_4e_dot   the co-simulation top: operand buffers loaded by the host, start/done,
-//                       k_len, the (chunk, digit position) walk, and N accumulator columns
-//                       sharing the 4 sequencers (OPT4C + OPT4E); same host protocol as
-//                       digit_skip_dot.
+//   digit_skip_4e_dot   the co-simulation top: dot_host (dot_host.v: operand buffers loaded by
+//                       the host, start/done, k_len, the walk over chunks of 16 and their 4 digit
+//                       positions, a merge cycle) and N accumulator columns sharing the 4
+//                       sequencers (OPT4C + OPT4E); same host protocol as digit_skip_dot.
 //
 // Cycles from the start edge to done, both counted (sim/digit_skip_4e.py, dot_cycles):
 //   1 (start) + sum over super-slots of max(1, max over the 4 sub-PEs of non-zero digits)
@@ -210,66 +210,37 @@ module digit_skip_4e_dot #(
     input                          start,
     input      [$clog2(DEPTH):0]   k_len,    // K, 1..DEPTH
     output                         busy,
-    output reg                     done,
+    output                         done,
     output     [N*ACC_W-1:0]       result    // column c at [c*ACC_W +: ACC_W]
 );
-    localparam AW = $clog2(DEPTH);
-    localparam [1:0] IDLE = 2'd0, RUN = 2'd1, MERGE = 2'd2, FIN = 2'd3;
-    localparam [AW+4:0] SIXTEEN = 16;
+    wire             launch, run, fin, slot_last;
+    wire [1:0]       pos;
+    wire [15:0]      lane_valid;
+    wire [127:0]     a_grp;
+    wire [N*128-1:0] b_rows;   // element e's row of N b-operands at [8(N e + c) +: 8]
 
-    reg [7:0] a_buf [0:DEPTH-1];
-
-    reg [1:0]  state;
-    reg [AW:0] k_q;
-    reg [AW:0] s;       // chunk index (one spare bit: {s, element} addresses stay in range)
-    reg [1:0]  pos;
-
-    wire launch = start & (state == IDLE);
-    wire run    = (state == RUN);
-    wire fin    = (state == FIN);
-    // the last chunk: 16(s + 1) >= K
-    wire [AW+4:0] next_base  = {s, 4'b0000} + SIXTEEN;
-    wire          last_chunk = (next_base >= {4'b0000, k_q});
-
-    // element e (sub-PE e / 4, lane e % 4) of the current chunk: 16s + e
-    wire [AW-1:0] elem_addr [0:15];
-    wire [127:0]  a_grp;
-    wire [15:0]   lane_valid;
-    genvar e, c;
-    generate
-        for (e = 0; e < 16; e = e + 1) begin : g_elem
-            wire [AW+4:0] addr = {s, 4'b0000} + e;
-            assign elem_addr[e]    = addr[AW-1:0];
-            assign a_grp[8*e +: 8] = a_buf[addr[AW-1:0]];
-            assign lane_valid[e]   = (addr < {4'b0000, k_q});
-        end
-    endgenerate
-
-    always @(posedge clk) begin
-        if (ld_en)
-            a_buf[ld_addr] <= ld_a;
-    end
+    // chunks of 16 elements, one super-slot per digit position, a merge cycle before fin
+    dot_host #(.A_W(8), .B_W(N*8), .DEPTH(DEPTH), .GROUP(16), .SUBS(4), .POS_W(2), .DRAIN(1), .ALIGNED(1)) u_host (
+        .clk(clk), .rst(rst), .ld_en(ld_en), .ld_addr(ld_addr), .ld_a(ld_a), .ld_b(ld_b), .start(start),
+        .k_len(k_len), .busy(busy), .done(done), .step(slot_last), .launch(launch), .run(run), .fin(fin),
+        .pos(pos), .lane_valid(lane_valid), .a_grp(a_grp), .b_grp(b_rows));
 
     wire [7:0] sel_lane;
     wire [3:0] sel_valid, sel_neg, sel_two;
-    wire       first, slot_last;
+    wire       first;
 
     digit_skip_seq4 #(.ENC(ENC)) u_seq (
         .clk(clk), .rst(rst), .clr(launch), .run(run), .pos(pos), .lane_valid(lane_valid), .a_grp(a_grp),
         .sel_lane(sel_lane), .sel_valid(sel_valid), .sel_neg(sel_neg), .sel_two(sel_two), .first(first),
         .slot_last(slot_last));
 
-    // one b buffer and one shared-compressor accumulator per column
+    // one shared-compressor accumulator per column, fed by its column of the b rows
+    genvar e, c;
     generate
         for (c = 0; c < N; c = c + 1) begin : g_col
-            reg  [7:0]   b_buf [0:DEPTH-1];
             wire [127:0] b_grp;
-            always @(posedge clk) begin
-                if (ld_en)
-                    b_buf[ld_addr] <= ld_b[8*c +: 8];
-            end
             for (e = 0; e < 16; e = e + 1) begin : g_elem
-                assign b_grp[8*e +: 8] = b_buf[elem_addr[e]];
+                assign b_grp[8*e +: 8] = b_rows[8*(N*e + c) +: 8];
             end
             digit_skip_acc4 #(.ACC_W(ACC_W)) u_acc (
                 .clk(clk), .rst(rst), .clr(launch), .run(run), .fin(fin), .pos(pos), .b_grp(b_grp),
@@ -277,40 +248,4 @@ module digit_skip_4e_dot #(
                 .first(first), .slot_last(slot_last), .result(result[c*ACC_W +: ACC_W]));
         end
     endgenerate
-
-    assign busy = (state != IDLE);
-
-    always @(posedge clk) begin
-        if (rst) begin
-            state <= IDLE;
-            done  <= 1'b0;
-            k_q   <= {(AW+1){1'b0}};
-            s     <= {(AW+1){1'b0}};
-            pos   <= 2'd0;
-        end else begin
-            done <= 1'b0;
-            case (state)
-                IDLE: if (launch) begin
-                    state <= RUN;
-                    k_q   <= k_len;
-                    s     <= {(AW+1){1'b0}};
-                    pos   <= 2'd0;
-                end
-                RUN: if (slot_last) begin
-                    pos <= pos + 2'd1;
-                    if (pos == 2'd3) begin
-                        if (last_chunk)
-                            state <= MERGE;
-                        else
-                            s <= s + 1'b1;
-                    end
-                end
-                MERGE: state <= FIN;
-                default: begin   // FIN: the final add writes result; done rises with it
-                    state <= IDLE;
-                    done  <= 1'b1;
-                end
-            endcase
-        end
-    end
 endmodule

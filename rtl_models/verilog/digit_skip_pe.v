@@ -13,8 +13,9 @@
 //                         compressed into the wide carry-save accumulator on the next clock;
 //                         `fin` writes result = sum + carry.
 //   digit_skip_pe         one sequencer + one accumulator: the OPT3 PE (the synthesis unit).
-//   digit_skip_dot        the co-simulation top: operand buffers loaded by the host, start/done,
-//                         the (group, digit position) walk, and N accumulator columns sharing one
+//   digit_skip_dot        the co-simulation top: dot_host (dot_host.v: operand buffers loaded by
+//                         the host, start/done, the walk over groups of 4 and their 4 digit
+//                         positions, a merge cycle) and N accumulator columns sharing one
 //                         sequencer (the shared-encoder arrangement of the paper's OPT4C): column
 //                         c computes sum_k a_k b_kc. N = 1 is a single PE's dot product. Every
 //                         column takes the same cycles, because they depend on a's digits only.
@@ -242,65 +243,36 @@ module digit_skip_dot #(
     input                          start,
     input      [$clog2(DEPTH):0]   k_len,    // K, 1..DEPTH
     output                         busy,
-    output reg                     done,
+    output                         done,
     output     [N*ACC_W-1:0]       result    // column c at [c*ACC_W +: ACC_W]
 );
-    localparam AW = $clog2(DEPTH);
-    localparam [1:0] IDLE = 2'd0, RUN = 2'd1, MERGE = 2'd2, FIN = 2'd3;
-    localparam [AW+2:0] FOUR = 4;
+    wire            launch, run, fin, slot_last;
+    wire [1:0]      pos;
+    wire [3:0]      lane_valid;
+    wire [31:0]     a_grp;
+    wire [N*32-1:0] b_rows;   // lane i's row of N b-operands at [8(N i + c) +: 8]
 
-    reg [7:0] a_buf [0:DEPTH-1];
-
-    reg [1:0]  state;
-    reg [AW:0] k_q;
-    reg [AW:0] g;       // group index (one spare bit: {g, lane} addresses stay in range)
-    reg [1:0]  pos;
-
-    wire launch = start & (state == IDLE);
-    wire run    = (state == RUN);
-    wire fin    = (state == FIN);
-    // the last group: 4(g + 1) >= K
-    wire [AW+2:0] next_base  = {g, 2'b00} + FOUR;
-    wire          last_group = (next_base >= {2'b00, k_q});
-
-    // lane i of the current group: element 4g + i
-    wire [AW-1:0] lane_addr [0:3];
-    wire [31:0]   a_grp;
-    wire [3:0]    lane_valid;
-    genvar i, c;
-    generate
-        for (i = 0; i < 4; i = i + 1) begin : g_lane
-            wire [AW+2:0] addr = {g, 2'b00} + i;
-            assign lane_addr[i]    = addr[AW-1:0];
-            assign a_grp[8*i +: 8] = a_buf[addr[AW-1:0]];
-            assign lane_valid[i]   = (addr < {2'b00, k_q});
-        end
-    endgenerate
-
-    always @(posedge clk) begin
-        if (ld_en)
-            a_buf[ld_addr] <= ld_a;
-    end
+    // groups of 4 elements, one slot per digit position, a merge cycle before fin
+    dot_host #(.A_W(8), .B_W(N*8), .DEPTH(DEPTH), .GROUP(4), .SUBS(4), .POS_W(2), .DRAIN(1), .ALIGNED(1)) u_host (
+        .clk(clk), .rst(rst), .ld_en(ld_en), .ld_addr(ld_addr), .ld_a(ld_a), .ld_b(ld_b), .start(start),
+        .k_len(k_len), .busy(busy), .done(done), .step(slot_last), .launch(launch), .run(run), .fin(fin),
+        .pos(pos), .lane_valid(lane_valid), .a_grp(a_grp), .b_grp(b_rows));
 
     wire [1:0] sel_lane;
-    wire       sel_valid, sel_neg, sel_two, first, slot_last;
+    wire       sel_valid, sel_neg, sel_two, first;
 
     digit_skip_seq #(.ENC(ENC)) u_seq (
         .clk(clk), .rst(rst), .clr(launch), .run(run), .pos(pos), .lane_valid(lane_valid), .a_grp(a_grp),
         .sel_lane(sel_lane), .sel_valid(sel_valid), .sel_neg(sel_neg), .sel_two(sel_two), .first(first),
         .slot_last(slot_last));
 
-    // one b buffer and one accumulator per column
+    // one accumulator per column, fed by its column of the b rows
+    genvar i, c;
     generate
         for (c = 0; c < N; c = c + 1) begin : g_col
-            reg  [7:0]  b_buf [0:DEPTH-1];
             wire [31:0] b_grp;
-            always @(posedge clk) begin
-                if (ld_en)
-                    b_buf[ld_addr] <= ld_b[8*c +: 8];
-            end
             for (i = 0; i < 4; i = i + 1) begin : g_lane
-                assign b_grp[8*i +: 8] = b_buf[lane_addr[i]];
+                assign b_grp[8*i +: 8] = b_rows[8*(N*i + c) +: 8];
             end
             digit_skip_acc #(.ACC_W(ACC_W)) u_acc (
                 .clk(clk), .rst(rst), .clr(launch), .run(run), .fin(fin), .pos(pos), .b_grp(b_grp),
@@ -308,40 +280,4 @@ module digit_skip_dot #(
                 .first(first), .slot_last(slot_last), .result(result[c*ACC_W +: ACC_W]));
         end
     endgenerate
-
-    assign busy = (state != IDLE);
-
-    always @(posedge clk) begin
-        if (rst) begin
-            state <= IDLE;
-            done  <= 1'b0;
-            k_q   <= {(AW+1){1'b0}};
-            g     <= {(AW+1){1'b0}};
-            pos   <= 2'd0;
-        end else begin
-            done <= 1'b0;
-            case (state)
-                IDLE: if (launch) begin
-                    state <= RUN;
-                    k_q   <= k_len;
-                    g     <= {(AW+1){1'b0}};
-                    pos   <= 2'd0;
-                end
-                RUN: if (slot_last) begin
-                    pos <= pos + 2'd1;
-                    if (pos == 2'd3) begin
-                        if (last_group)
-                            state <= MERGE;
-                        else
-                            g <= g + 1'b1;
-                    end
-                end
-                MERGE: state <= FIN;
-                default: begin   // FIN: the final add writes result; done rises with it
-                    state <= IDLE;
-                    done  <= 1'b1;
-                end
-            endcase
-        end
-    end
 endmodule

@@ -9,7 +9,8 @@
 //   laconic_pe      LANES lanes in lock step plus the adder tree and accumulator: a group ends
 //                   on the cycle after which no lane has a pair left (an all-zero group takes
 //                   one idle cycle). `fin` writes result = acc.
-//   laconic_dot     the co-simulation top: operand buffers, start/done, the group walk.
+//   laconic_dot     the co-simulation top: dot_host (dot_host.v: operand buffers, start/done,
+//                   the group walk) and the PE.
 //
 // Cycles from the start edge to done, both counted (sim/bitserial.py, dot_cycles):
 //   1 (start) + sum_g max(1, max_lanes n_a * n_w) + 1 (fin)
@@ -196,80 +197,21 @@ module laconic_dot #(
     input                          start,
     input      [$clog2(DEPTH):0]   k_len,
     output                         busy,
-    output reg                     done,
+    output                         done,
     output     [ACC_W-1:0]         result
 );
-    localparam AW = $clog2(DEPTH);
-    localparam [1:0] IDLE = 2'd0, RUN = 2'd1, FIN = 2'd2;
-
-    reg [A_W-1:0] a_buf [0:DEPTH-1];
-    reg [W_W-1:0] w_buf [0:DEPTH-1];
-
-    reg [1:0]  state;
-    reg [AW:0] k_q;
-    reg [AW:0] base;
-
-    wire launch = start & (state == IDLE);
-    wire run    = (state == RUN);
-    wire fin    = (state == FIN);
-    // group bookkeeping in 32 bits (no width truncation of the parameters)
-    wire [31:0] base32     = {{(31-AW){1'b0}}, base};
-    wire [31:0] k32        = {{(31-AW){1'b0}}, k_q};
-    wire [31:0] next_base  = base32 + LANES;
-    wire        last_group = (next_base >= k32);
-
+    wire                 launch, run, fin, group_last;
+    wire [LANES-1:0]     lane_valid;
     wire [LANES*A_W-1:0] a_grp;
     wire [LANES*W_W-1:0] w_grp;
-    wire [LANES-1:0]     lane_valid;
-    genvar i;
-    generate
-        for (i = 0; i < LANES; i = i + 1) begin : g_lane
-            wire [31:0] addr = base32 + i;
-            assign lane_valid[i]       = (addr < k32);
-            assign a_grp[i*A_W +: A_W] = lane_valid[i] ? a_buf[addr[AW-1:0]] : {A_W{1'b0}};
-            assign w_grp[i*W_W +: W_W] = lane_valid[i] ? w_buf[addr[AW-1:0]] : {W_W{1'b0}};
-        end
-    endgenerate
 
-    always @(posedge clk) begin
-        if (ld_en) begin
-            a_buf[ld_addr] <= ld_a;
-            w_buf[ld_addr] <= ld_w;
-        end
-    end
+    // groups of LANES elements, one step each, ended by the PE when no lane has a pair left
+    dot_host #(.A_W(A_W), .B_W(W_W), .DEPTH(DEPTH), .GROUP(LANES), .MASK(1)) u_host (
+        .clk(clk), .rst(rst), .ld_en(ld_en), .ld_addr(ld_addr), .ld_a(ld_a), .ld_b(ld_w), .start(start),
+        .k_len(k_len), .busy(busy), .done(done), .step(group_last), .launch(launch), .run(run), .fin(fin),
+        .pos(), .lane_valid(lane_valid), .a_grp(a_grp), .b_grp(w_grp));
 
-    wire group_last;
     laconic_pe #(.A_W(A_W), .W_W(W_W), .LANES(LANES), .ACC_W(ACC_W)) u_pe (
         .clk(clk), .rst(rst), .clr(launch), .run(run), .fin(fin), .lane_valid(lane_valid),
         .a_grp(a_grp), .w_grp(w_grp), .group_last(group_last), .result(result));
-
-    assign busy = (state != IDLE);
-
-    always @(posedge clk) begin
-        if (rst) begin
-            state <= IDLE;
-            done  <= 1'b0;
-            k_q   <= {(AW+1){1'b0}};
-            base  <= {(AW+1){1'b0}};
-        end else begin
-            done <= 1'b0;
-            case (state)
-                IDLE: if (launch) begin
-                    state <= RUN;
-                    k_q   <= k_len;
-                    base  <= {(AW+1){1'b0}};
-                end
-                RUN: if (group_last) begin
-                    if (last_group)
-                        state <= FIN;
-                    else
-                        base <= next_base[AW:0];
-                end
-                default: begin   // FIN: result <= acc; done rises with it
-                    state <= IDLE;
-                    done  <= 1'b1;
-                end
-            endcase
-        end
-    end
 endmodule

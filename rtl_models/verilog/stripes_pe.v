@@ -7,8 +7,9 @@
 //                in an adder tree, the sum shifted by the bit position and added into the
 //                accumulator (subtracted on the MSB cycle of signed activations). `fin` writes
 //                result = acc.
-//   stripes_dot  the co-simulation top: operand buffers loaded by the host, start/done, the walk
-//                over groups of LANES elements and their A_W bit positions (LSB first).
+//   stripes_dot  the co-simulation top: dot_host (dot_host.v: operand buffers loaded by the host,
+//                start/done, the walk over groups of LANES elements and their A_W bit positions,
+//                LSB first) and the PE.
 //
 // Cycles from the start edge to done, both counted (sim/bitserial.py, dot_cycles):
 //   1 (start: latch K, clear) + ceil(K / LANES) * A_W + 1 (fin: result, done)
@@ -86,85 +87,22 @@ module stripes_dot #(
     input                          start,
     input      [$clog2(DEPTH):0]   k_len,    // K, 1..DEPTH
     output                         busy,
-    output reg                     done,
+    output                         done,
     output     [ACC_W-1:0]         result
 );
-    localparam AW = $clog2(DEPTH);
-    localparam [1:0] IDLE = 2'd0, RUN = 2'd1, FIN = 2'd2;
-
-    reg [A_W-1:0] a_buf [0:DEPTH-1];
-    reg [W_W-1:0] w_buf [0:DEPTH-1];
-
-    reg [1:0]  state;
-    reg [AW:0] k_q;
-    reg [AW:0] base;     // first element of the current group
-    reg [4:0]  bitpos;
-
-    wire launch = start & (state == IDLE);
-    wire run    = (state == RUN);
-    wire fin    = (state == FIN);
-    // group bookkeeping in 32 bits (no width truncation of the parameters)
-    wire [31:0] base32     = {{(31-AW){1'b0}}, base};
-    wire [31:0] k32        = {{(31-AW){1'b0}}, k_q};
-    wire [31:0] next_base  = base32 + LANES;
-    wire        last_group = (next_base >= k32);
-
+    wire                 launch, run, fin;
+    wire [4:0]           bitpos;
+    wire [LANES-1:0]     lane_valid;
     wire [LANES*A_W-1:0] a_grp;
     wire [LANES*W_W-1:0] w_grp;
-    wire [LANES-1:0]     lane_valid;
-    genvar i;
-    generate
-        for (i = 0; i < LANES; i = i + 1) begin : g_lane
-            wire [31:0] addr = base32 + i;
-            assign lane_valid[i]         = (addr < k32);
-            assign a_grp[i*A_W +: A_W]   = lane_valid[i] ? a_buf[addr[AW-1:0]] : {A_W{1'b0}};
-            assign w_grp[i*W_W +: W_W]   = lane_valid[i] ? w_buf[addr[AW-1:0]] : {W_W{1'b0}};
-        end
-    endgenerate
 
-    always @(posedge clk) begin
-        if (ld_en) begin
-            a_buf[ld_addr] <= ld_a;
-            w_buf[ld_addr] <= ld_w;
-        end
-    end
+    // groups of LANES elements, one step per activation bit (every RUN cycle), no drain
+    dot_host #(.A_W(A_W), .B_W(W_W), .DEPTH(DEPTH), .GROUP(LANES), .SUBS(A_W), .POS_W(5), .MASK(1)) u_host (
+        .clk(clk), .rst(rst), .ld_en(ld_en), .ld_addr(ld_addr), .ld_a(ld_a), .ld_b(ld_w), .start(start),
+        .k_len(k_len), .busy(busy), .done(done), .step(1'b1), .launch(launch), .run(run), .fin(fin),
+        .pos(bitpos), .lane_valid(lane_valid), .a_grp(a_grp), .b_grp(w_grp));
 
     stripes_pe #(.A_W(A_W), .W_W(W_W), .LANES(LANES), .ACC_W(ACC_W), .A_SIGNED(A_SIGNED)) u_pe (
         .clk(clk), .rst(rst), .clr(launch), .run(run), .fin(fin), .bitpos(bitpos),
         .lane_valid(lane_valid), .a_grp(a_grp), .w_grp(w_grp), .result(result));
-
-    assign busy = (state != IDLE);
-
-    always @(posedge clk) begin
-        if (rst) begin
-            state  <= IDLE;
-            done   <= 1'b0;
-            k_q    <= {(AW+1){1'b0}};
-            base   <= {(AW+1){1'b0}};
-            bitpos <= 5'd0;
-        end else begin
-            done <= 1'b0;
-            case (state)
-                IDLE: if (launch) begin
-                    state  <= RUN;
-                    k_q    <= k_len;
-                    base   <= {(AW+1){1'b0}};
-                    bitpos <= 5'd0;
-                end
-                RUN: if ({27'd0, bitpos} == A_W - 1) begin
-                    bitpos <= 5'd0;
-                    if (last_group)
-                        state <= FIN;
-                    else
-                        base <= next_base[AW:0];
-                end else begin
-                    bitpos <= bitpos + 5'd1;
-                end
-                default: begin   // FIN: result <= acc; done rises with it
-                    state <= IDLE;
-                    done  <= 1'b1;
-                end
-            endcase
-        end
-    end
 endmodule
