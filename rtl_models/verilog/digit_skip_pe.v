@@ -8,10 +8,12 @@
 //   digit_skip_seq        the digit side: encodes a group of 4 a-operands and, per digit position,
 //                         picks one non-zero digit per cycle (lowest lane first; an idle cycle if
 //                         there is none), saying which lane, its sign and whether it is +-2.
-//   digit_skip_acc        the b side: selects +-B or +-2B of the picked lane into a narrow
-//                         carry-save pair; a finished slot is resolved, shifted by 2j and
-//                         compressed into the wide carry-save accumulator on the next clock;
-//                         `fin` writes result = sum + carry.
+//   digit_skip_merge      the slot store: the narrow (sum, carry) pair; a finished slot is
+//                         resolved, shifted by 2j and compressed into the wide carry-save
+//                         accumulator on the next clock; `fin` writes result = sum + carry
+//                         (shared with the OPT4E accumulator, digit_skip_4e.v).
+//   digit_skip_acc        the b side: selects +-B or +-2B of the picked lane into the narrow
+//                         pair with a 3:2, through digit_skip_merge.
 //   digit_skip_pe         one sequencer + one accumulator: the OPT3 PE (the synthesis unit).
 //   digit_skip_dot        the co-simulation top: dot_host (dot_host.v: operand buffers loaded by
 //                         the host, start/done, the walk over groups of 4 and their 4 digit
@@ -122,43 +124,31 @@ module digit_skip_seq #(
 endmodule
 
 
-module digit_skip_acc #(
+module digit_skip_merge #(
+    parameter PW    = 12,   // narrow pair width
     parameter ACC_W = 32
 ) (
     input                  clk,
     input                  rst,
-    input                  clr,          // start edge: clear the accumulators
-    input                  run,          // a slot cycle
+    input                  clr,          // start edge: clear the pairs
+    input                  run,          // a slot cycle: the narrow pair takes (n_s, n_c)
     input                  fin,          // final carry-propagate add into result
-    input      [1:0]       pos,
-    input      [31:0]      b_grp,        // this column's 4 raw int8 b-operands, lane i at [8i +: 8]
-    input      [1:0]       sel_lane,
-    input                  sel_valid,
-    input                  sel_neg,
-    input                  sel_two,
-    input                  first,
-    input                  slot_last,
+    input      [1:0]       pos,          // digit position j of the current slot
+    input                  slot_last,    // this cycle ends the slot
+    input      [PW-1:0]    n_s,          // the slot's next narrow (sum, carry) pair
+    input      [PW-1:0]    n_c,
+    output reg [PW-1:0]    p_s,          // the narrow pair of the current slot
+    output reg [PW-1:0]    p_c,
     output reg [ACC_W-1:0] result
 );
-    localparam PW = 12;   // narrow partial: |sum of 4 terms| <= 4 * 2 * 128 = 1024
-
-    reg [PW-1:0]    p_s, p_c;   // narrow carry-save pair of the current slot
+    // The slot store and merge both accumulators share (digit_skip_acc, OPT3; digit_skip_acc4,
+    // OPT4E): a finished slot waits in (p_s, p_c); on the next clock it is resolved (a PW-bit
+    // add), sign-extended, shifted by 2j and compressed (3:2) into the wide (sum, carry) pair,
+    // overlapping the next slot's first cycle; `fin` writes result = sum + carry.
     reg             m_v;        // a finished slot waits in (p_s, p_c) for its merge
     reg [1:0]       m_j;        // its digit position
     reg [ACC_W-1:0] acc_s, acc_c;
 
-    wire [7:0]    b_sel = b_grp[8*sel_lane +: 8];
-    wire [PW-1:0] b_ext = {{(PW-8){b_sel[7]}}, b_sel};
-    wire [PW-1:0] mult  = sel_two ? {b_ext[PW-2:0], 1'b0} : b_ext;        // +-B or +-2B
-    wire [PW-1:0] term  = sel_valid ? (sel_neg ? (~mult + 1'b1) : mult) : {PW{1'b0}};
-
-    // narrow 3:2 compression; a slot's first cycle starts from zero
-    wire [PW-1:0] base_s = first ? {PW{1'b0}} : p_s;
-    wire [PW-1:0] base_c = first ? {PW{1'b0}} : p_c;
-    wire [PW-1:0] n_s    = base_s ^ base_c ^ term;
-    wire [PW-1:0] n_c    = ((base_s & base_c) | (base_s & term) | (base_c & term)) << 1;
-
-    // merge: resolve the finished slot (12-bit add), sign-extend, shift by 2j, wide 3:2
     wire [PW-1:0]    p_sum = p_s + p_c;
     wire [ACC_W-1:0] p_ext = {{(ACC_W-PW){p_sum[PW-1]}}, p_sum};
     wire [ACC_W-1:0] part  = p_ext << {m_j, 1'b0};
@@ -195,6 +185,45 @@ module digit_skip_acc #(
         else if (fin)
             result <= acc_s + acc_c;
     end
+endmodule
+
+
+module digit_skip_acc #(
+    parameter ACC_W = 32
+) (
+    input                  clk,
+    input                  rst,
+    input                  clr,          // start edge: clear the accumulators
+    input                  run,          // a slot cycle
+    input                  fin,          // final carry-propagate add into result
+    input      [1:0]       pos,
+    input      [31:0]      b_grp,        // this column's 4 raw int8 b-operands, lane i at [8i +: 8]
+    input      [1:0]       sel_lane,
+    input                  sel_valid,
+    input                  sel_neg,
+    input                  sel_two,
+    input                  first,
+    input                  slot_last,
+    output     [ACC_W-1:0] result
+);
+    localparam PW = 12;   // narrow partial: |sum of 4 terms| <= 4 * 2 * 128 = 1024
+
+    wire [PW-1:0] p_s, p_c;   // narrow carry-save pair of the current slot (digit_skip_merge)
+
+    wire [7:0]    b_sel = b_grp[8*sel_lane +: 8];
+    wire [PW-1:0] b_ext = {{(PW-8){b_sel[7]}}, b_sel};
+    wire [PW-1:0] mult  = sel_two ? {b_ext[PW-2:0], 1'b0} : b_ext;        // +-B or +-2B
+    wire [PW-1:0] term  = sel_valid ? (sel_neg ? (~mult + 1'b1) : mult) : {PW{1'b0}};
+
+    // narrow 3:2 compression; a slot's first cycle starts from zero
+    wire [PW-1:0] base_s = first ? {PW{1'b0}} : p_s;
+    wire [PW-1:0] base_c = first ? {PW{1'b0}} : p_c;
+    wire [PW-1:0] n_s    = base_s ^ base_c ^ term;
+    wire [PW-1:0] n_c    = ((base_s & base_c) | (base_s & term) | (base_c & term)) << 1;
+
+    digit_skip_merge #(.PW(PW), .ACC_W(ACC_W)) u_merge (
+        .clk(clk), .rst(rst), .clr(clr), .run(run), .fin(fin), .pos(pos), .slot_last(slot_last),
+        .n_s(n_s), .n_c(n_c), .p_s(p_s), .p_c(p_c), .result(result));
 endmodule
 
 
