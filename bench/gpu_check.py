@@ -41,10 +41,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 GPU_MODULES = ["kernels.int8_gemm", "kernels.int8_gemm_cupy", "bench.test_bench_int8_gemm",
                "kernels.hadamard", "bench.test_bench_hadamard",
                "kernels.bcq", "kernels.lut_gemm", "bench.test_bench_lut_gemm",
-               "kernels.lowbit", "kernels.wonly_gemm", "bench.test_bench_wonly_gemm", "kernels.fp8",
+               "kernels.lowbit_format", "kernels.lowbit", "kernels.lowbit_linear", "kernels.wonly_gemm",
+               "bench.test_bench_wonly_gemm", "kernels.fp8",
                "kernels.bcq_tc_gemm", "kernels.lut_gemm_cupy", "kernels.bcq_gemm", "bench.test_bench_bcq_paths",
                "kernels.hadamard_ext", "bench.test_bench_hadamard_ext", "kernels.fp8_gemm", "bench.test_bench_fp8_gemm",
-               "kernels.halo", "kernels.tiny_lm", "bench.test_bench_halo", "kernels.bitplane_gemm",
+               "kernels.halo", "kernels.models.tiny_lm", "bench.test_bench_halo", "kernels.bitplane_gemm",
                "bench.test_bench_bitplane"]
 FORBIDDEN_TOP_LEVEL = ["sim", "rtl_models", "reports", "cocotb", "cocotb_tools", "pyverilog"]
 

@@ -15,8 +15,9 @@ below which FP8 stops paying off, and a short FP8 / HALO training run of the tin
    bf16 and the dense FP8 rate (= the INT8 rate on Hopper) for the FP8 recipes.
 2. ``test_bench_halo_crossover``: bf16 vs fp8_tensorwise over growing cubes M = N = K, plus the
    target shape; ``crossover_shape`` is the smallest shape from which on FP8 is faster.
-3. ``test_bench_halo_training``: the tiny LM (kernels/tiny_lm.py, wider than the CPU report's) trained
-   for a few hundred steps on CUDA per recipe; final train / validation losses and time per step.
+3. ``test_bench_halo_training``: the tiny LM (kernels/models/tiny_lm.py, wider than the CPU
+   report's) trained for a few hundred steps on CUDA per recipe; final train / validation losses
+   and time per step.
 
 Correctness before timing: each FP8 recipe's y, dx, dW on the target shape against the bf16 peer,
 relative Frobenius error below 0.08 / 0.12 / 0.12 (e4m3 / e5m2 rounding, tests/test_kernels_halo.py).
@@ -173,7 +174,7 @@ def test_bench_halo_crossover(benchmark, machine):
 @pytest.mark.parametrize("recipe,level", [("bf16", 0), ("fp8_tensorwise", 0), ("fp8_rowwise", 0),
                                           ("fp8_tensorwise", 1), ("fp8_tensorwise", 2)])
 def test_bench_halo_training(benchmark, machine, recipe, level):
-    from kernels.tiny_lm import LMConfig, train
+    from kernels.models.tiny_lm import LMConfig, train
 
     info, _ = machine
     steps = 200

@@ -10,7 +10,8 @@ import platform
 import numpy as np
 import pytest
 
-from rtl_models.runner import run_cosim, simulator_missing
+from rtl_models.cosim import simulator_missing
+from rtl_models.systolic_cosim import run_cosim
 from sim.systolic import SystolicConfig, estimate_gemm
 from sim.workloads import random_int8
 

@@ -34,7 +34,7 @@ from bench.gpu_timing import (
     machine_info,
     print_past_capture,
 )
-from kernels.lowbit import packed_words
+from kernels.lowbit_format import packed_words
 from kernels.wonly_gemm import (
     count_wonly_ops,
     wonly_gemm,

@@ -2,10 +2,11 @@
 Weight-only W4 / W3 / W2 x A16 GEMM in Triton, with OWQ's fp16 outlier columns; and W8A8
 =========================================================================================
 
-y = x W^T for a weight stored by kernels/lowbit.py: packed ``bits``-bit codes with a scale and a
-zero point per output row and group of ``group_size`` input columns, plus (OWQ) a few input
-columns kept in fp16. Activations are fp16, bf16 or fp32; accumulation is fp32. The file reads
-top to bottom: why, the kernel, tuning, the launcher, the torch reference, W8A8, op/byte counts.
+y = x W^T for a weight in the packed format of kernels/lowbit_format.py (written by the
+quantisers of kernels/lowbit.py): packed ``bits``-bit codes with a scale and a zero point per
+output row and group of ``group_size`` input columns, plus (OWQ) a few input columns kept in
+fp16. Activations are fp16, bf16 or fp32; accumulation is fp32. The file reads top to bottom:
+why, the kernel, tuning, the launcher, the torch reference, W8A8, op/byte counts.
 
 Why weight-only
 ---------------
@@ -62,7 +63,7 @@ import torch
 from kernels._triton_env import TRITON_INTERPRET, tl, triton
 from kernels._validate import max_element_offset
 from kernels.int8_gemm import int8_gemm, int8_gemm_reference
-from kernels.lowbit import check_bits, check_group_size, packed_words, unpack_codes
+from kernels.lowbit_format import check_bits, check_group_size, packed_words, unpack_codes
 
 __all__ = [
     "W8A8Ops",
@@ -220,7 +221,7 @@ BLOCK_O = 16
 
 
 def check_wonly_operands(x, qweight, scales, zeros, bits, group_size, outlier_idx=None, outlier_weight=None):
-    """Check the operands (layout of kernels/lowbit.py); return (M, N, K, n_out)."""
+    """Check the operands (layout of kernels/lowbit_format.py); return (M, N, K, n_out)."""
     for name, t in (("x", x), ("qweight", qweight), ("scales", scales), ("zeros", zeros)):
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
@@ -275,7 +276,7 @@ def _check_device(x: torch.Tensor, fn: str) -> None:
 def wonly_gemm(x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor, zeros: torch.Tensor,
                bits: int, group_size: int | None, outlier_idx: torch.Tensor | None = None,
                outlier_weight: torch.Tensor | None = None, *, out_dtype: torch.dtype | None = None) -> torch.Tensor:
-    """y = x W^T (M, N) for low-bit W in kernels/lowbit.py's packed layout; fp32 accumulation.
+    """y = x W^T (M, N) for low-bit W in kernels/lowbit_format.py's packed layout; fp32 accumulation.
 
     ``x`` (M, K) fp16/bf16/fp32; output dtype ``out_dtype`` (default x.dtype; float32 keeps the
     accumulator's precision). OWQ's ``outlier_idx`` (n_out,) int32 / ``outlier_weight``
@@ -484,12 +485,15 @@ def count_w8a8_ops(M: int, N: int, K: int) -> W8A8Ops:
 # %%
 # A quick self-check: ``python -m kernels.wonly_gemm``.
 if __name__ == "__main__":
-    from kernels.lowbit import rtn_quantize
+    from kernels.lowbit_format import pack_codes
 
     torch.manual_seed(0)
     device = "cpu" if TRITON_INTERPRET else "cuda"
-    w = torch.randn(40, 96)
-    ops = rtn_quantize(w, 3, 32, outlier_idx=torch.tensor([5, 70])).pack()
+    codes, zeros = torch.randint(0, 8, (40, 96)), torch.randint(0, 8, (3, 40))  # W3, groups of 32
+    codes[:, [5, 70]] = zeros[[0, 2]].T  # OWQ columns 5 and 70: dense part 0, kept in fp16
+    ops = {"qweight": pack_codes(codes, 3), "scales": (torch.rand(3, 40) / 8 + 0.01).half(),
+           "zeros": zeros.to(torch.uint8), "outlier_idx": torch.tensor([5, 70], dtype=torch.int32),
+           "outlier_weight": torch.randn(2, 40).half()}
     ops = {k: v.to(device) for k, v in ops.items()}
     x = torch.randn(3, 96).to(device)
     args = (x, ops["qweight"], ops["scales"], ops["zeros"], 3, 32, ops["outlier_idx"], ops["outlier_weight"])

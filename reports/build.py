@@ -1,6 +1,6 @@
 """The report: area, energy and latency of each engine on each workload, as CSV, PNG and HTML.
 
-    build_report("reports/out", default_engines(), default_workloads())
+    build_report("reports/out", priced_engines(), default_workloads())
 
 For every engine the Verilog array (and its PE alone) is synthesised (reports/synth.py); for every
 engine x workload the cycle model gives cycles and event counts, which reports/cost.py turns into
@@ -8,8 +8,9 @@ energy, latency and efficiency. Everything is written into a scratch folder besi
 moved into place whole at the end, so an interrupted or failed run leaves the previous report (or
 nothing), never half of one.
 
-Engines and workloads are data: an engine family is added by building EngineSpec values (a config,
-a cycle-count function, its Verilog tops, its event -> energy table), not by editing this file.
+Engines and workloads are data: the cost table's engines are the registered engine records'
+``priced`` rows (reports/engines/), each turned into an EngineSpec here; nothing in this file names
+an engine.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 import pandas as pd
 
 from reports import cost, synth, tech
+from rtl_models.synth import verilog_sources
 
 MARKER = ".bitweight-report"  # marks a folder build_report may replace
 
@@ -44,7 +46,7 @@ class SynthTarget:
     verilog_files: tuple[str, ...] | None = None
 
     def files(self) -> list[Path]:
-        return [Path(f) for f in self.verilog_files] if self.verilog_files else synth.verilog_sources(self.top)
+        return [Path(f) for f in self.verilog_files] if self.verilog_files else verilog_sources(self.top)
 
     def label(self) -> str:
         return f"{self.top}(" + ", ".join(f"{k}={v}" for k, v in self.params.items()) + ")"
@@ -109,147 +111,36 @@ class GemmWorkload:
     note: str = ""
 
 
-def default_engines(rows: int = 16, cols: int = 16) -> list[EngineSpec]:
-    """The registered engines (reports/registry.py) as rows x cols arrays."""
-    from reports.registry import engines, load
-
-    specs = []
-    for engine in engines("int_gemm_array").values():
-        cfg = engine.config(rows, cols)
-        params = engine.rtl_params(cfg)
-        pe_top = engine.rtl_pe_top
-        pe_params = {k: params[k] for k in ("A_W", "B_W", "ACC_W") if k in params}
-        estimate = load(engine.estimate)
-        specs.append(EngineSpec(
-            name=f"{engine.name}_{rows}x{cols}",
-            description=engine.description,
-            config=cfg,
-            estimate=estimate,
-            num_pes=rows * cols,
-            array=SynthTarget(engine.rtl_top, params),
-            pe=SynthTarget(pe_top, pe_params) if pe_top else None,
-            event_energy=cost.engine_event_energy(cfg),
-        ))
-    return specs
-
-
-def lowbit_engines(rows: int = 16, cols: int = 16, weight_bits: Sequence[int] = (4, 2)) -> list[EngineSpec]:
-    """The output-stationary array with narrow weights (INT4 / INT2 x INT8 -> INT32): the same RTL
-    with B_W set (co-simulated in tests/test_rtl_lowbit.py), for the low-bit comparison."""
-    from sim.systolic import SystolicConfig, estimate_gemm
-
-    specs = []
-    for bits in weight_bits:
-        cfg = SystolicConfig(rows, cols, "os", b_bits=bits)
-        params = {"R": rows, "C": cols, "A_W": cfg.a_bits, "B_W": bits, "ACC_W": cfg.acc_bits}
-        specs.append(EngineSpec(
-            name=f"os_w{bits}a8_{rows}x{cols}",
-            description=f"INT8 x INT{bits} -> INT32 output-stationary systolic array (weight-only low-bit)",
-            config=cfg, estimate=estimate_gemm, num_pes=rows * cols,
-            array=SynthTarget("os_systolic_array", params),
-            pe=SynthTarget("mac_pe", {"A_W": cfg.a_bits, "B_W": bits, "ACC_W": cfg.acc_bits}),
-            event_energy=cost.int_gemm_event_energy(cfg.a_bits, bits, cfg.acc_bits),
-        ))
-    return specs
-
-
-@dataclass(frozen=True)
-class LutWorkloadConfig:
-    """The LUT PE and the binary-coded format it is priced with: q sign planes, scale groups of
-    group_size along K."""
-
-    pe: Any
-    q: int = 3
-    group_size: int = 128
-
-
-def _lut_estimate(M: int, N: int, K: int, cfg: LutWorkloadConfig):
-    from sim.lut_pe import estimate_lut_gemm
-
-    return estimate_lut_gemm(M, N, K, cfg.q, cfg.group_size)
-
-
-def _lut_array_estimate(M: int, N: int, K: int, cfg: LutWorkloadConfig):
-    from sim.lut_array import estimate_lut_array
-
-    return estimate_lut_array(M, N, K, cfg.q, cfg.group_size, cfg.pe)
-
-
-def lut_engines(q: int = 3, group_size: int = 128, lanes: int = 4) -> list[EngineSpec]:
-    """The LUT PE (sim/lut_pe.py, rtl_models/verilog/lut_pe.v) and the LUT array of ``lanes``
-    look-up lanes sharing one table builder (sim/lut_array.py, lut_array.v), priced with
-    ShiftAddLLM's LUT read and shift energies (reports/cost.py: lut_event_energy)."""
-    from sim.lut_array import LutArrayConfig
-    from sim.lut_pe import LutPEConfig
-
-    pe = LutPEConfig()
-    arr = LutArrayConfig(lanes=lanes, double_buffer=False, exp_bits=pe.exp_bits)
-    energy = cost.lut_event_energy(exp_bits=pe.exp_bits, acc_bits=pe.acc_bits)
-    fmt = f"{q} sign planes, power-of-two scales per {group_size} weights as shifts"
-    return [
-        EngineSpec(
-            name=f"lut_q{q}_1pe",
-            description=f"LUT-based binary-coded GEMM, {fmt}: one 256-entry-table PE (263-cycle table build per 8 "
-            "activations, then one look-up per plane and output)",
-            config=LutWorkloadConfig(pe, q, group_size), estimate=_lut_estimate, num_pes=1,
-            array=SynthTarget("lut_pe", {}), pe=None, event_energy=energy),
-        EngineSpec(
-            name=f"lut_q{q}_{lanes}lanes",
-            description=f"LUT-based binary-coded GEMM, {fmt}: one table builder shared by {lanes} look-up lanes",
-            config=LutWorkloadConfig(arr, q, group_size), estimate=_lut_array_estimate, num_pes=lanes,
-            array=SynthTarget("lut_array", {"P": lanes, "DBUF": 0}), pe=SynthTarget("lut_array_lane", {}),
-            event_energy=energy),
-    ]
-
-
-def other_gemm_engines(tree: tuple[int, int] = (16, 4), cube: int = 4, grid: int = 16) -> list[EngineSpec]:
-    """The multiplier-adder tree, 3D-cube and 2D-matrix grid, baseline and techniques (OPT2 and, where K
-    has a carry-save tree, OPT1 for the tree and cube; OPT1 for the grid), priced from their event counts (reports/cost.py:
-    engine_event_energy; the techniques through first-order full-adder and select-bit counts)."""
-    from rtl_models.bcast_cosim import rtl_params as bcast_params
-    from rtl_models.tree_gemm_cosim import rtl_params as tree_params
-    from sim.adder_tree import TreeConfig
-    from sim.adder_tree import estimate_gemm as tree_estimate
-    from sim.broadcast import BroadcastConfig
-    from sim.broadcast import estimate_gemm as bcast_estimate
-
-    from sim.adder_tree import CSA_KS
-
-    k, n = tree
-    specs = []
-    for pe, tag, what in (("mult", "", ""), ("sbw", "_sbw", ", OPT2 same-bit-weight trees"),
-                          ("csa", "_csa", ", OPT1 carry-save trees")):
-        mat, cub = (TreeConfig(k, n, pe) if pe != "csa" or k in CSA_KS else None,
-                    TreeConfig(cube, cube, pe, rows=cube) if pe != "csa" or cube in CSA_KS else None)
-        if mat:
-            specs.append(EngineSpec(
-                name=f"mat{tag}_{k}x{n}", description=f"multiplier-adder tree, K={k} x N={n} tile, one row per clock"
-                f"{what}", config=mat, estimate=tree_estimate, num_pes=k * n,
-                array=SynthTarget("tree_gemm", tree_params(mat)), event_energy=cost.engine_event_energy(mat)))
-        if cub:
-            specs.append(EngineSpec(
-                name=f"cube{tag}_{cube}", description=f"3D-cube, {cube}x{cube}x{cube} multipliers{what}", config=cub,
-                estimate=tree_estimate, num_pes=cube**3, array=SynthTarget("tree_gemm", tree_params(cub)),
-                event_energy=cost.engine_event_energy(cub)))
-    for pe, tag, what in (("mac", "", "MAC PEs"), ("booth_csa", "_csa", "OPT1 carry-save PEs")):
-        bc = BroadcastConfig(grid, grid, pe)
-        specs.append(EngineSpec(name=f"bcast{tag}_{grid}x{grid}", description=f"2D-matrix (broadcast) grid, "
-                                f"{grid}x{grid} {what}", config=bc, estimate=bcast_estimate, num_pes=grid * grid,
-                                array=SynthTarget("bcast_matrix", bcast_params(bc)),
-                                event_energy=cost.engine_event_energy(bc)))
-    return specs
-
-
-def default_extra_synth(exclude: Iterable[str] = ()) -> list[tuple[str, SynthTarget]]:
-    """The processing elements of the registered engines outside the INT8 array family (their arrays
-    are priced by other EngineSpecs or sections),
-    at their RTL default parameters, for the synthesis table (``exclude``: registry names whose
-    PE is already priced by another EngineSpec)."""
+def priced_engines(sizes=None, table: str | None = None) -> list[EngineSpec]:
+    """Every registered engine's cost-table rows (its record's ``priced``) at ``sizes``
+    (reports.engine.Sizes; default the full report's), or only those of one comparison ``table``."""
+    from reports.engine import Sizes
     from reports.registry import engines
 
-    exclude = set(exclude)
-    return [(e.name, SynthTarget(e.rtl_pe_top, {})) for e in engines().values()
-            if e.family != "int_gemm_array" and e.name not in exclude]
+    sizes = sizes or Sizes.full()
+    specs = []
+    for engine in engines(table=table).values():
+        for p in engine.priced(sizes):
+            params = engine.rtl_params(p.config)
+            specs.append(EngineSpec(
+                name=p.label,
+                description=p.description or engine.description,
+                config=p.config,
+                estimate=engine.estimate_gemm,
+                num_pes=engine.mac_units(p.config),
+                array=SynthTarget(engine.rtl_top, params),
+                pe=SynthTarget(engine.pe_top, engine.pe_params(p.config)) if engine.pe_in_cost_table else None,
+                event_energy=engine.energy_table(p.config),
+            ))
+    return specs
+
+
+def pe_alone_targets() -> list[tuple[str, SynthTarget]]:
+    """The processing elements of the engines priced outside the cost table (their records'
+    ``pe_alone``), at their RTL default parameters, for the synthesis table."""
+    from reports.registry import engines
+
+    return [(e.name, SynthTarget(e.pe_top, {})) for e in engines().values() if e.pe_alone]
 
 
 def default_workloads() -> list[GemmWorkload]:
@@ -541,7 +432,7 @@ def build_report(out_dir: str | os.PathLike, engines: Iterable[EngineSpec], work
     ``extra_synth``: (engine name, PE target) pairs of engine families the cost table does not
     price yet; their processing elements join the synthesis table beside the arrays' PEs.
     ``extra_sections``: ReportSection values (or (title, csv file name, table, note) tuples) shown
-    after the cost tables; reports/sections.py gathers every family's.
+    after the cost tables; reports/sections/ gathers every family's.
     """
     engines, workloads = list(engines), list(workloads)
     if not engines or not workloads:

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from reports.registry import ENGINES, engines, get_engine, load
-
-GEMM_ENGINES = engines("int_gemm_array")
+from reports.registry import ENGINES, engines, get_engine
 from sim.workloads import NAMED_GEMMS, named_gemm, parse_shape
+
+SIZED = engines(sized=True)
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "out"
 
@@ -55,64 +55,81 @@ def _param(text: str) -> tuple[str, int]:
 
 
 def cmd_report(args) -> int:
-    from reports.build import (build_report, default_engines, default_extra_synth, default_workloads,
-                               lowbit_engines, lut_engines, other_gemm_engines)
+    from reports.build import build_report, default_workloads, pe_alone_targets, priced_engines
+    from reports.engine import Sizes
 
     t0 = time.perf_counter()
     from reports.sections import gather
 
-    engines = (default_engines(args.rows, args.cols) + lowbit_engines(args.rows, args.cols)
-               + lut_engines(lanes=2 if args.quick else 4)
-               + other_gemm_engines(*(((4, 2), 2, 4) if args.quick else ((16, 4), 4, args.rows))))
+    sizes = (Sizes.quick if args.quick else Sizes.full)(args.rows, args.cols)
+    engines = priced_engines(sizes)
     sections = gather(progress=print, quick=args.quick)
     out = build_report(Path(args.out), engines, default_workloads(), progress=print,
-                       extra_synth=default_extra_synth(exclude=["lut", "lut_array", "mat_sbw", "cube", "cube_sbw", "bcast", "bcast_csa"]), extra_sections=sections)
+                       extra_synth=pe_alone_targets(), extra_sections=sections)
     print(f"report written to {out / 'index.html'} in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
-def cmd_cosim(args) -> int:
-    from rtl_models.runner import run_cosim
+def _sized_config(engine, rows: int, cols: int):
+    """The engine's config: sized from rows x cols when it runs sized GEMMs, else its cross-check config."""
+    if engine.sizing is None:
+        return engine.crosscheck_config()
+    from sim.topology import ArchConfig
 
-    engine = get_engine(args.engine, "int_gemm_array")
-    if args.shape is not None:
-        m, n, k = args.shape
-        rng = np.random.default_rng(args.seed)
-        a = rng.integers(-128, 128, (m, k), dtype=np.int8)
-        b = rng.integers(-128, 128, (k, n), dtype=np.int8)
-        label = f"random {m}x{n}x{k} (seed {args.seed})"
-    else:
-        a, b = named_gemm(args.workload, args.seed)
-        label = f"{args.workload} (seed {args.seed})"
-    cfg = engine.config(args.rows, args.cols)
-    model = load(engine.model)(a, b, cfg)
-    print(f"engine {engine.name}: {engine.description}; array {args.rows}x{args.cols}; workload {label}")
-    print(f"simulating {len(model.folds)} fold(s) of RTL top {engine.rtl_top} on {args.sim} ...", flush=True)
+    return engine.sizing.config(ArchConfig(rows, cols, "os"))
+
+
+def cmd_cosim(args) -> int:
+    from reports.engine import Case
+
+    engine = get_engine(args.engine)
+    cfg = _sized_config(engine, args.rows, args.cols)
+    if engine.sizing is not None:  # an M x N x K GEMM engine: a random or named int8 GEMM
+        if args.shape is not None:
+            m, n, k = args.shape
+            rng = np.random.default_rng(args.seed)
+            a = rng.integers(-128, 128, (m, k), dtype=np.int8)
+            b = rng.integers(-128, 128, (k, n), dtype=np.int8)
+            cases = [Case(f"random {m}x{n}x{k} (seed {args.seed})", (a, b))]
+        else:
+            a, b = named_gemm(args.workload, args.seed)
+            cases = [Case(f"{args.workload} (seed {args.seed})", (a, b))]
+        where = f"array {args.rows}x{args.cols}"
+    else:  # its golden cases, at its cross-check configuration
+        if args.shape is not None:
+            raise ValueError(f"--shape takes an M x N x K GEMM; engine {engine.name} does not run sized GEMMs "
+                             "(it runs its golden cases)")
+        cases = engine.golden(args.seed)
+        where = "its cross-check configuration"
+    print(f"engine {engine.name}: {engine.description}")
+    print(f"config {cfg} ({where}); {len(cases)} case(s)")
+    models = [engine.run_model(cfg, c.operands) for c in cases]
+    print(f"simulating RTL top {engine.rtl_top} on {args.sim} ...", flush=True)
     t0 = time.perf_counter()
-    rtl = run_cosim(a, b, args.rows, args.cols, cfg.dataflow, sim=args.sim, waves=args.waves, seed=args.seed,
-                    pe=cfg.pe)
+    kw = {"waves": True} if args.waves else {}
+    rtl = engine.run_cosim(cfg, [c.operands for c in cases], sim=args.sim, seed=args.seed, **kw)
     wall = time.perf_counter() - t0
-    c_equal = np.array_equal(np.asarray(rtl.c), model.c)
-    mismatches = int(np.count_nonzero(np.asarray(rtl.c) != model.c))
-    cycles_equal = list(rtl.fold_cycles) == list(model.fold_cycles)
+    ok = True
     print()
-    print(f"{'':24}{'cycle model':>16}{'RTL (' + args.sim + ')':>20}")
-    print(f"{'total cycles':24}{model.cycles:>16}{rtl.cycles:>20}")
-    shown = min(len(model.folds), 8)
-    for i in range(shown):
-        f = model.folds[i]
-        tag = f"fold {i} m{f.m0}:{f.m1} n{f.n0}:{f.n1} k{f.k0}:{f.k1}"
-        print(f"{tag:24}{model.fold_cycles[i]:>16}{rtl.fold_cycles[i]:>20}")
-    if shown < len(model.folds):
-        print(f"{'... ' + str(len(model.folds) - shown) + ' more folds':24}")
-    print(f"{'C checksum':24}{int(model.c.astype(np.int64).sum()):>16}{int(np.asarray(rtl.c, np.int64).sum()):>20}")
+    print(f"{'case':40}{'cycle model':>14}{'RTL (' + args.sim + ')':>18}  values")
+    for case, model, r in zip(cases, models, rtl):
+        values_equal = np.array_equal(np.asarray(r.values), model.values)
+        cycles_equal = int(r.cycles) == model.cycles and tuple(r.fold_cycles or ()) == model.fold_cycles
+        ok &= values_equal and cycles_equal
+        differ = int(np.count_nonzero(np.asarray(r.values) != model.values))
+        print(f"{case.name[:39]:40}{model.cycles:>14}{int(r.cycles):>18}  "
+              f"{'bit-exact' if values_equal else f'{differ} of {model.values.size} differ'}"
+              f"{'' if cycles_equal else '; cycles DIFFER'}")
+        shown = min(len(model.fold_cycles), 8)
+        for i in range(shown):
+            print(f"{'  fold ' + str(i):40}{model.fold_cycles[i]:>14}{int(r.fold_cycles[i]):>18}")
+        if shown < len(model.fold_cycles):
+            print(f"  ... {len(model.fold_cycles) - shown} more folds")
+        if getattr(r, "wave_file", None):
+            print(f"  waveform: {r.wave_file}")
     print()
-    print(f"results: {'bit-exact' if c_equal else f'{mismatches} of {model.c.size} elements differ'}; "
-          f"cycles: {'equal' if cycles_equal else 'DIFFER'}; "
-          f"utilisation {model.utilisation:.1%}; wall time {wall:.1f} s")
-    if rtl.wave_file:
-        print(f"waveform: {rtl.wave_file}")
-    return 0 if (c_equal and cycles_equal) else 1
+    print(f"{'all equal' if ok else 'MISMATCH'}: results and cycles of model and RTL; wall time {wall:.1f} s")
+    return 0 if ok else 1
 
 
 def cmd_layers(args) -> int:
@@ -134,14 +151,15 @@ def cmd_layers(args) -> int:
 
 
 def cmd_synth(args) -> int:
-    from reports.synth import synthesize, verilog_sources
+    from reports.synth import synthesize
+    from rtl_models.synth import verilog_sources
 
     if args.top:
         top, params = args.top, dict(args.param or [])
     else:
-        engine = get_engine(args.engine, "int_gemm_array")
+        engine = get_engine(args.engine)
         top = engine.rtl_top
-        params = engine.rtl_params(engine.config(args.rows, args.cols))
+        params = engine.rtl_params(_sized_config(engine, args.rows, args.cols))
         params.update(dict(args.param or []))
     print(f"synthesising {top} {params} with yosys ...", flush=True)
     res = synthesize(verilog_sources(top), top, params)
@@ -166,9 +184,12 @@ def cmd_inventory(args) -> int:
 
 
 def cmd_engines(args) -> int:
-    for name, engine in ENGINES.items():
-        print(f"{name:6}[{engine.family}] {engine.description}\n      model {engine.model}, RTL {engine.rtl_top}, "
-              f"kernel {engine.kernel}")
+    rows = [("engine", "family", "RTL top", "layers sizing", "description")]
+    for name, e in ENGINES.items():
+        rows.append((name, e.family, e.rtl_top, e.sizing.note if e.sizing else "-", e.description))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        print("  ".join(f"{r[i]:{widths[i]}}" for i in range(4)) + "  " + r[4])
     print("\nnamed workloads (M x N x K):")
     for name, (m, n, k) in NAMED_GEMMS.items():
         print(f"  {name:26}{m} x {n} x {k}")
@@ -188,10 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "paths in a few minutes; its numbers are not the full report's")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("cosim", help="run one engine on one workload in RTL and compare with the cycle model")
-    p.add_argument("--engine", choices=sorted(GEMM_ENGINES), default="os")
-    p.add_argument("--rows", type=_positive_int, default=4)
-    p.add_argument("--cols", type=_positive_int, default=4)
+    p = sub.add_parser("cosim", help="run one engine on one workload in RTL and compare with the cycle model",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--engine", choices=list(ENGINES), default="os",
+                   help="a registered engine; those without a layers sizing run their golden cases")
+    p.add_argument("--rows", type=_positive_int, default=4, help="array rows (H) the engine is sized from")
+    p.add_argument("--cols", type=_positive_int, default=4, help="array columns (W) the engine is sized from")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--shape", type=_shape, help="random int8 operands of shape MxNxK")
     group.add_argument("--workload", choices=list(NAMED_GEMMS), default="tiny_7x5x11")
@@ -206,16 +229,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="SCALE-Sim .cfg ([architecture_presets] ArrayHeight, "
                    "ArrayWidth, Dataflow os|ws)")
     p.add_argument("--costs", action="store_true", help="also energy, latency and area (synthesises the array)")
-    p.add_argument("--engine", default=None, help="run the layers through this engine instead of the config's "
-                   "os/ws array: os, ws, os_csa, ws_csa, mat, mat_sbw, mat_csa, cube, cube_sbw, cube_csa, bcast, bcast_csa, opt3, opt4e "
-                   "(sized from ArrayHeight x ArrayWidth; see reports/layers.py)")
+    p.add_argument("--engine", default=None, choices=list(SIZED), metavar="ENGINE",
+                   help="run the layers through this engine instead of the config's os/ws array, sized from "
+                   "ArrayHeight (H) x ArrayWidth (W): " + "; ".join(f"{n} ({e.sizing.note})" for n, e in SIZED.items()))
     p.add_argument("--out", help="write the table as CSV")
     p.set_defaults(func=cmd_layers)
 
     p = sub.add_parser("synth", help="synthesise an engine (or any RTL top) with yosys: cells, area, depth, clock")
-    p.add_argument("--engine", choices=sorted(GEMM_ENGINES), default="os")
-    p.add_argument("--rows", type=_positive_int, default=16)
-    p.add_argument("--cols", type=_positive_int, default=16)
+    p.add_argument("--engine", choices=list(ENGINES), default="os",
+                   help="a registered engine, sized from --rows x --cols when it runs sized GEMMs (default os)")
+    p.add_argument("--rows", type=_positive_int, default=16, help="array rows (default 16)")
+    p.add_argument("--cols", type=_positive_int, default=16, help="array columns (default 16)")
     p.add_argument("--top", help="synthesise this Verilog module instead of an engine's array (e.g. mac_pe)")
     p.add_argument("-P", "--param", type=_param, action="append", help="Verilog parameter NAME=VALUE (repeatable)")
     p.set_defaults(func=cmd_synth)

@@ -477,22 +477,3 @@ def digit_skip_event_energy(sram_key: str = "sram_32kb_read_64bit", acc_bits: in
         EventEnergy("zero_digits_skipped", NOT_CHARGED, 0.0, "skipped: no work", "-"),
         EventEnergy("macs", NOT_CHARGED, 0.0, "useful MACs; their energy is in the rows above", "-"),
     )
-
-
-def engine_event_energy(cfg, sram_key: str = "sram_32kb_read_64bit") -> tuple[EventEnergy, ...]:
-    """The event -> energy table of any GEMM engine's config (sim/ config objects): the one entry
-    point for the report and ``bitweight layers --costs``."""
-    name = type(cfg).__name__
-    pe = getattr(cfg, "pe", None)
-    if name == "SystolicConfig":
-        if pe == "booth_csa":
-            return csa_pe_event_energy(cfg.dataflow, cfg.acc_bits, cfg.b_bits, sram_key)
-        return int_gemm_event_energy(cfg.a_bits, cfg.b_bits, cfg.acc_bits, sram_key)
-    if name == "BroadcastConfig":
-        return csa_pe_event_energy("bcast", sram_key=sram_key) if pe == "booth_csa" else bcast_event_energy(sram_key)
-    if name == "TreeConfig":
-        return tree_pe_event_energy(pe, cfg.k, sram_key)
-    if name in ("DigitSkipConfig", "DigitSkip4EConfig"):
-        return digit_skip_event_energy(sram_key, acc_bits=cfg.acc_bits, group4e=name == "DigitSkip4EConfig")
-    raise ValueError(f"no event -> energy table for a {name}; priced engine configs: SystolicConfig, "
-                     "BroadcastConfig, TreeConfig, DigitSkipConfig, DigitSkip4EConfig")

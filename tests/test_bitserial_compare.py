@@ -1,8 +1,8 @@
-"""Bit-serial PEs beside OPT3 (reports/bitserial_compare.py)."""
+"""Bit-serial PEs beside OPT3 (reports/sections/bitserial_compare.py)."""
 
 import numpy as np
 
-from reports.bitserial_compare import K, bitserial_table
+from reports.sections.bitserial_compare import K, bitserial_table
 
 
 def test_table_is_consistent_with_the_models():
@@ -27,7 +27,7 @@ def test_table_is_consistent_with_the_models():
 def test_opt4e_group_beside_opt3():
     """The OPT4E group takes at most OPT3's cycles per dot (its sub-PEs work 4 groups at once) and
     its cycles are its model's for the same operands."""
-    from reports.bitserial_compare import _operands
+    from reports.sections.bitserial_compare import _operands
     from sim.digit_skip_4e import DigitSkip4EConfig, dot_cycles
 
     t = bitserial_table(n=2, precisions=(8,), progress=None, energy_dots=1, energy_k=8)

@@ -26,7 +26,7 @@ def test_engines_lists_registry_and_workloads(capsys):
         (["cosim", "--shape", "7x5"], "shape must be MxNxK"),
         (["cosim", "--rows", "0"], "argument --rows: expected a positive integer, got 0"),
         (["cosim", "--sim", "xcelium"], "argument --sim: invalid choice: 'xcelium'"),
-        (["cosim", "--engine", "is"], "argument --engine: invalid choice: 'is'"),
+        (["cosim", "--engine", "tpu"], "argument --engine: invalid choice: 'tpu'"),
         (["synth", "-P", "R16"], "a Verilog parameter must be NAME=INTEGER (e.g. R=16), got 'R16'"),
         (["synth", "--cols", "x"], "argument --cols: expected a positive integer, got 'x'"),
     ],
@@ -43,8 +43,8 @@ def test_bad_arguments_are_named(capsys, argv, message):
 def test_cosim_prints_matching_results_and_cycles(capsys, engine):
     assert main(["cosim", "--engine", engine, "--rows", "4", "--cols", "4", "--shape", "6x5x7", "--sim", "icarus"]) == 0
     out = capsys.readouterr().out
-    assert "results: bit-exact; cycles: equal" in out
-    assert "total cycles" in out
+    assert "all equal: results and cycles of model and RTL" in out
+    assert "bit-exact" in out and "fold 0" in out and "DIFFER" not in out
 
 
 def test_report_end_to_end_on_small_arrays(tmp_path, capsys):
@@ -61,11 +61,15 @@ def test_report_end_to_end_on_small_arrays(tmp_path, capsys):
     import pandas as pd
 
     costs = pd.read_csv(out / "gemm_costs.csv")
-    # every priced engine, techniques included (the quick report's 2x2x2 cube has no carry-save tree), on each
-    # of the 6 named layer workloads
-    engines = {"os_4x4", "ws_4x4", "os_csa_4x4", "ws_csa_4x4", "os_w4a8_4x4", "os_w2a8_4x4", "mat_4x2", "mat_sbw_4x2",
-               "mat_csa_4x2", "cube_2", "cube_sbw_2", "bcast_4x4", "bcast_csa_4x4"}
-    assert engines <= set(costs.engine) and len(set(costs.engine)) == len(engines) + 2  # + the two LUT engines
+    # every registered engine's priced rows, techniques included (the quick report's 2x2x2 cube has no
+    # carry-save tree), on each of the 6 named layer workloads
+    from reports.engine import Sizes
+    from reports.registry import engines as registered
+
+    priced = {p.label for e in registered().values() for p in e.priced(Sizes.quick(4, 4))}
+    assert {"os_4x4", "ws_4x4", "os_csa_4x4", "ws_csa_4x4", "os_w4a8_4x4", "os_w2a8_4x4", "mat_4x2", "mat_sbw_4x2",
+            "mat_csa_4x2", "cube_2", "cube_sbw_2", "bcast_4x4", "bcast_csa_4x4", "lut_q3_1pe", "lut_q3_2lanes"} <= priced
+    assert set(costs.engine) == priced and "cube_csa_2" not in priced
     assert len(costs) == 6 * len(set(costs.engine))
     from reports.sections import PROVIDERS
 
@@ -77,3 +81,31 @@ def test_report_end_to_end_on_small_arrays(tmp_path, capsys):
                   "Hadamard and FP8 engines: area, latency, energy", "Energy per MAC from toggles (PE level)"):
         assert f"<h2>{title}</h2>" in html, title
     assert any(f.suffix == ".png" for f in out.iterdir())
+
+
+def test_cosim_shape_needs_a_gemm_engine(capsys):
+    assert main(["cosim", "--engine", "fwht", "--shape", "2x2x2"]) == 2
+    assert ("--shape takes an M x N x K GEMM; engine fwht does not run sized GEMMs (it runs its golden cases)"
+            in capsys.readouterr().err)
+
+
+@pytest.mark.rtl
+def test_cosim_runs_an_engine_that_is_not_a_sized_gemm(capsys):
+    """Engines without a layers sizing (here the FWHT butterfly) run their golden cases."""
+    assert main(["cosim", "--engine", "fwht"]) == 0
+    out = capsys.readouterr().out
+    assert "all equal: results and cycles of model and RTL" in out and "one_hot_min" in out
+
+
+def test_engines_lists_every_engine_in_aligned_columns(capsys):
+    from reports.registry import ENGINES
+
+    assert main(["engines"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = lines[1:1 + len(ENGINES)]
+    assert [r.split()[0] for r in rows] == list(ENGINES)
+    # every column starts at the same offset on every row
+    header = lines[0]
+    for col in ("family", "RTL top", "layers sizing", "description"):
+        start = header.index(col)
+        assert all(r[start - 2:start] == "  " and r[start] != " " for r in rows), col

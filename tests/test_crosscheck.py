@@ -1,74 +1,146 @@
-"""The three-way cross-check, driven by the engine registry: on the same golden tensors,
+"""The three-way cross-check of every registered engine, through its record's contract alone
+(reports/engine.py): on the engine's golden cases,
 
     GPU kernel (Triton; interpreted on the CPU here) == torch reference == cycle model == RTL,
 
-bit for bit, and the RTL's measured cycles == the model's, fold by fold, on both simulators.
-The tensors: random, edge values and awkward shapes (sim/workloads.py) and slices of a real
-model's INT8 weights and activations (kernels/real_tensors.py).
-A family registered in reports/registry.py is picked up here without editing this file.
+bit for bit, and the RTL's measured cycles == the model's, in total and fold by fold, on Icarus
+and on Verilator. An engine added to a family file in reports/engines/ is picked up here without
+editing this file. What is specific to a family (edge cases, error messages, planted bugs in its
+bench) stays in its own test file.
+
+The mutation tests at the end plant a bug in each of the three implementations of several
+families and show the cross-check fails.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
+
 import numpy as np
 import pytest
-import torch
 
-from kernels.real_tensors import real_int8_gemms
-from reports.registry import engines, load
-from rtl_models.runner import simulator_missing
+from reports.engine import Outcome
+from reports.registry import ENGINES
+from rtl_models.testing import needs
 
-ROWS, COLS = 4, 4
-
-
-def _torch(x: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(x))
+SEED = 7
 
 
-GEMM_ENGINES = engines("int_gemm_array")
-# slices of all-MiniLM-L6-v2's INT8 weights and its INT8 activations on real text (the same
-# golden tensors for every implementation), beside the random and edge-value workloads
-REAL_WORKLOADS = real_int8_gemms(max_m=8, max_n=7, max_k=24, layers=["blocks.0.q", "blocks.2.ffn_up", "blocks.5.ffn_down"])
+def mismatches(engine, cfg, cases, models, kernels=None, references=None, rtl=None) -> list[str]:
+    """Every disagreement between the implementations, as readable lines (empty: all agree)."""
+    out = []
+    for i, case in enumerate(cases):
+        model = models[i]
+        if kernels is not None and not np.array_equal(np.asarray(kernels[i]), model.values):
+            out.append(f"{engine.name} {case.name}: kernel values differ from the model's")
+        if references is not None and not np.array_equal(np.asarray(references[i]), model.values):
+            out.append(f"{engine.name} {case.name}: torch reference differs from the model")
+        if rtl is not None:
+            r = rtl[i]
+            if not np.array_equal(np.asarray(r.values), model.values):
+                out.append(f"{engine.name} {case.name}: RTL values differ from the model's")
+            if int(r.cycles) != model.cycles:
+                out.append(f"{engine.name} {case.name}: RTL {r.cycles} cycles, model {model.cycles}")
+            if tuple(int(c) for c in (r.fold_cycles or ())) != model.fold_cycles:
+                out.append(f"{engine.name} {case.name}: RTL cycles per fold {tuple(r.fold_cycles)}, "
+                           f"model {model.fold_cycles}")
+    return out
 
 
-@pytest.fixture(scope="module", params=sorted(GEMM_ENGINES))
-def engine_case(request):
-    """The engine, its golden workloads, and each workload's model and kernel results."""
-    engine = GEMM_ENGINES[request.param]
-    workloads = load(engine.workloads)(seed=7) + REAL_WORKLOADS
-    cfg = engine.config(ROWS, COLS)
-    simulate, kernel, reference = load(engine.model), load(engine.kernel), load(engine.kernel_reference)
-    rows = []
-    for name, a, b in workloads:
-        model = simulate(a, b, cfg)
-        out_kernel = kernel(_torch(a), _torch(b)).numpy()
-        out_ref = reference(_torch(a), _torch(b)).numpy()
-        rows.append((name, a, b, model, out_kernel, out_ref))
-    return engine, rows
+@pytest.fixture(scope="module", params=list(ENGINES))
+def checked(request):
+    """The engine, its cross-check config, golden cases and each case's model outcome."""
+    engine = ENGINES[request.param]
+    cfg = engine.crosscheck_config()
+    cases = engine.golden(SEED)
+    assert cases, f"{engine.name} has no golden cases"
+    return engine, cfg, cases, [engine.run_model(cfg, c.operands) for c in cases]
 
 
-def test_kernel_reference_and_model_agree(engine_case):
-    engine, rows = engine_case
-    for name, a, b, model, out_kernel, out_ref in rows:
-        exact = a.astype(np.int64) @ b.astype(np.int64)
-        assert out_kernel.dtype == np.int32, name
-        np.testing.assert_array_equal(out_kernel.astype(np.int64), exact, err_msg=f"kernel, {name}")
-        np.testing.assert_array_equal(out_ref.astype(np.int64), exact, err_msg=f"torch reference, {name}")
-        np.testing.assert_array_equal(model.c, out_kernel, err_msg=f"cycle model vs kernel, {name}")
+def test_model_outcome_is_complete(checked):
+    engine, cfg, cases, models = checked
+    for case, m in zip(cases, models):
+        assert isinstance(m, Outcome), case.name
+        assert m.cycles > 0 and m.events, f"{engine.name} {case.name}: no cycles or events"
+        if m.fold_cycles:
+            assert sum(m.fold_cycles) == m.cycles, f"{engine.name} {case.name}: folds do not add up"
+
+
+def test_kernel_reference_and_model_agree(checked):
+    engine, cfg, cases, models = checked
+    kernels = [engine.run_kernel(cfg, c.operands) for c in cases]
+    references = [engine.run_reference(cfg, c.operands) for c in cases]
+    assert mismatches(engine, cfg, cases, models, kernels, references) == []
 
 
 @pytest.mark.rtl
 @pytest.mark.parametrize("sim", ["icarus", "verilator"])
-def test_rtl_agrees_with_kernel_and_model(engine_case, sim):
-    reason = simulator_missing(sim)
-    if reason:
-        pytest.skip(reason)
-    engine, rows = engine_case
-    cosim = load(engine.cosim)
-    cfg = engine.config(ROWS, COLS)
-    results = cosim([(a, b) for _, a, b, *_ in rows], ROWS, COLS, cfg.dataflow, sim=sim, seed=7, pe=cfg.pe)
-    assert len(results) == len(rows)
-    for (name, a, b, model, out_kernel, _), rtl in zip(rows, results):
-        np.testing.assert_array_equal(rtl.c, out_kernel, err_msg=f"RTL ({sim}) vs kernel, {name}")
-        assert rtl.fold_cycles == model.fold_cycles, f"{name}: RTL cycles per fold differ from the model's"
-        assert rtl.cycles == model.cycles
+def test_rtl_agrees_with_the_model(checked, sim):
+    needs(sim)
+    engine, cfg, cases, models = checked
+    rtl = engine.run_cosim(cfg, [c.operands for c in cases], sim=sim, seed=SEED)
+    assert len(rtl) == len(cases)
+    assert mismatches(engine, cfg, cases, models, rtl=rtl) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# planted bugs: the cross-check fails when any one implementation is wrong
+
+MUTANT_FAMILIES = ("os", "fwht", "lut", "fp8_os")
+
+
+def _flip(values) -> np.ndarray:
+    v = np.array(values, copy=True)
+    flat = v.reshape(-1)
+    flat[0] = flat[0] ^ 1 if np.issubdtype(v.dtype, np.integer) else flat[0] + 1
+    return v
+
+
+@pytest.mark.parametrize("name", MUTANT_FAMILIES)
+def test_a_wrong_kernel_or_model_fails_the_cross_check(name):
+    engine = ENGINES[name]
+    cfg, cases = engine.crosscheck_config(), engine.golden(SEED)[:2]
+    models = [engine.run_model(cfg, c.operands) for c in cases]
+    kernels = [engine.run_kernel(cfg, c.operands) for c in cases]
+    assert mismatches(engine, cfg, cases, models, kernels) == []
+    bad_kernels = [_flip(k) for k in kernels]
+    assert any("kernel values differ" in m for m in mismatches(engine, cfg, cases, models, bad_kernels))
+    bad_models = [dataclasses.replace(m, values=_flip(m.values)) for m in models]
+    assert any("kernel values differ" in m for m in mismatches(engine, cfg, cases, bad_models, kernels))
+
+
+# one planted RTL bug per family: (Verilog file, text, replacement); the bench measures the
+# mutant and the cross-check (or the bench's own check against the model) must fail
+RTL_MUTANTS = {
+    "os": ("mac_pe.v", "acc_out <= drain ? acc_in : acc_out + prod_ext;",
+           "acc_out <= drain ? acc_in : acc_out + prod_ext + 1;"),
+    "fwht": ("fwht_butterfly.v", "diff <= a_x - b_x;", "diff <= b_x - a_x;"),
+    "lut": ("lut_pe.v", "if (tbl_we) tbl[tbl_entry] <= tbl_data;", "if (tbl_we) tbl[tbl_entry] <= tbl_data + 1;"),
+}
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("name", ["os", "fwht", "lut"])
+def test_a_wrong_rtl_fails_the_cross_check(name, tmp_path, monkeypatch):
+    """A planted bug in the Verilog: the co-simulation raises or its outcome differs from the model."""
+    from rtl_models import cosim
+
+    needs("icarus")
+    engine = ENGINES[name]
+    file, old, new = RTL_MUTANTS[name]
+    broken = tmp_path / "verilog"
+    shutil.copytree(cosim.VERILOG_DIR, broken)
+    src = broken / file
+    text = src.read_text()
+    assert old in text, f"{file} no longer holds the mutated line {old!r}: update RTL_MUTANTS"
+    src.write_text(text.replace(old, new))
+    monkeypatch.setattr(cosim, "VERILOG_DIR", broken)
+    cfg, cases = engine.crosscheck_config(), engine.golden(SEED)[:3]
+    models = [engine.run_model(cfg, c.operands) for c in cases]
+    try:
+        rtl = engine.run_cosim(cfg, [c.operands for c in cases], sim="icarus", seed=SEED,
+                               build_root=tmp_path / "build")
+    except cosim.CosimError:
+        return  # the bench's own comparison with the model caught it
+    assert mismatches(engine, cfg, cases, models, rtl=rtl), "a mutant RTL passed the cross-check"

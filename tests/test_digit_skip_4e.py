@@ -10,14 +10,11 @@ RTL cost: one Icarus build per parameter set (< 1 s) and two Verilator builds (N
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rtl_models import runner
 from rtl_models.digit_skip_4e_cosim import (
     CosimError,
     digit_skip_4e_params,
@@ -26,7 +23,7 @@ from rtl_models.digit_skip_4e_cosim import (
     run_digit_skip_4e_gemm_cosim_batch,
 )
 from rtl_models.sources import sources_for
-from rtl_models.testing import needs
+from rtl_models.testing import SIMS, broken_rtl, needs, run_cache
 from sim import digit_skip as ds
 from sim import digit_skip_4e as d4
 from sim.digits import gaussian_int8, nonzero_digits_per_group
@@ -313,22 +310,9 @@ RUNS = [("icarus", "ent"), ("icarus", "booth"), ("verilator", "ent")]
 
 @pytest.fixture(scope="module")
 def golden_runs():
-    """(sim, encoding) -> {workload name: result}, one simulator run per pair, on demand."""
-    cache = {}
-
-    def get(sim, encoding):
-        needs(sim)
-        if (sim, encoding) not in cache:
-            try:
-                res = run_digit_skip_4e_cosim_batch([(a, b) for _, a, b in WORKLOADS], encoding, sim=sim, seed=0)
-                cache[(sim, encoding)] = dict(zip(NAMES, res))
-            except CosimError as e:  # every item of the pair reports the same failure
-                cache[(sim, encoding)] = e
-        if isinstance(cache[(sim, encoding)], CosimError):
-            raise cache[(sim, encoding)]
-        return cache[(sim, encoding)]
-
-    return get
+    """(sim, encoding) -> {workload name: CosimOutcome}, one simulator run per pair, on demand."""
+    return run_cache(lambda sim, encoding: run_digit_skip_4e_cosim_batch([(a, b) for _, a, b in WORKLOADS], encoding,
+                                                                         sim=sim, seed=0), NAMES)
 
 
 @pytest.mark.rtl
@@ -345,7 +329,7 @@ def test_rtl_matches_model(golden_runs, sim, encoding):
 
 
 @pytest.mark.rtl
-@pytest.mark.parametrize("sim", runner.SIMULATORS)
+@pytest.mark.parametrize("sim", SIMS)
 def test_gemm_on_a_row_of_two_columns(sim):
     """The edge GEMMs folded onto N = 2 shared-compressor columns: C and every fold's cycles."""
     needs(sim)
@@ -353,9 +337,10 @@ def test_gemm_on_a_row_of_two_columns(sim):
     results = run_digit_skip_4e_gemm_cosim_batch([(a, b) for _, a, b in golden], Cfg(cols=2), sim=sim, seed=7)
     for (name, a, b), res in zip(golden, results):
         model = d4.simulate_gemm(a, b, Cfg(cols=2))
-        np.testing.assert_array_equal(res.c, model.c, err_msg=name)
-        np.testing.assert_array_equal(res.c.astype(np.int64), a.astype(np.int64) @ b.astype(np.int64), err_msg=name)
-        assert res.fold_cycles == model.fold_cycles and res.cycles == model.cycles, name
+        np.testing.assert_array_equal(res.values, model.c, err_msg=name)
+        np.testing.assert_array_equal(res.values.astype(np.int64), a.astype(np.int64) @ b.astype(np.int64),
+                                      err_msg=name)
+        assert list(res.fold_cycles) == model.fold_cycles and res.cycles == model.cycles, name
 
 
 # Mutations of the RTL the bench must catch: the lock-step (a finished sub-PE selecting again),
@@ -371,18 +356,12 @@ MUTATIONS = [
 @pytest.mark.parametrize("old,new,message", MUTATIONS, ids=["lock_step", "super_slot_end"])
 def test_bench_catches_broken_rtl(tmp_path, monkeypatch, old, new, message):
     needs("icarus")
-    broken = tmp_path / "verilog"
-    shutil.copytree(runner.VERILOG_DIR, broken)
-    src = broken / "digit_skip_4e.v"
-    text = src.read_text()
-    assert text.count(old) == 1
-    src.write_text(text.replace(old, new))
-    monkeypatch.setattr(runner, "VERILOG_DIR", broken)
+    build_root = broken_rtl(tmp_path, monkeypatch, "digit_skip_4e.v", old, new)
     a = np.array([7, 3, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, -128, 5, 0, 0], np.int8)
     b = np.array([-7, 5, 1, 2, -3, 9, 4, 4, 1, 1, 1, 1, 3, -2, 6, 6], np.int8)
     model = d4.simulate_dot(a, b)
     with pytest.raises(CosimError, match=message.format(c=model.cycles, v=model.value)):
-        run_digit_skip_4e_cosim(a, b, build_root=tmp_path / "build")
+        run_digit_skip_4e_cosim(a, b, build_root=build_root)
 
 
 def test_pe_synthesises():
@@ -405,6 +384,6 @@ def test_kernel_equals_model_on_the_golden_gemms(engine):
 
     e = get_engine(engine)
     kernel, model, cfg = load(e.kernel), load(e.model), e.config(cols=2)
-    for name, a, b in load(e.workloads)(seed=7):
+    for name, (a, b) in ((c.name, c.operands) for c in e.golden(7)):
         c_kernel = kernel(torch.from_numpy(a), torch.from_numpy(b)).numpy()
         np.testing.assert_array_equal(c_kernel, model(a, b, cfg).c, err_msg=f"{engine} {name}")

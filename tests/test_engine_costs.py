@@ -1,4 +1,4 @@
-"""Hadamard and FP8 engine costs (reports/engine_costs.py) and their toggle drivers."""
+"""Hadamard and FP8 engine costs (reports/sections/engine_costs.py) and their toggle drivers."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from reports import toggles
-from reports.engine_costs import engine_cost_table
+from reports.sections.engine_costs import engine_cost_table
 
 
 def test_engine_cost_table_small():

@@ -27,17 +27,15 @@ e4m3 x e5m2 build (both operand decoders).
 from __future__ import annotations
 
 import math
-import shutil
 
 import numpy as np
 import pytest
 import torch
 
 from kernels.fp8 import FP8_DTYPES, fp8_saturating, scaled_fp8_gemm_emulated
-from rtl_models import runner
+from rtl_models.cosim import CosimError
 from rtl_models.fp8_array_cosim import run_fp8_array_cosim_batch
-from rtl_models.runner import CosimError
-from rtl_models.testing import needs
+from rtl_models.testing import broken_rtl, needs
 from sim.fp8 import (
     E4M3,
     E5M2,
@@ -231,21 +229,11 @@ def test_rtl_equals_model_bits_and_cycles(sim, rows, cols, fa, fb):
     assert len(results) == len(work)
     for (name, a, b), rtl in zip(work, results):
         model = simulate_gemm(a, b, cfg)
-        np.testing.assert_array_equal(rtl.c_bits, model.c_bits, err_msg=name)
-        np.testing.assert_array_equal(rtl.c_bits, emulated_bits(a, b, fa, fb), err_msg=name)
-        assert rtl.fold_cycles == model.fold_cycles, name
-        assert rtl.fold_cycles == [2 * rows + cols + a.shape[1] - 1] * len(model.folds), name
+        np.testing.assert_array_equal(rtl.values, model.c_bits, err_msg=name)
+        np.testing.assert_array_equal(rtl.values, emulated_bits(a, b, fa, fb), err_msg=name)
+        assert list(rtl.fold_cycles) == model.fold_cycles, name
+        assert list(rtl.fold_cycles) == [2 * rows + cols + a.shape[1] - 1] * len(model.folds), name
         assert rtl.sim == sim
-
-
-def _broken_copy(tmp_path, monkeypatch, old: str, new: str):
-    broken = tmp_path / "verilog"
-    shutil.copytree(runner.VERILOG_DIR, broken)
-    src = broken / "fp8_os_array.v"
-    text = src.read_text()
-    assert old in text
-    src.write_text(text.replace(old, new))
-    monkeypatch.setattr(runner, "VERILOG_DIR", broken)
 
 
 @pytest.mark.rtl
@@ -253,26 +241,26 @@ def test_bench_catches_an_accumulator_cleared_to_minus_zero(tmp_path, monkeypatc
     """The drain clears the accumulators for the next fold; clearing them to -0 instead of +0 turns
     a second fold's all-(-0) dot products into -0 (0x80000000), and the bench says so."""
     needs("icarus")
-    _broken_copy(tmp_path, monkeypatch, "assign acc_link[j] = 32'd0;", "assign acc_link[j] = 32'h80000000;")
+    build_root = broken_rtl(tmp_path, monkeypatch, "fp8_os_array.v", "assign acc_link[j] = 32'd0;",
+                            "assign acc_link[j] = 32'h80000000;", count=None)
     cfg = Fp8ArrayConfig(2, 2, depth=4)
     neg = np.full((2, 2), 0x80)
     with pytest.raises(CosimError, match=r"workload 1 \(2x2x2\): 4 outputs differ from the model; first "
                                          r"C\[0,0\] = 0x80000000, model 0x00000000"):
-        run_fp8_array_cosim_batch([(neg, np.zeros((2, 2), np.int64))] * 2, cfg, build_root=tmp_path / "build")
+        run_fp8_array_cosim_batch([(neg, np.zeros((2, 2), np.int64))] * 2, cfg, build_root=build_root)
 
 
 @pytest.mark.rtl
 def test_bench_catches_a_late_done(tmp_path, monkeypatch):
     """Cycles are measured: a drain that starts one edge late fails the bench with both counts."""
     needs("icarus")
-    _broken_copy(tmp_path, monkeypatch, "FILL_I = R + C - 1;", "FILL_I = R + C;")
-    old = "LAST_I = 2 * R + C - 2;"
-    text = (tmp_path / "verilog" / "fp8_os_array.v").read_text()
-    (tmp_path / "verilog" / "fp8_os_array.v").write_text(text.replace(old, "LAST_I = 2 * R + C - 1;"))
+    broken_rtl(tmp_path, monkeypatch, "fp8_os_array.v", "FILL_I = R + C - 1;", "FILL_I = R + C;", count=None)
+    build_root = broken_rtl(tmp_path, monkeypatch, "fp8_os_array.v", "LAST_I = 2 * R + C - 2;",
+                            "LAST_I = 2 * R + C - 1;", count=None)
     cfg = Fp8ArrayConfig(2, 2, depth=4)
     one = np.full((2, 3), 0x38)  # 1.0 in e4m3
     with pytest.raises(CosimError, match=r"workload 0 \(2x2x3\) fold 0: 9 cycles, model 8"):
-        run_fp8_array_cosim_batch([(one, one.T.copy())], cfg, build_root=tmp_path / "build")
+        run_fp8_array_cosim_batch([(one, one.T.copy())], cfg, build_root=build_root)
 
 
 # ------------------------------------------------------------------------------------------
@@ -337,6 +325,6 @@ def test_rtl_every_a_code_against_every_b_class():
     b2 = np.stack([b_codes, np.roll(b_codes, 3)])
     results = run_fp8_array_cosim_batch([(a1, b1), (a2, b2)], cfg, sim="icarus", seed=7)
     for (a, b), rtl in zip([(a1, b1), (a2, b2)], results):
-        np.testing.assert_array_equal(rtl.c_bits, emulated_bits(a, b, "e4m3", "e5m2"))
-        assert rtl.fold_cycles == [2 * 4 + 8 + a.shape[1] - 1] * 64
-    assert nan_mask(results[0].c_bits).sum() > 256 and np.isinf(bits_to_f32(results[0].c_bits)).sum() > 200
+        np.testing.assert_array_equal(rtl.values, emulated_bits(a, b, "e4m3", "e5m2"))
+        assert list(rtl.fold_cycles) == [2 * 4 + 8 + a.shape[1] - 1] * 64
+    assert nan_mask(results[0].values).sum() > 256 and np.isinf(bits_to_f32(results[0].values)).sum() > 200

@@ -1,4 +1,5 @@
-"""kernels.halo (FP8 training linear with HALO rotation levels) and kernels.tiny_lm (the training run).
+"""kernels.halo (FP8 training linear with HALO rotation levels) and kernels.models.tiny_lm (the
+training run).
 
 Tolerances, and why:
 
@@ -37,7 +38,7 @@ from kernels.halo import (
     swap_linears_,
     with_config,
 )
-from kernels.tiny_lm import RECIPE_RUNS, LMConfig, load_corpus, train
+from kernels.models.tiny_lm import RECIPE_RUNS, LMConfig, load_corpus, train
 
 T, N, K = 64, 48, 64
 
@@ -377,7 +378,7 @@ def test_training_is_deterministic_and_recipes_differ():
 
 
 def test_report_section_trains_every_recipe():
-    from reports.training import report_sections
+    from reports.sections.training import report_sections
 
     lines = []
     (sec,) = report_sections(progress=lines.append, steps=3)

@@ -1,4 +1,5 @@
-"""Low-bit weight-only quantisation (kernels/lowbit.py) and its GEMMs (kernels/wonly_gemm.py).
+"""Low-bit weight-only quantisation (kernels/lowbit.py, its packed format kernels/lowbit_format.py,
+the drop-in module kernels/lowbit_linear.py) and its GEMMs (kernels/wonly_gemm.py).
 
 Quantisers: RTN error falls with bits; GPTQ beats RTN on correlated calibration data (a
 statistical claim: a fixed seed and a wide margin, the measured ratio is ~0.2 and the test asks
@@ -13,18 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from kernels.lowbit import (
-    PRESETS,
-    LowBitConfig,
-    LowBitLinear,
-    gptq_quantize,
-    owq_select_columns,
-    pack_codes,
-    prepare_lowbit_,
-    quantize_,
-    rtn_quantize,
-    unpack_codes,
-)
+from kernels.lowbit import gptq_quantize, owq_select_columns, rtn_quantize
+from kernels.lowbit_format import pack_codes, unpack_codes
+from kernels.lowbit_linear import PRESETS, LowBitConfig, LowBitLinear, prepare_lowbit_, quantize_
 from kernels.testing import DEVICES
 from kernels.wonly_gemm import (
     count_w8a8_ops,

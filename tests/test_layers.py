@@ -4,6 +4,7 @@ import pytest
 
 from reports.cli import main
 from reports.layers import layer_table
+from reports.registry import engines
 from sim.topology import ArchConfig, Layer, read_arch_config, read_topology
 
 CONV = """Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,
@@ -100,19 +101,18 @@ def test_cli_layers_with_costs(tmp_path, capsys):
     assert out.read_text().splitlines()[0].startswith("LayerID,Layer,M,N,K,repeat,Total Cycles")
 
 
-@pytest.mark.parametrize("engine", ["os", "ws", "os_csa", "ws_csa", "mat", "mat_sbw", "mat_csa", "cube", "cube_sbw",
-                                    "cube_csa", "bcast", "bcast_csa", "opt3", "opt4e"])
+@pytest.mark.parametrize("engine", list(engines(sized=True)))
 def test_every_gemm_engine_runs_the_layers(engine):
-    from reports.layers import ENGINE_SIZING
-    from reports.registry import get_engine, load
+    from reports.registry import get_engine
 
     layers = [Layer("a", 16, 24, 40), Layer("b", 7, 5, 33, repeat=3)]
     arch = ArchConfig(4, 4, "os")
     df = layer_table(layers, arch, engine=engine)
-    cfg = ENGINE_SIZING[engine][0](arch)
-    pes = ENGINE_SIZING[engine][1](cfg)
+    e = get_engine(engine)
+    cfg = e.sizing.config(arch)
+    pes = e.mac_units(cfg)
     for i, layer in enumerate(layers):
-        est = load(get_engine(engine).estimate)(layer.m, layer.n, layer.k, cfg)
+        est = e.estimate_gemm(layer.m, layer.n, layer.k, cfg)
         assert df.loc[i, "Total Cycles"] == pytest.approx(est.cycles * layer.repeat)
         assert df.loc[i, "Overall Util %"] == pytest.approx(100 * layer.macs / (est.cycles * layer.repeat * pes))
         assert 0 < df.loc[i, "Mapping Efficiency %"] <= 100
@@ -132,15 +132,15 @@ def test_costs_for_every_kind_of_engine(engine):
     """--costs synthesises the engine and prices its events with its own table: energy equals the
     table applied to the estimate's events, and the technique's table differs from the baseline's."""
     from reports import cost
-    from reports.layers import ENGINE_SIZING
-    from reports.registry import get_engine, load
+    from reports.registry import get_engine
 
     arch = ArchConfig(4, 4, "os") if engine == "cube_csa" else ArchConfig(2, 2, "os")  # OPT1 trees: K in 4, 8, 16
     layers = [Layer("a", 6, 5, 12)]
     df = layer_table(layers, arch, engine=engine, costs=True)
-    cfg = ENGINE_SIZING[engine][0](arch)
-    est = load(get_engine(engine).estimate)(6, 5, 12, cfg)
-    expected = sum(cost.energy_by_component_pj(est.events, cost.engine_event_energy(cfg)).values())
+    e = get_engine(engine)
+    cfg = e.sizing.config(arch)
+    est = e.estimate_gemm(6, 5, 12, cfg)
+    expected = sum(cost.energy_by_component_pj(est.events, e.energy_table(cfg)).values())
     assert df.loc[0, "energy_pj"] == pytest.approx(expected)
     assert df.loc[0, "area_um2"] > 0 and df.loc[0, "clock_mhz"] > 0
     assert df.loc[0, "latency_us"] == pytest.approx(est.cycles / df.loc[0, "clock_mhz"])

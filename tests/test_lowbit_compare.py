@@ -1,11 +1,11 @@
-"""The low-bit comparison table (reports/lowbit_compare.py) and the event prices behind it."""
+"""The low-bit comparison table (reports/sections/lowbit_compare.py) and the event prices behind it."""
 
 import math
 
 import pytest
 
 from reports import cost
-from reports.lowbit_compare import lowbit_table
+from reports.sections.lowbit_compare import lowbit_table
 from sim.lut_pe import lut_events
 
 

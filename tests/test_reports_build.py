@@ -134,8 +134,8 @@ def test_default_engines_and_workloads_are_data():
     assert (workloads["minilm_ffn_up_128tok"].M, workloads["minilm_ffn_up_128tok"].N,
             workloads["minilm_ffn_up_128tok"].K) == (128, 1536, 384)
     assert (workloads["square_1024"].M, workloads["square_1024"].N, workloads["square_1024"].K) == (1024,) * 3
-    engines = build.default_engines(16, 16)
-    assert {e.name for e in engines} >= {"os_16x16", "ws_16x16"}
+    engines = [e for e in build.priced_engines() if e.array.top.endswith("systolic_array")]
+    assert {e.name for e in engines} >= {"os_16x16", "ws_16x16", "os_csa_16x16", "ws_csa_16x16", "os_w4a8_16x16"}
     for e in engines:
         assert e.num_pes == 256 and e.array.params["R"] == 16 and e.array.params["C"] == 16
         est = e.estimate(128, 1536, 384, e.config)
@@ -170,11 +170,23 @@ def test_extra_section_errors(tmp_path, engines):
         build.build_report(tmp_path / "out", engines[:1], WORKLOADS[:1], progress=None, extra_sections=[clash])
 
 
-def test_section_providers_resolve_and_errors_name_the_provider():
-    from reports import sections
+def test_section_providers_are_discovered_in_order_and_errors_name_the_provider():
+    import importlib
 
+    from reports import sections
+    from reports.engine import load
+
+    assert sections.PROVIDERS == sections.discover()
+    modules = [importlib.import_module(spec.split(":")[0]) for spec in sections.PROVIDERS]
     for spec in sections.PROVIDERS:
-        assert callable(sections.load(spec)), spec
+        assert callable(load(spec)), spec
+    keys = [(m.ORDER, m.__name__) for m in modules]
+    assert keys == sorted(keys)
+    # today's providers, in today's order (a new module may sit anywhere among them)
+    names = [m.__name__.rsplit(".", 1)[1] for m in modules]
+    known = ["real_model", "quant_table", "lowbit_compare", "rotation", "training", "engine_costs", "toggles",
+             "bitserial_compare", "tpe_compare", "sweep"]
+    assert [n for n in names if n in known] == known
     # json.loads(None) raises TypeError: the wrapper must say which provider failed
     with pytest.raises(RuntimeError, match="provider json:loads failed"):
         sections.gather(progress=None, providers=["json:loads"])

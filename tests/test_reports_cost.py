@@ -101,10 +101,11 @@ def test_table_prices_every_event_the_systolic_model_counts(dataflow):
 
 
 def test_tree_cube_and_grid_events_are_all_priced():
-    from reports.build import other_gemm_engines
+    from reports.build import priced_engines
+    from reports.engine import Sizes
 
     fa = 0.1 / 32
-    specs = {e.name: e for e in other_gemm_engines(tree=(4, 2), cube=2, grid=4)}
+    specs = {e.name: e for e in priced_engines(Sizes.quick(4, 4)) if e.array.top in ("tree_gemm", "bcast_matrix")}
     # (a 2x2x2 cube has no carry-save tree: K = 2)
     assert set(specs) == {"mat_4x2", "cube_2", "mat_sbw_4x2", "cube_sbw_2", "mat_csa_4x2", "bcast_4x4", "bcast_csa_4x4"}
     arith = {}
@@ -148,20 +149,25 @@ def test_technique_tables_price_every_event_of_their_engine():
     fa, _, _ = cost.full_adder_bit()
     pp, _ = cost.pp_bit()
     assert fa == pytest.approx(0.1 / 32) and pp == pytest.approx((0.2 - 56 * 0.1 / 32) / 64)
-    cases = [(SystolicConfig(4, 4, df, pe=pe), sys_est) for df in ("os", "ws") for pe in ("mac", "booth_csa")]
-    cases += [(TreeConfig(8, 4, pe, rows=r), tree_est) for pe in ("mult", "sbw") for r in (1, 8)]
-    cases += [(BroadcastConfig(4, 4, pe), bcast_est) for pe in ("mac", "booth_csa")]
-    cases += [(DigitSkipConfig(cols=4), ds_est)]
-    for cfg, est in cases:
-        table = cost.engine_event_energy(cfg)
+    from reports.registry import get_engine
+
+    # each config priced through its engine record's table (the family is the record's, the
+    # technique the config's)
+    cases = [("os", SystolicConfig(4, 4, df, pe=pe), sys_est) for df in ("os", "ws") for pe in ("mac", "booth_csa")]
+    cases += [("mat", TreeConfig(8, 4, pe, rows=r), tree_est) for pe in ("mult", "sbw") for r in (1, 8)]
+    cases += [("bcast", BroadcastConfig(4, 4, pe), bcast_est) for pe in ("mac", "booth_csa")]
+    cases += [("opt3", DigitSkipConfig(cols=4), ds_est)]
+    for name, cfg, est in cases:
+        table = get_engine(name).energy_table(cfg)
         by = cost.energy_by_component_pj(est(20, 12, 40, cfg).events, table)
         assert sum(by.values()) > 0, cfg
-    slot = {r.event: r.energy_pj for r in cost.engine_event_energy(SystolicConfig(4, 4, pe="booth_csa"))}
+    slot = {r.event: r.energy_pj for r in get_engine("os_csa").energy_table(SystolicConfig(4, 4, pe="booth_csa"))}
     assert slot["mac_slots"] == pytest.approx(5 * 32 * fa + 4 * 9 * pp)
     assert slot["pe_acc_reg_writes"] == pytest.approx(64 * 0.00482)
-    mult = {r.event: r.energy_pj for r in cost.engine_event_energy(TreeConfig(16, 4))}
+    mult = {r.event: r.energy_pj for r in get_engine("mat").energy_table(TreeConfig(16, 4))}
     assert mult["tree_slots"] == pytest.approx(0.2 + (266 + 32) / 16 * fa)
-    with pytest.raises(ValueError, match="no event -> energy table for a dict"):
-        cost.engine_event_energy({})
+
+    with pytest.raises(ValueError, match="engine fwht has no event -> energy table"):
+        get_engine("fwht").energy_table(None)
     with pytest.raises(ValueError, match="dataflow must be 'os', 'ws' or 'bcast', got 'is'"):
         cost.csa_pe_event_energy("is")

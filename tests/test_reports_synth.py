@@ -1,4 +1,5 @@
-"""Synthesis with yosys: a tiny MAC in a temporary folder, its costs, the cache, and bad input."""
+"""Synthesis with yosys (rtl_models/synth.py) priced and cached (reports/synth.py): a tiny MAC in a temporary
+folder, its costs, the cache, and bad input."""
 
 import re
 from pathlib import Path
@@ -6,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from reports import synth, tech
+from rtl_models import synth as runner
 
 MAC_V = """\
 `timescale 1ns/1ps
@@ -57,7 +59,7 @@ def test_tiny_mac_has_cells_area_and_depth(mac_file):
     assert r.est_clock_mhz == pytest.approx(
         1e6 / (r.critical_path_gates * r.mean_gate_delay_ps + r.flop_overhead_ps))
     assert 50 < r.est_clock_mhz < 3000
-    assert r.yosys_version == synth.yosys_version()
+    assert r.yosys_version == runner.yosys_version()
 
 
 def test_cost_rises_with_width(mac_file):
@@ -131,10 +133,10 @@ def test_syntax_error_carries_the_yosys_error_line(tmp_path):
 def test_ltp_parsing():
     text = ("Longest topological path in m1 (length=3):\n    0: a\n"
             "Longest topological path in $paramod$abc\\m2 (length=12):\n    0: b\n")
-    assert synth._parse_ltp(text) == 12
-    assert synth._parse_ltp("") == 0
-    with pytest.raises(synth.SynthError, match="could not read a path length"):
-        synth._parse_ltp("something else entirely")
+    assert runner._parse_ltp(text) == 12
+    assert runner._parse_ltp("") == 0
+    with pytest.raises(runner.SynthError, match="could not read a path length"):
+        runner._parse_ltp("something else entirely")
 
 
 def test_unknown_cell_type_in_counts_names_it():
@@ -179,7 +181,7 @@ def test_combinational_loop_is_an_error():
 
 
 def test_real_pe_synthesises_with_known_cells():
-    files = synth.verilog_sources()
+    files = runner.verilog_sources()
     if not any(Path(f).name == "mac_pe.v" for f in files):
         pytest.skip("rtl_models/verilog/mac_pe.v not there yet")
     r = synth.synthesize(files, "mac_pe", {"A_W": 8, "B_W": 8, "ACC_W": 32}, progress=None)

@@ -1,4 +1,4 @@
-"""reports.rotation: outlier statistics and quantisation error of all-MiniLM-L6-v2 before and after a
+"""reports.sections.rotation: outlier statistics and quantisation error of all-MiniLM-L6-v2 before and after a
 Hadamard rotation, on a reduced set of layers and sentences.
 
 What is asserted, and why it holds robustly (measured on all 36 layers with 16 sentences first,
@@ -26,7 +26,7 @@ import pytest
 import torch
 
 from kernels.fp8 import quantize_fp8
-from reports.rotation import (
+from reports.sections.rotation import (
     FORMATS,
     STATS,
     quantize_dequantize,
@@ -121,7 +121,7 @@ def test_quantize_dequantize():
 
 
 def test_report_sections(monkeypatch):
-    import reports.rotation as rot
+    import reports.sections.rotation as rot
 
     calls = []
     real = rot.rotation_table

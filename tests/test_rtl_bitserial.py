@@ -9,22 +9,19 @@ Cost: one simulator run per (simulator, config); Icarus covers several precision
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 import torch
 
 from kernels.bitplane_gemm import MAX_BITS, bitplane_gemm
-from rtl_models import runner
 from rtl_models.bitserial_cosim import (
     CosimError,
     bitserial_params,
     run_bitserial_cosim,
     run_bitserial_cosim_batch,
 )
-from rtl_models.runner import simulator_missing
 from rtl_models.sources import sources_for
+from rtl_models.testing import broken_rtl, needs, run_cache
 from sim.bitserial import (
     BitFusionConfig,
     LaconicConfig,
@@ -69,26 +66,15 @@ def _workloads(cfg, seed: int = 0) -> list[tuple[str, np.ndarray, np.ndarray]]:
 
 @pytest.fixture(scope="module")
 def runs():
-    """(sim, config name) -> [(workload name, a, w, result)], one simulator run each, on demand."""
-    cache = {}
+    """(sim, config name) -> [(workload name, a, w, CosimOutcome)], one simulator run each, on demand."""
 
-    def get(sim, name):
-        reason = simulator_missing(sim)
-        if reason:
-            pytest.skip(reason)
-        if (sim, name) not in cache:
-            cfg = ICARUS_CONFIGS[name]
-            wl = _workloads(cfg)
-            try:
-                res = run_bitserial_cosim_batch([(a, w) for _, a, w in wl], cfg, sim=sim, seed=1)
-                cache[(sim, name)] = [(n, a, w, r) for (n, a, w), r in zip(wl, res)]
-            except CosimError as e:
-                cache[(sim, name)] = e
-        if isinstance(cache[(sim, name)], CosimError):
-            raise cache[(sim, name)]
-        return cache[(sim, name)]
+    def run(sim, name):
+        cfg = ICARUS_CONFIGS[name]
+        wl = _workloads(cfg)
+        res = run_bitserial_cosim_batch([(a, w) for _, a, w in wl], cfg, sim=sim, seed=1)
+        return [(n, a, w, r) for (n, a, w), r in zip(wl, res)]
 
-    return get
+    return run_cache(run)
 
 
 @pytest.mark.rtl
@@ -142,20 +128,13 @@ MUTATIONS = [
 @pytest.mark.rtl
 @pytest.mark.parametrize("fname,old,new,cfg,message", MUTATIONS, ids=["stripes_msb", "laconic_lockstep", "fusion_sign"])
 def test_bench_catches_broken_rtl(tmp_path, monkeypatch, fname, old, new, cfg, message):
-    if simulator_missing("icarus"):
-        pytest.skip(simulator_missing("icarus"))
-    broken = tmp_path / "verilog"
-    shutil.copytree(runner.VERILOG_DIR, broken)
-    src = broken / fname
-    text = src.read_text()
-    assert text.count(old) == 1
-    src.write_text(text.replace(old, new))
-    monkeypatch.setattr(runner, "VERILOG_DIR", broken)
+    needs("icarus")
+    build_root = broken_rtl(tmp_path, monkeypatch, fname, old, new)
     a = np.array([-128, 85, 0, -3, 127])
     w = np.array([85, -128, 7, 119, -1])
     model = simulate_dot(a, w, cfg)
     with pytest.raises(CosimError, match=message.format(c=model.cycles, v=model.value)):
-        run_bitserial_cosim(a, w, cfg, build_root=tmp_path / "build")
+        run_bitserial_cosim(a, w, cfg, build_root=build_root)
 
 
 def test_sources_for_the_new_tops():

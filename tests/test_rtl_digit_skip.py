@@ -9,12 +9,10 @@ in well under a second, Verilator in 5-8 s per parameter set.
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
-from rtl_models import runner
+from rtl_models import cosim
 from rtl_models.digit_skip_cosim import (
     CosimError,
     digit_skip_params,
@@ -22,12 +20,11 @@ from rtl_models.digit_skip_cosim import (
     run_digit_skip_cosim_batch,
     run_digit_skip_gemm_cosim_batch,
 )
-from rtl_models.testing import needs
+from rtl_models.testing import SIMS, broken_rtl, needs, run_cache
 from sim.digit_skip import DigitSkipConfig, simulate_dot, simulate_gemm, simulate_row
 from sim.digits import gaussian_int8
 from sim.workloads import edge_workloads
 
-SIMS = ("icarus", "verilator")
 ENCODINGS = ("ent", "booth")
 
 
@@ -52,25 +49,11 @@ WORKLOADS = _workloads()
 NAMES = [name for name, _, _ in WORKLOADS]
 
 
-
 @pytest.fixture(scope="module")
 def golden_runs():
-    """(sim, encoding) -> {workload name: result}, one simulator run per pair, on demand."""
-    cache = {}
-
-    def get(sim, encoding):
-        needs(sim)
-        if (sim, encoding) not in cache:
-            try:
-                res = run_digit_skip_cosim_batch([(a, b) for _, a, b in WORKLOADS], encoding, sim=sim, seed=0)
-                cache[(sim, encoding)] = dict(zip(NAMES, res))
-            except CosimError as e:  # every item of the pair reports the same failure
-                cache[(sim, encoding)] = e
-        if isinstance(cache[(sim, encoding)], CosimError):
-            raise cache[(sim, encoding)]
-        return cache[(sim, encoding)]
-
-    return get
+    """(sim, encoding) -> {workload name: CosimOutcome}, one simulator run per pair, on demand."""
+    return run_cache(lambda sim, encoding: run_digit_skip_cosim_batch([(a, b) for _, a, b in WORKLOADS], encoding,
+                                                                      sim=sim, seed=0), NAMES)
 
 
 @pytest.mark.rtl
@@ -128,7 +111,6 @@ def test_columns_share_one_digit_sequencer(sim):
         results[0].value
 
 
-
 @pytest.mark.rtl
 @pytest.mark.parametrize("sim", SIMS)
 def test_gemm_on_a_row_of_four_columns(sim):
@@ -139,9 +121,10 @@ def test_gemm_on_a_row_of_four_columns(sim):
                                               sim=sim, seed=7)
     for (name, a, b), res in zip(golden, results):
         model = simulate_gemm(a, b, DigitSkipConfig(cols=4))
-        np.testing.assert_array_equal(res.c, model.c, err_msg=name)
-        np.testing.assert_array_equal(res.c.astype(np.int64), a.astype(np.int64) @ b.astype(np.int64), err_msg=name)
-        assert res.fold_cycles == model.fold_cycles and res.cycles == model.cycles, name
+        np.testing.assert_array_equal(res.values, model.c, err_msg=name)
+        np.testing.assert_array_equal(res.values.astype(np.int64), a.astype(np.int64) @ b.astype(np.int64),
+                                      err_msg=name)
+        assert list(res.fold_cycles) == model.fold_cycles and res.cycles == model.cycles, name
 
 
 # Mutations of the RTL that the bench must catch: a cycle lost in the drain (in the shared host
@@ -159,18 +142,12 @@ MUTATIONS = [
 @pytest.mark.parametrize("fname,old,new,message", MUTATIONS, ids=["drain_cycle", "drain_param", "digit_value"])
 def test_bench_catches_broken_rtl(tmp_path, monkeypatch, fname, old, new, message):
     needs("icarus")
-    broken = tmp_path / "verilog"
-    shutil.copytree(runner.VERILOG_DIR, broken)
-    src = broken / fname
-    text = src.read_text()
-    assert text.count(old) == 1
-    src.write_text(text.replace(old, new))
-    monkeypatch.setattr(runner, "VERILOG_DIR", broken)
+    build_root = broken_rtl(tmp_path, monkeypatch, fname, old, new)
     a = np.array([3, -2, 127, -128, 6], np.int8)
     b = np.array([-7, 5, 1, 2, -3], np.int8)
     model = simulate_dot(a, b)
     with pytest.raises(CosimError, match=message.format(c=model.cycles - 1, m=model.cycles, v=model.value)):
-        run_digit_skip_cosim(a, b, build_root=tmp_path / "build")
+        run_digit_skip_cosim(a, b, build_root=build_root)
 
 
 # argument checks: no simulator runs, so no rtl marker
@@ -216,7 +193,7 @@ def test_pe_synthesises():
     """yosys takes the PE (encoders, digit picking, narrow and wide carry-save accumulators)."""
     from reports.synth import synthesize
 
-    r = synthesize([runner.VERILOG_DIR / "digit_skip_pe.v"], "digit_skip_pe", {"ACC_W": 32, "ENC": 0}, progress=None)
+    r = synthesize([cosim.VERILOG_DIR / "digit_skip_pe.v"], "digit_skip_pe", {"ACC_W": 32, "ENC": 0}, progress=None)
     # wide sum + carry + result (96), narrow pair (<= 24), lane_done, merge valid and shift
     assert 96 < r.flop_bits <= 96 + 24 + 4 + 3
     assert r.logic_depth > 10 and r.area_um2 > 0

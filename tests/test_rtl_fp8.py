@@ -13,19 +13,16 @@ decoders in one build) and a 16-lane adder; builds are cached in rtl_models/buil
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
-from rtl_models import runner
+from rtl_models.cosim import CosimError
 from rtl_models.fp8_cosim import (
     run_fp8_dot_cosim_batch,
     run_fp8_mul_all_pairs,
     run_fp32_add_cosim,
 )
-from rtl_models.runner import CosimError
-from rtl_models.testing import needs
+from rtl_models.testing import broken_rtl, needs
 from sim.fp8 import (
     Fp8MacConfig,
     edge_workloads,
@@ -35,16 +32,13 @@ from sim.fp8 import (
 )
 
 ALL = np.arange(256)
-
+# Icarus every format pair, Verilator the mixed one (both operand decoders in one build)
+FORMAT_RUNS = [("icarus", "e4m3", "e4m3"), ("icarus", "e5m2", "e5m2"), ("icarus", "e4m3", "e5m2"),
+               ("verilator", "e4m3", "e5m2")]
 
 
 @pytest.mark.rtl
-@pytest.mark.parametrize("sim,fa,fb", [
-    ("icarus", "e4m3", "e4m3"),
-    ("icarus", "e5m2", "e5m2"),
-    ("icarus", "e4m3", "e5m2"),
-    ("verilator", "e4m3", "e5m2"),
-])
+@pytest.mark.parametrize("sim,fa,fb", FORMAT_RUNS)
 def test_multiplier_all_pairs_bit_exact(sim, fa, fb):
     needs(sim)
     p = run_fp8_mul_all_pairs(fa, fb, sim=sim)
@@ -85,12 +79,7 @@ def test_fp32_adder_bit_exact(sim):
 
 
 @pytest.mark.rtl
-@pytest.mark.parametrize("sim,fa,fb", [
-    ("icarus", "e4m3", "e4m3"),
-    ("icarus", "e5m2", "e5m2"),
-    ("icarus", "e4m3", "e5m2"),
-    ("verilator", "e4m3", "e5m2"),
-])
+@pytest.mark.parametrize("sim,fa,fb", FORMAT_RUNS)
 def test_mac_results_and_cycles_equal_the_model(sim, fa, fb):
     needs(sim)
     cfg = Fp8MacConfig(fa, fb, addr_bits=5)
@@ -99,40 +88,31 @@ def test_mac_results_and_cycles_equal_the_model(sim, fa, fb):
     assert len(results) == len(work)
     for (name, a, b), rtl in zip(work, results):
         model = simulate_dot(a, b, cfg)
-        assert rtl.result_bits == model.result_bits, name
+        assert rtl.value == model.result_bits, name
         assert rtl.cycles == model.cycles == len(a) + 2, name
         assert rtl.sim == sim
-
-
-def _broken_copy(tmp_path, monkeypatch, file: str, old: str, new: str):
-    broken = tmp_path / "verilog"
-    shutil.copytree(runner.VERILOG_DIR, broken)
-    src = broken / file
-    text = src.read_text()
-    assert old in text
-    src.write_text(text.replace(old, new))
-    monkeypatch.setattr(runner, "VERILOG_DIR", broken)
 
 
 @pytest.mark.rtl
 def test_bench_catches_round_half_up(tmp_path, monkeypatch):
     """Ties must go to even: an adder rounding half up fails the bench, with the operands named."""
     needs("icarus")
-    _broken_copy(tmp_path, monkeypatch, "fp32_add.v", "wire        up = norm[2] & (norm[3] | norm[1] | norm[0]);",
-                 "wire        up = norm[2];")
+    build_root = broken_rtl(tmp_path, monkeypatch, "fp32_add.v",
+                            "wire        up = norm[2] & (norm[3] | norm[1] | norm[0]);", "wire        up = norm[2];",
+                            count=None)
     one, tie = np.uint32([0x3F800000]), np.uint32([0x33800000])  # 1 + 2**-24
     with pytest.raises(CosimError, match=r"fp32 add: 1 of 1 results differ from the model; first "
                                          r"0x3f800000 \+ 0x33800000 -> 0x3f800001, model 0x3f800000"):
-        run_fp32_add_cosim(one, tie, build_root=tmp_path / "build")
+        run_fp32_add_cosim(one, tie, build_root=build_root)
 
 
 @pytest.mark.rtl
 def test_bench_catches_a_late_done(tmp_path, monkeypatch):
     """Cycles are measured: a MAC whose done never rises fails the bench, within a bounded wait."""
     needs("icarus")
-    _broken_copy(tmp_path, monkeypatch, "fp8_mac.v", "done <= 1'b1;", "done <= 1'b0;")
+    build_root = broken_rtl(tmp_path, monkeypatch, "fp8_mac.v", "done <= 1'b1;", "done <= 1'b0;", count=None)
     with pytest.raises(CosimError, match=r"workload 0: done not seen within 11 edges of start"):
-        run_fp8_dot_cosim_batch([(np.array([0x38]), np.array([0x38]))], build_root=tmp_path / "build")
+        run_fp8_dot_cosim_batch([(np.array([0x38]), np.array([0x38]))], build_root=build_root)
 
 
 # argument checks: no simulator runs, so no rtl marker

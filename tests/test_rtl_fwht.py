@@ -11,17 +11,14 @@ in well under a second, Verilator in a few seconds per N (cached in rtl_models/b
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 import torch
 
 from kernels.hadamard import fwht
-from rtl_models import runner
+from rtl_models.cosim import CosimError
 from rtl_models.fwht_cosim import run_fwht_cosim, run_fwht_cosim_batch
-from rtl_models.runner import CosimError
-from rtl_models.testing import needs
+from rtl_models.testing import SIMS, broken_rtl, needs
 from sim.hadamard import (
     FwhtConfig,
     edge_workloads,
@@ -29,9 +26,6 @@ from sim.hadamard import (
     hadamard_matrix,
     simulate_fwht,
 )
-
-SIMS = ("icarus", "verilator")
-
 
 
 def kernel_int32(x: np.ndarray) -> np.ndarray:
@@ -51,12 +45,12 @@ def test_kernel_model_and_rtl_agree(sim, n):
         model = simulate_fwht(x, cfg)
         np.testing.assert_array_equal(kernel_int32(x), model.y, err_msg=f"kernel vs model, {name}")
         np.testing.assert_array_equal(model.y, x @ hadamard_matrix(n), err_msg=f"model vs dense H, {name}")
-        np.testing.assert_array_equal(rtl.y, model.y, err_msg=f"RTL ({sim}) vs model, {name}")
+        np.testing.assert_array_equal(rtl.values, model.y, err_msg=f"RTL ({sim}) vs model, {name}")
         assert rtl.sim == sim
-        assert rtl.latency_cycles == model.latency_cycles == cfg.stages, name
+        assert rtl.extra["latency_cycles"] == model.latency_cycles == cfg.stages, name
         assert rtl.cycles == model.cycles == cfg.stages + len(x) - 1, name
         # throughput: one vector per clock once the pipeline is full
-        assert rtl.output_edges == list(range(cfg.stages, cfg.stages + len(x))), name
+        assert rtl.extra["output_edges"] == list(range(cfg.stages, cfg.stages + len(x))), name
 
 
 @pytest.mark.rtl
@@ -67,37 +61,28 @@ def test_other_lengths_and_widths_on_icarus(n, in_bits):
     batches = [x for _, x in edge_workloads(n, in_bits, seed=1)]
     for x, rtl in zip(batches, run_fwht_cosim_batch(batches, n, in_bits=in_bits, seed=1)):
         model = simulate_fwht(x, cfg)
-        np.testing.assert_array_equal(rtl.y, fwht_exact(x))
-        assert (rtl.cycles, rtl.latency_cycles) == (model.cycles, model.latency_cycles)
-
-
-def _broken_copy(tmp_path, monkeypatch, old: str, new: str):
-    broken = tmp_path / "verilog"
-    shutil.copytree(runner.VERILOG_DIR, broken)
-    src = broken / "fwht_butterfly.v"
-    text = src.read_text()
-    assert old in text
-    src.write_text(text.replace(old, new))
-    monkeypatch.setattr(runner, "VERILOG_DIR", broken)
+        np.testing.assert_array_equal(rtl.values, fwht_exact(x))
+        assert (rtl.cycles, rtl.extra["latency_cycles"]) == (model.cycles, model.latency_cycles)
 
 
 @pytest.mark.rtl
 def test_bench_catches_a_late_output(tmp_path, monkeypatch):
     """Cycles are measured: a network whose out_valid comes one clock late must fail the bench."""
     needs("icarus")
-    _broken_copy(tmp_path, monkeypatch, "assign out_valid = valid_q[L-1];",
-                 "reg late_q;\n    always @(posedge clk) late_q <= valid_q[L-1];\n"
-                 "    assign out_valid = late_q;")
+    build_root = broken_rtl(tmp_path, monkeypatch, "fwht_butterfly.v", "assign out_valid = valid_q[L-1];",
+                            "reg late_q;\n    always @(posedge clk) late_q <= valid_q[L-1];\n"
+                            "    assign out_valid = late_q;", count=None)
     with pytest.raises(CosimError, match=r"batch 0 \(1 vectors\): 4 cycles \(latency 4\), model 3 \(latency 3\)"):
-        run_fwht_cosim(np.ones((1, 8), np.int8), 8, build_root=tmp_path / "build")
+        run_fwht_cosim(np.ones((1, 8), np.int8), 8, build_root=build_root)
 
 
 @pytest.mark.rtl
 def test_bench_catches_a_wrong_butterfly(tmp_path, monkeypatch):
     needs("icarus")
-    _broken_copy(tmp_path, monkeypatch, "diff <= a_x - b_x;", "diff <= b_x - a_x;")
-    with pytest.raises(CosimError, match=r"batch 0: \d+ outputs differ from the model, first y\[0,1\]"):
-        run_fwht_cosim(np.arange(8, dtype=np.int8), 8, build_root=tmp_path / "build")
+    build_root = broken_rtl(tmp_path, monkeypatch, "fwht_butterfly.v", "diff <= a_x - b_x;", "diff <= b_x - a_x;",
+                            count=None)
+    with pytest.raises(CosimError, match=r"batch 0: \d+ outputs differ from the model; first y\[0,1\]"):
+        run_fwht_cosim(np.arange(8, dtype=np.int8), 8, build_root=build_root)
 
 
 # argument checks: no simulator runs, so no rtl marker

@@ -21,7 +21,8 @@ import torch
 
 from kernels.lowbit import rtn_quantize
 from kernels.wonly_gemm import wonly_gemm
-from rtl_models.runner import CosimError, run_cosim_batch, simulator_missing
+from rtl_models.systolic_cosim import run_cosim_batch
+from rtl_models.testing import run_cache
 from sim.systolic import SystolicConfig, simulate_gemm
 
 ROWS = COLS = 4
@@ -65,26 +66,12 @@ def _zero_point_correction(x: torch.Tensor, qw) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def cosim_runs():
-    cache = {}
+    def run(sim, dataflow, bits):
+        case = _case(bits, seed=bits)
+        return case, run_cosim_batch([(x.numpy(), _signed_weights(qw)) for x, qw in case], ROWS, COLS, dataflow,
+                                     sim=sim, seed=bits, b_bits=bits)
 
-    def get(sim, dataflow, bits):
-        reason = simulator_missing(sim)
-        if reason:
-            pytest.skip(reason)
-        key = (sim, dataflow, bits)
-        if key not in cache:
-            case = _case(bits, seed=bits)
-            try:
-                res = run_cosim_batch([(x.numpy(), _signed_weights(qw)) for x, qw in case], ROWS, COLS, dataflow,
-                                      sim=sim, seed=bits, b_bits=bits)
-                cache[key] = (case, res)
-            except CosimError as e:
-                cache[key] = e
-        if isinstance(cache[key], CosimError):
-            raise cache[key]
-        return cache[key]
-
-    return get
+    return run_cache(run)
 
 
 @pytest.mark.rtl
@@ -96,13 +83,13 @@ def test_lowbit_array_matches_model_and_kernel(cosim_runs, sim, dataflow, bits):
         a, b = x.numpy(), _signed_weights(qw)
         assert int(b.min()) >= -(2 ** (bits - 1)) and int(b.max()) <= 2 ** (bits - 1) - 1
         model = simulate_gemm(a, b, cfg)
-        np.testing.assert_array_equal(rtl.c, model.c)
-        assert rtl.fold_cycles == list(model.fold_cycles) and rtl.cycles == model.cycles
+        np.testing.assert_array_equal(rtl.values, model.c)
+        assert list(rtl.fold_cycles) == list(model.fold_cycles) and rtl.cycles == model.cycles
         # the kernel path's integer product: x @ (codes - zeros)^T, exactly
         g = qw.group_size
         w_int = qw.codes.to(torch.int64) - qw.zeros.to(torch.int64).repeat_interleave(g, dim=1)
         exact = (x.to(torch.int64) @ w_int.T).numpy()
-        np.testing.assert_array_equal(rtl.c.astype(np.int64) + _zero_point_correction(x, qw), exact)
+        np.testing.assert_array_equal(rtl.values.astype(np.int64) + _zero_point_correction(x, qw), exact)
         ops = qw.pack()
         y = wonly_gemm(x.to(torch.float32), ops["qweight"], torch.ones_like(ops["scales"]), ops["zeros"], bits, g,
                        out_dtype=torch.float32)

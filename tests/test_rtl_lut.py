@@ -10,8 +10,6 @@ M * (K/8) * (263 + q*N). All golden workloads go through one simulator run per s
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 import torch
@@ -25,9 +23,8 @@ from kernels.lut_gemm import (
     lut_gemm_pow2_reference,
     lut_gemm_reference,
 )
-from rtl_models import runner
 from rtl_models.lut_cosim import CosimError, run_lut_cosim, run_lut_cosim_batch
-from rtl_models.testing import needs
+from rtl_models.testing import SIMS, broken_rtl, needs, run_cache
 from sim.lut_pe import (
     BUILD_CYCLES,
     LutPEConfig,
@@ -40,8 +37,6 @@ from sim.lut_pe import (
 
 WORKLOADS = lut_edge_workloads(seed=0)
 NAMES = [w[0] for w in WORKLOADS]
-SIMS = ("icarus", "verilator")
-
 
 
 def kernel_y(x, packed, exps, g) -> np.ndarray:
@@ -138,22 +133,8 @@ def test_kernel_equals_model(golden):
 
 @pytest.fixture(scope="module")
 def rtl_runs():
-    """sim -> {workload name: LutCosimResult}, one simulator run per simulator, on demand."""
-    cache = {}
-
-    def get(sim):
-        needs(sim)
-        if sim not in cache:
-            try:
-                res = run_lut_cosim_batch([w[1:] for w in WORKLOADS], sim=sim, seed=0)
-                cache[sim] = dict(zip(NAMES, res))
-            except CosimError as e:
-                cache[sim] = e
-        if isinstance(cache[sim], CosimError):
-            raise cache[sim]
-        return cache[sim]
-
-    return get
+    """sim -> {workload name: CosimOutcome}, one simulator run per simulator, on demand."""
+    return run_cache(lambda sim: run_lut_cosim_batch([w[1:] for w in WORKLOADS], sim=sim, seed=0), NAMES)
 
 
 @pytest.mark.rtl
@@ -162,9 +143,9 @@ def rtl_runs():
 def test_rtl_equals_kernel_and_model(golden, rtl_runs, sim, name):
     y_kernel, model = golden[name]
     res = rtl_runs(sim)[name]
-    assert res.sim == sim and res.y.dtype == np.int32
-    np.testing.assert_array_equal(res.y, y_kernel)
-    np.testing.assert_array_equal(res.y, model.y)
+    assert res.sim == sim and res.values.dtype == np.int32
+    np.testing.assert_array_equal(res.values, y_kernel)
+    np.testing.assert_array_equal(res.values, model.y)
     assert res.cycles == model.cycles
 
 
@@ -172,17 +153,12 @@ def test_rtl_equals_kernel_and_model(golden, rtl_runs, sim, name):
 def test_bench_catches_an_rtl_cycle_off_by_one(tmp_path, monkeypatch):
     """Cycles are measured: a table build one cycle too long (2 tables here) must fail the bench."""
     needs("icarus")
-    broken = tmp_path / "verilog"
-    shutil.copytree(runner.VERILOG_DIR, broken)
-    src = broken / "lut_builder.v"  # the table builder lut_pe instantiates
-    text = src.read_text()
-    assert "LAST_BUILD = 9'd262" in text
-    src.write_text(text.replace("LAST_BUILD = 9'd262", "LAST_BUILD = 9'd263"))
-    monkeypatch.setattr(runner, "VERILOG_DIR", broken)
+    # the table builder lut_pe instantiates
+    build_root = broken_rtl(tmp_path, monkeypatch, "lut_builder.v", "LAST_BUILD = 9'd262", "LAST_BUILD = 9'd263",
+                            count=None)
     x = np.ones((1, 16), np.int8)
     with pytest.raises(CosimError, match=r"workload 0 \(M=1 N=1 K=16 q=1 g=8\): 530 cycles, model 528"):
-        run_lut_cosim(x, np.zeros((1, 1, 2), np.uint8), np.zeros((1, 1, 2), np.int64), 8,
-                      build_root=tmp_path / "build")
+        run_lut_cosim(x, np.zeros((1, 1, 2), np.uint8), np.zeros((1, 1, 2), np.int64), 8, build_root=build_root)
 
 
 @pytest.mark.parametrize("kwargs,message", [

@@ -9,19 +9,16 @@ that run's results. Icarus builds in a fraction of a second, Verilator in about 
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
-from rtl_models import runner
-from rtl_models.runner import CosimError, buffer_depth, run_cosim, run_cosim_batch
-from rtl_models.testing import needs
+from rtl_models.cosim import CosimError, buffer_depth
+from rtl_models.systolic_cosim import run_cosim, run_cosim_batch
+from rtl_models.testing import SIMS, broken_rtl, needs, run_cache
 from sim.systolic import SystolicConfig, simulate_gemm
 from sim.workloads import accumulator_stress, edge_workloads
 
 ROWS = COLS = 4
-SIMS = ("icarus", "verilator")
 DATAFLOWS = ("os", "ws")
 # the golden workloads (random, 1s, primes, multi-fold, extremes) plus the accumulator's worst case
 WORKLOADS = edge_workloads(seed=0) + [accumulator_stress(61)]
@@ -32,33 +29,19 @@ def ref(a, b):
     return a.astype(np.int64) @ b.astype(np.int64)
 
 
-
 @pytest.fixture(scope="module")
 def golden_runs():
-    """(sim, dataflow) -> {workload name: CosimResult}, one simulator run per pair, on demand."""
-    cache = {}
-
-    def get(sim, dataflow):
-        needs(sim)
-        if (sim, dataflow) not in cache:
-            try:
-                res = run_cosim_batch([(a, b) for _, a, b in WORKLOADS], ROWS, COLS, dataflow, sim=sim, seed=0)
-                cache[(sim, dataflow)] = dict(zip(NAMES, res))
-            except CosimError as e:  # every item of the pair reports the same failure, once run
-                cache[(sim, dataflow)] = e
-        if isinstance(cache[(sim, dataflow)], CosimError):
-            raise cache[(sim, dataflow)]
-        return cache[(sim, dataflow)]
-
-    return get
+    """(sim, dataflow) -> {workload name: CosimOutcome}, one simulator run per pair, on demand."""
+    return run_cache(lambda sim, dataflow: run_cosim_batch([(a, b) for _, a, b in WORKLOADS], ROWS, COLS, dataflow,
+                                                           sim=sim, seed=0), NAMES)
 
 
 def check_against_model(res, a, b, cfg):
     model = simulate_gemm(a, b, cfg)
-    assert res.c.dtype == np.int32 and res.c.shape == (a.shape[0], b.shape[1])
-    np.testing.assert_array_equal(res.c, model.c)
-    np.testing.assert_array_equal(res.c.astype(np.int64), ref(a, b))
-    assert res.fold_cycles == model.fold_cycles
+    assert res.values.dtype == np.int32 and res.values.shape == (a.shape[0], b.shape[1])
+    np.testing.assert_array_equal(res.values, model.c)
+    np.testing.assert_array_equal(res.values.astype(np.int64), ref(a, b))
+    assert list(res.fold_cycles) == model.fold_cycles
     assert res.cycles == model.cycles == sum(model.fold_cycles)
 
 
@@ -124,16 +107,11 @@ def test_build_folders_are_keyed_by_parameters_and_reused(tmp_path):
 def test_bench_catches_an_rtl_cycle_off_by_one(tmp_path, monkeypatch):
     """Cycles are measured: an array that drains one cycle too long must fail the bench."""
     needs("icarus")
-    broken = tmp_path / "verilog"
-    shutil.copytree(runner.VERILOG_DIR, broken)
-    src = broken / "os_systolic_array.v"
-    text = src.read_text()
-    assert "DRAIN_END_I = 2 * R + C - 3" in text
-    src.write_text(text.replace("DRAIN_END_I = 2 * R + C - 3", "DRAIN_END_I = 2 * R + C - 2"))
-    monkeypatch.setattr(runner, "VERILOG_DIR", broken)
+    build_root = broken_rtl(tmp_path, monkeypatch, "os_systolic_array.v", "DRAIN_END_I = 2 * R + C - 3",
+                            "DRAIN_END_I = 2 * R + C - 2", count=None)
     a = np.ones((2, 3), np.int8)
     with pytest.raises(CosimError, match=r"fold 0 .*: 14 cycles, model 13"):
-        run_cosim(a, a.T.copy(), 4, 4, "os", build_root=tmp_path / "build")
+        run_cosim(a, a.T.copy(), 4, 4, "os", build_root=build_root)
 
 
 # argument checks: no simulator runs, so no rtl marker

@@ -1,9 +1,9 @@
-"""Design-space sweep and Pareto front (reports/sweep.py)."""
+"""Design-space sweep and Pareto front (reports/sections/sweep.py)."""
 
 import numpy as np
 import pytest
 
-from reports.sweep import SweepSpace, figure, pareto_front, sweep
+from reports.sections.sweep import SweepSpace, figure, pareto_front, sweep
 
 
 def test_pareto_front_by_hand():

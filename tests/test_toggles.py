@@ -1,11 +1,14 @@
-"""Gate-level toggle energy (reports/toggles.py): the simulator, its calibration, the PE estimate."""
+"""Gate-level toggle energy (reports/toggles.py): the simulator (rtl_models/gatesim.py), its calibration,
+the PE estimate."""
 
 import copy
 
 import numpy as np
 import pytest
 
-from reports import synth, toggles
+from reports import synth, tech, toggles
+from rtl_models.gatesim import GateSim
+from rtl_models.synth import verilog_sources
 
 
 def test_calibration_predicts_the_multiplier_from_the_adder():
@@ -56,16 +59,29 @@ def test_errors():
         toggles.pe_toggle_energy("mac", a, np.zeros((2, 4)))
     with pytest.raises(ValueError, match=r"a must hold int8 values \(-128..127\) and b signed 8-bit values"):
         toggles.pe_toggle_energy("mac", a + 200, a)
-    module = synth.gate_netlist(synth.verilog_sources("mac_pe"), "mac_pe", {}, progress=None)
-    sim = toggles.GateSim(module, 2)
+    module = synth.gate_netlist(verilog_sources("mac_pe"), "mac_pe", {}, progress=None)
+    sim = GateSim(module, 2)
     with pytest.raises(ValueError, match="'acc_out' is not an input port"):
         sim.set_port("acc_out", 0)
+    # unweighted, area_toggles counts toggles; weighted, it sums the cell-table areas of the toggling cells
+    priced = GateSim(module, 2, cell_area=tech.cell_area_um2)
+    for s in (sim, priced):
+        s.reset(["a_in", "b_in"])
+        s.reset_counts()
+        s.set_port("a_in", [3, -7])
+        s.set_port("b_in", [5, 9])
+        s.settle()
+        s.clock()
+    assert sim.toggles == priced.toggles and sim.area_toggles() == sum(sim.toggles.values()) > 0
+    assert priced.area_toggles() == pytest.approx(sum(n * tech.cell_area_um2(module["cells"][c]["type"])
+                                                      for c, n in priced.toggles.items()))
+    assert priced.flop_bit_clocks() == priced.flop_bits * 1 * 2
     bad = copy.deepcopy(module)
     next(iter(bad["cells"].values()))["type"] = "$_DFF_N_"
     with pytest.raises(ValueError, match=r"gate type \$_DFF_N_ is not simulated"):
-        toggles.GateSim(bad, 2)
+        GateSim(bad, 2)
     with pytest.raises(ValueError, match="lanes must be >= 1"):
-        toggles.GateSim(module, 0)
+        GateSim(module, 0)
 
 
 def test_ws_array_toggle_errors():

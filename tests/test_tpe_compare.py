@@ -1,10 +1,10 @@
-"""The TPE paper comparison table (reports/tpe_compare.py)."""
+"""The TPE paper comparison table (reports/sections/tpe_compare.py)."""
 
 import math
 
 import pytest
 
-from reports.tpe_compare import PAPER, tpe_table
+from reports.sections.tpe_compare import PAPER, tpe_table
 
 
 def test_table_has_every_paper_claim_and_measures_os_opt1():
@@ -41,23 +41,25 @@ def test_event_energy_estimate_is_independent_of_toggles():
     """The second energy estimate: the event tables' ratio, recomputed here from the cycle model's
     events, for the OS row; and present for every architecture except the Laconic comparison."""
     from reports import cost
-    from reports.tpe_compare import _event_energy_ratio
+    from reports.registry import get_engine
+    from reports.sections.tpe_compare import _event_energy_ratio
     from sim.systolic import SystolicConfig, estimate_gemm
 
     base, opt1 = SystolicConfig(4, 4), SystolicConfig(4, 4, pe="booth_csa")
-    ratio, text = _event_energy_ratio(base, opt1)
+    ratio, text = _event_energy_ratio(get_engine("os"), base, get_engine("os_csa"), opt1)
     e = {}
     for cfg in (base, opt1):
         ev = estimate_gemm(1024, 1024, 1024, cfg).events
-        by = cost.energy_by_component_pj(ev, cost.engine_event_energy(cfg))
+        by = cost.energy_by_component_pj(ev, get_engine("os").energy_table(cfg))
         e[cfg.pe] = by["mac_arithmetic"] + by["pe_registers"]
     assert ratio == pytest.approx(e["mac"] / e["booth_csa"]) and ratio < 1  # the 7-input tree costs more full adders
     assert "square_1024" in text
 
 
 def test_cube_row_is_opt1_where_a_carry_save_tree_exists():
-    from reports.tpe_compare import _events_for
+    from reports.sections.tpe_compare import _events_for
 
     for cube, pe in ((4, "csa"), (8, "csa"), (2, "sbw")):
-        base, tech = _events_for("3D-cube (8x8x8)", 16, 16, (16, 4), cube, 8)
+        base_engine, base, tech_engine, tech = _events_for("3D-cube (8x8x8)", 16, 16, (16, 4), cube, 8)
         assert (base.pe, tech.pe, tech.rows) == ("mult", pe, cube)
+        assert (base_engine.name, tech_engine.name) == ("cube", f"cube_{pe}")

@@ -1,1 +1,1 @@
-"""cocotb test benches: run inside the simulator by rtl_models.runner (they import cocotb)."""
+"""cocotb test benches: run inside the simulator by rtl_models.cosim (they import cocotb)."""

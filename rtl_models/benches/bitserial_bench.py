@@ -4,37 +4,29 @@ The bench owns no arithmetic: sim.bitserial.simulate_dot says what each workload
 is and how many cycles it must take. Per workload the bench writes the raw operands into the
 buffers (one k per cycle), pulses start with k_len = K, counts the rising edges from the edge
 that samples start to the edge after which done is high (both counted) and reads the result
-(rtl_models.benches.common.run_dot_workloads: the tops speak dot_host's protocol). Outputs
-(values, cycles) are written before any mismatch fails the test.
+(rtl_models.benches.common.check_dot_job: the tops speak dot_host's protocol, with the weight
+port ld_w and the config's operand widths). Outputs (values, cycles) are written before any
+mismatch fails the test.
 """
 
 from __future__ import annotations
 
-import os
-
 import cocotb
-import numpy as np
 
-from rtl_models.benches.common import job_timeout_ns, run_dot_workloads, save_outputs
-from rtl_models.bitserial_cosim import load_bitserial_job
-from rtl_models.runner import ENV_IN
+from rtl_models.benches.common import check_dot_job, dot_budget, timeout_ns
 from sim.bitserial import simulate_dot
 
 
-def _model_cycles(a, w, cfg) -> int:
-    return simulate_dot(a, w, cfg).cycles
+def _model(a, w, cfg):
+    dot = simulate_dot(a, w, cfg)
+    return [dot.value], dot.cycles
 
 
-@cocotb.test(timeout_time=job_timeout_ns(load_bitserial_job, _model_cycles), timeout_unit="ns")
+def _ports(cfg) -> dict:
+    return {"b_port": "ld_w", "a_bits": cfg.a_bits, "b_bits": cfg.w_bits, "scalar": True}
+
+
+@cocotb.test(timeout_time=timeout_ns(dot_budget(_model)), timeout_unit="ns")
 async def dot_products(dut):
     """Every workload of the job: result and start-to-done cycles against sim.bitserial."""
-    cfg, workloads = load_bitserial_job(os.environ[ENV_IN])
-
-    def expect(a, w):
-        model = simulate_dot(a, w, cfg)
-        return [model.value], model.cycles
-
-    values, cycles, errors = await run_dot_workloads(dut, workloads, expect, acc_bits=cfg.acc_bits, b_port="ld_w",
-                                                     a_bits=cfg.a_bits, b_bits=cfg.w_bits, per_column=False)
-    save_outputs(errors, values=np.array([v[0] for v in values], np.int64), cycles=np.array(cycles, np.int64))
-    assert not errors, f"RTL disagrees with sim.bitserial ({cfg.kind}):\n" + "\n".join(errors)
+    await check_dot_job(dut, _model, "sim.bitserial", _ports)

@@ -8,37 +8,35 @@ compares. Cycles are measured from simulation time (edge times / clock period) r
 awaiting every edge, which keeps a 10^4-cycle job fast on both simulators; busy is checked high
 at the start edge and low on the done edge.
 
-Run by rtl_models.lut_cosim through rtl_models.runner.run_bench: the job (a list of workloads)
-arrives as an .npz named by $BITWEIGHT_COSIM_IN; y and the cycles leave as an .npz at
-$BITWEIGHT_COSIM_OUT, written before any mismatch fails the test.
+Run by rtl_models.lut_cosim through rtl_models.cosim: the job (the LutPEConfig and the workloads)
+arrives through rtl_models.benches.common.load_job; y and the cycles leave through common.finish,
+written before any mismatch fails the test. The load and start helpers here serve the LUT array's
+bench too (lut_array_bench.py).
 """
 
 from __future__ import annotations
 
 import cocotb
 import numpy as np
-from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 from rtl_models.benches.common import (
-    CLOCK_NS,
+    Measured,
     clock_and_reset,
-    count_cycles_to_done,
-    job_path,
+    compare,
+    drive,
+    finish,
     load_job,
-    save_outputs,
+    pulse_start,
+    read_port,
+    timeout_ns,
 )
 from sim.lut_pe import LutPEConfig, lut_cycles, simulate_lut_gemm
 
 SEL_X, SEL_W, SEL_E = 0, 1, 2
+LOAD_PORTS = ("ld_en", "ld_sel", "ld_addr", "ld_data", "start", "m_len", "n_len", "kb_len", "q_len", "bpg_len")
 
 
-def workloads_of(job: dict) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
-    """[(x, packed, exps, group_size), ...] from a job written by rtl_models.lut_cosim."""
-    return [(job[f"x_{i}"], job[f"packed_{i}"], job[f"exps_{i}"], int(job[f"group_size_{i}"]))
-            for i in range(int(job["count"]))]
-
-
-def _edge_budget(workloads) -> int:
+def _edge_budget(cfg: LutPEConfig, workloads) -> int:
     total = 16
     for x, packed, exps, _ in workloads:
         q, n, kb = packed.shape
@@ -46,71 +44,41 @@ def _edge_budget(workloads) -> int:
     return total
 
 
-def _timeout_ns() -> int:
-    """Simulated-time limit for the test: four times the job's edge budget (a hang fails fast)."""
-    if job_path() is None:
-        return 1_000_000
-    return 4 * _edge_budget(workloads_of(load_job())) * CLOCK_NS + 10_000
+async def load_bytes(dut, sel: int, values, **select) -> None:
+    """Write ``values`` (low bytes) into buffer ``sel`` from address 0, one per clock; ``select``:
+    further load-port signals held for the whole load (the LUT array's ld_lane)."""
+    await drive(dut, ({"ld_en": 1, "ld_sel": sel, **select, "ld_addr": addr, "ld_data": int(v) & 0xFF}
+                      for addr, v in enumerate(values)))
 
 
-async def _load(dut, sel: int, values) -> None:
-    for addr, v in enumerate(values):
-        await FallingEdge(dut.clk)
-        dut.ld_en.value = 1
-        dut.ld_sel.value = sel
-        dut.ld_addr.value = addr
-        dut.ld_data.value = int(v) & 0xFF
+async def run_gemm(dut, x, packed, g: int, limit: int) -> int:
+    """Pulse start with the GEMM's lengths; the cycles from the edge sampling start to the edge
+    raising done, inclusive."""
+    (m, _), (q, n, kb) = x.shape, packed.shape
+    return await pulse_start(dut, limit, ld_en=0, m_len=m, n_len=n, kb_len=kb, q_len=q, bpg_len=g // 8)
 
 
-async def _run(dut, m, n, kb, q, bpg, limit: int) -> int:
-    """Pulse start; the cycles from the edge sampling start to the edge raising done, inclusive."""
-    await FallingEdge(dut.clk)
-    dut.ld_en.value = 0
-    dut.m_len.value, dut.n_len.value, dut.kb_len.value, dut.q_len.value, dut.bpg_len.value = m, n, kb, q, bpg
-    dut.start.value = 1
-    return await count_cycles_to_done(dut, limit)
+def tag_of(w: int, x, packed, g: int) -> str:
+    (m, k), (q, n, _) = x.shape, packed.shape
+    return f"workload {w} (M={m} N={n} K={k} q={q} g={g}"
 
 
-async def _read(dut, count: int) -> list[int]:
-    out = []
-    for addr in range(count):
-        await FallingEdge(dut.clk)
-        dut.rd_addr.value = addr
-        await RisingEdge(dut.clk)
-        await ReadOnly()
-        out.append(dut.rd_data.value.to_signed())
-    return out
-
-
-@cocotb.test(timeout_time=_timeout_ns(), timeout_unit="ns")
+@cocotb.test(timeout_time=timeout_ns(_edge_budget), timeout_unit="ns")
 async def lut_gemms(dut):
     """Every workload of the job: y and start->done cycles against sim.lut_pe."""
-    job = load_job()
-    workloads = workloads_of(job)
-    cfg = LutPEConfig(exp_bits=int(job["exp_bits"]))
-    await clock_and_reset(dut, ("ld_en", "ld_sel", "ld_addr", "ld_data", "start", "m_len",
-                                 "n_len", "kb_len", "q_len", "bpg_len", "rd_addr"), cycles=3)
+    cfg, workloads = load_job()
+    await clock_and_reset(dut, LOAD_PORTS + ("rd_addr",), cycles=3)
 
     errors: list[str] = []
-    outputs: dict[str, np.ndarray] = {}
+    results: list[Measured] = []
     for w, (x, packed, exps, g) in enumerate(workloads):
-        m, k = x.shape
-        q, n, kb = packed.shape
+        m, n = x.shape[0], packed.shape[1]
         model = simulate_lut_gemm(x, packed, exps, g, cfg)
-        await _load(dut, SEL_X, x.reshape(-1))                        # x[m][k] at m*K + k
-        await _load(dut, SEL_W, packed.transpose(2, 1, 0).reshape(-1))  # (kb*N + n)*q + i
-        await _load(dut, SEL_E, exps.transpose(2, 1, 0).reshape(-1))    # (grp*N + n)*q + i
-        cycles = await _run(dut, m, n, kb, q, g // 8, limit=2 * model.cycles + 64)
-        y = np.array(await _read(dut, m * n), np.int64).reshape(m, n)
-        if cycles != model.cycles:
-            errors.append(f"workload {w} (M={m} N={n} K={k} q={q} g={g}): {cycles} cycles, model {model.cycles}")
-        if not np.array_equal(y, model.y):
-            bad = np.argwhere(y != model.y)
-            i0, j0 = bad[0]
-            errors.append(f"workload {w} (M={m} N={n} K={k} q={q} g={g}): {len(bad)} outputs differ from the "
-                          f"model, first y[{i0},{j0}] = {y[i0, j0]}, model {model.y[i0, j0]}")
-        outputs[f"y_{w}"] = y
-        outputs[f"cycles_{w}"] = np.int64(cycles)
-
-    save_outputs(errors, **outputs)
-    assert not errors, "RTL disagrees with sim.lut_pe:\n" + "\n".join(errors)
+        await load_bytes(dut, SEL_X, x.reshape(-1))                        # x[m][k] at m*K + k
+        await load_bytes(dut, SEL_W, packed.transpose(2, 1, 0).reshape(-1))  # (kb*N + n)*q + i
+        await load_bytes(dut, SEL_E, exps.transpose(2, 1, 0).reshape(-1))    # (grp*N + n)*q + i
+        cycles = await run_gemm(dut, x, packed, g, limit=2 * model.cycles + 64)
+        y = np.array(await read_port(dut, ({"rd_addr": a} for a in range(m * n))), np.int64).reshape(m, n)
+        compare(errors, tag_of(w, x, packed, g) + ")", y, model.y, cycles, model.cycles, name="y")
+        results.append(Measured(y, cycles))
+    finish(results, errors, "sim.lut_pe")

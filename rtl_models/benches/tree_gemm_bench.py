@@ -19,13 +19,14 @@ import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 from rtl_models.benches.common import (
-    CLOCK_NS,
+    Measured,
     check_widths,
     clock_and_reset,
-    job_path,
+    compare,
+    finish,
     load_job,
     pack,
-    save_outputs,
+    timeout_ns,
     unpack_signed,
 )
 from sim.adder_tree import TreeConfig, simulate_gemm, tree_folds
@@ -34,20 +35,9 @@ ACC_W = 32
 DRAIN_LIMIT = 4  # idle clocks after the last row group before a missing result is an error
 
 
-def _job() -> tuple[TreeConfig, list[tuple[np.ndarray, np.ndarray]]]:
-    job = load_job()
-    cfg = TreeConfig(int(job["k"]), int(job["n"]), str(job["pe"]), rows=int(job["rows"]))
-    return cfg, [(job[f"a_{i}"], job[f"b_{i}"]) for i in range(int(job["count"]))]
-
-
-def _timeout_ns() -> int:
-    if job_path() is None:
-        return 1_000_000
-    cfg, work = _job()
-    edges = sum(simulate_gemm(a, b, cfg).cycles
-                + DRAIN_LIMIT * len(tree_folds(a.shape[0], b.shape[1], a.shape[1], cfg))
-                for a, b in work) + 16
-    return 4 * edges * CLOCK_NS + 10_000
+def _edge_budget(cfg: TreeConfig, work) -> int:
+    return sum(simulate_gemm(a, b, cfg).cycles + DRAIN_LIMIT * len(tree_folds(a.shape[0], b.shape[1], a.shape[1], cfg))
+               for a, b in work) + 16
 
 
 async def _fold(dut, cfg: TreeConfig, a_t: np.ndarray, b_t: np.ndarray, psum: np.ndarray):
@@ -101,15 +91,15 @@ async def _fold(dut, cfg: TreeConfig, a_t: np.ndarray, b_t: np.ndarray, psum: np
     return np.array(out, np.int64)[:m, :nr], last_edge
 
 
-@cocotb.test(timeout_time=_timeout_ns(), timeout_unit="ns")
+@cocotb.test(timeout_time=timeout_ns(_edge_budget), timeout_unit="ns")
 async def tree_gemm_workloads(dut):
     """Every workload of the job: C and every fold's cycles against sim.adder_tree."""
-    cfg, work = _job()
+    cfg, work = load_job()
     check_widths(dut, {"a_vec": cfg.rows * cfg.k * 8, "b_row": cfg.n * 8, "y_vec": cfg.rows * cfg.n * ACC_W})
     await clock_and_reset(dut, ("b_we", "b_row_idx", "b_row", "a_valid", "a_vec", "psum_in"))
 
     errors: list[str] = []
-    outputs: dict[str, np.ndarray] = {}
+    results: list[Measured] = []
     for w, (a, b) in enumerate(work):
         model = simulate_gemm(a, b, cfg)
         m, n = a.shape[0], b.shape[1]
@@ -121,13 +111,6 @@ async def tree_gemm_workloads(dut):
             y, cycles = await _fold(dut, cfg, a_t, b_t, psum)
             buf[:, f.n0:f.n1] = y
             fold_cycles.append(cycles)
-        if fold_cycles != model.fold_cycles:
-            errors.append(f"workload {w}: fold cycles {fold_cycles}, model {model.fold_cycles}")
-        if not np.array_equal(buf, model.c.astype(np.int64)):
-            i, j = np.argwhere(buf != model.c)[0]
-            errors.append(f"workload {w}: {int((buf != model.c).sum())} outputs differ, first C[{i},{j}] = "
-                          f"{buf[i, j]}, model {model.c[i, j]}")
-        outputs[f"c_{w}"] = buf
-        outputs[f"fold_cycles_{w}"] = np.array(fold_cycles, np.int64)
-    save_outputs(errors, **outputs)
-    assert not errors, "RTL disagrees with sim.adder_tree:\n" + "\n".join(errors)
+        compare(errors, f"workload {w}", buf, model.c, fold_cycles, model.fold_cycles)
+        results.append(Measured(buf, fold_cycles))
+    finish(results, errors, "sim.adder_tree")

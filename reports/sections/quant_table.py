@@ -4,9 +4,9 @@
     tables["summary"]  # one row per method x bits (and the fp32 / fp16 / INT8 references)
     tables["layers"]   # one row per method x bits x Linear layer
 
-Every ``nn.Linear`` of all-MiniLM-L6-v2 (kernels/minilm.py, 36 projections) has its weight
+Every ``nn.Linear`` of all-MiniLM-L6-v2 (kernels/models/minilm.py, 36 projections) has its weight
 quantised; activations stay fp32 (weight-only quantisation, as the W4/W3/W2 kernels run it).
-Calibration statistics come from ``n_calib_sentences`` real sentences (kernels/real_text.py),
+Calibration statistics come from ``n_calib_sentences`` real sentences (kernels/models/real_text.py),
 and everything is measured on ``n_sentences`` *other* sentences, so a quantiser that fits its
 calibration data too closely is caught. Only real tokens count (padding is excluded).
 
@@ -50,15 +50,15 @@ import pandas as pd
 import torch
 
 from kernels import bcq as bcq_mod
-from kernels import lowbit
-from kernels.minilm import (
+from kernels import lowbit, lowbit_format
+from kernels.models.minilm import (
     capture_linear_inputs,
     linear_names,
     load_minilm,
     load_tokenizer,
     tokenize,
 )
-from kernels.real_text import all_sentences, real_text
+from kernels.models.real_text import all_sentences, real_text
 
 __all__ = ["BITS", "DEFAULT_METHODS", "METHODS", "quant_table", "report_sections", "stored_bytes_formula"]
 
@@ -104,7 +104,7 @@ def _check_args(bits, methods, n_sentences, n_calib, group_size, owq_columns, gp
         known = linear_names()
         if isinstance(layers, str) or not layers or any(n not in known for n in layers):
             raise ValueError(f"layers must be a non-empty list of MiniLM projection names such as "
-                             f"'blocks.0.q' (kernels.minilm.linear_names()), got {layers!r}")
+                             f"'blocks.0.q' (kernels.models.minilm.linear_names()), got {layers!r}")
         layers = [n for n in known if n in layers]
     return tuple(dict.fromkeys(bits)), tuple(dict.fromkeys(methods)), layers
 
@@ -124,7 +124,7 @@ def stored_bytes_formula(method: str, N: int, K: int, bits: int, group_size: int
     """
     G = K // group_size
     if method in ("rtn", "gptq", "owq"):
-        return 4 * lowbit.packed_words(K, bits) * N + 2 * G * N + G * N + 4 * outlier_columns + 2 * outlier_columns * N
+        return 4 * lowbit_format.packed_words(K, bits) * N + 2 * G * N + G * N + 4 * outlier_columns + 2 * outlier_columns * N
     if method in ("bcq", "bcq_aw"):
         return bits * N * (K // 8) + 2 * bits * N * G
     if method == "int8":
@@ -329,8 +329,11 @@ def _figure(summary: pd.DataFrame):
     return fig
 
 
+ORDER = 20  # its place in the report: reports/sections/ runs its modules by ORDER
+
+
 def report_sections(progress=print, n_sentences: int = 32, quick: bool = False) -> list:
-    """The report's weight-quantisation sections (reports/sections.py)."""
+    """The report's weight-quantisation sections (reports/sections/)."""
     from reports.build import ReportSection
 
     progress("report: RTN / GPTQ / OWQ / binary coding on all-MiniLM-L6-v2 (real text)")

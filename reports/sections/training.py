@@ -1,9 +1,9 @@
-"""FP8 training on the CPU: the tiny byte-level LM of kernels/tiny_lm.py trained on the Python standard
+"""FP8 training on the CPU: the tiny byte-level LM of kernels/models/tiny_lm.py trained on the Python standard
 library's source with bf16, FP8 tensorwise, FP8 rowwise and HALO levels 1 and 2 (kernels/halo.py).
 
     table, results = training_table(steps=100)
     table      # one row per run: final train / validation loss, their gap to bf16, wall time
-    results    # the kernels.tiny_lm.TrainResult of each run (per-step losses)
+    results    # the kernels.models.tiny_lm.TrainResult of each run (per-step losses)
 
 Same model, data, seed and batches for every run; only the transformer blocks' linear layers change
 (recipe and HALO level). The FP8 GEMMs run on the CPU through kernels.halo.fp8_matmul's exact
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from kernels.tiny_lm import RECIPE_RUNS, LMConfig, train
+from kernels.models.tiny_lm import RECIPE_RUNS, LMConfig, train
 
 __all__ = ["training_table", "loss_figure", "report_sections", "REPORT_STEPS"]
 
@@ -72,8 +72,11 @@ def loss_figure(results):
     return fig
 
 
+ORDER = 50  # its place in the report: reports/sections/ runs its modules by ORDER
+
+
 def report_sections(progress=print, steps: int = REPORT_STEPS, quick: bool = False) -> list:
-    """The report's FP8 training section (reports/sections.py)."""
+    """The report's FP8 training section (reports/sections/)."""
     from reports.build import ReportSection
 
     steps = 5 if quick else steps

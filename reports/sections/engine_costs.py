@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from reports import synth, toggles
+from rtl_models.synth import verilog_sources
 
 
 def engine_cost_table(n: int = 16, array: int = 4, gemm: tuple[int, int, int] = (64, 64, 64), samples: int = 32,
@@ -29,13 +30,13 @@ def engine_cost_table(n: int = 16, array: int = 4, gemm: tuple[int, int, int] = 
     rows = []
     x = np.clip(np.rint(rng.normal(0, 30, (samples, n))), -128, 127).astype(np.int64)
     stages = n.bit_length() - 1
-    fw = synth.synthesize(synth.verilog_sources("fwht_butterfly"), "fwht_butterfly", {"N": n, "W": 8},
+    fw = synth.synthesize(verilog_sources("fwht_butterfly"), "fwht_butterfly", {"N": n, "W": 8},
                           progress=progress)
     e_fwht = toggles.fwht_toggle_energy(x, progress=progress)
     a8 = np.clip(np.rint(rng.normal(0, 30, (samples, 48))), -128, 127).astype(np.int64)
     b8 = np.clip(np.rint(rng.normal(0, 30, (samples, 48))), -128, 127).astype(np.int64)
     e_mac = toggles.pe_toggle_energy("mac", a8, b8, "gaussian int8", progress=progress).pj_per_mac
-    mac = synth.synthesize(synth.verilog_sources("mac_pe"), "mac_pe", {}, progress=progress)
+    mac = synth.synthesize(verilog_sources("mac_pe"), "mac_pe", {}, progress=progress)
     rows.append({"engine": f"fwht_butterfly N={n}", "area_um2": fw.area_um2, "clock_mhz": fw.est_clock_mhz,
                  "latency_cycles": stages, "throughput_per_cycle": "1 transform",
                  "energy_pj": e_fwht, "energy_unit": "per transform", "energy_per_element_pj": e_fwht / n,
@@ -47,7 +48,7 @@ def engine_cost_table(n: int = 16, array: int = 4, gemm: tuple[int, int, int] = 
         from sim.fp8 import get_format
 
         params = {"FMT_A": get_format(fa).code, "FMT_B": get_format(fb).code}
-        pe = synth.synthesize(synth.verilog_sources("fp8_os_array"), "fp8_os_pe", params, progress=progress)
+        pe = synth.synthesize(verilog_sources("fp8_os_array"), "fp8_os_pe", params, progress=progress)
         e = toggles.fp8_pe_toggle_energy(a, b, fa, fb, progress=progress)
         rows.append({"engine": f"fp8_os_pe {fa} x {fb}", "area_um2": pe.area_um2, "clock_mhz": pe.est_clock_mhz,
                      "latency_cycles": 2, "throughput_per_cycle": "1 MAC", "energy_pj": e, "energy_unit": "per MAC",
@@ -55,7 +56,7 @@ def engine_cost_table(n: int = 16, array: int = 4, gemm: tuple[int, int, int] = 
                      "note": f"INT8 MAC PE on Gaussian int8: {e_mac:.3f} pJ/MAC, {mac.area_um2:.0f} um^2, "
                              f"~{mac.est_clock_mhz:.0f} MHz (FP8 costs {e / e_mac:.2f}x the energy)"})
     cfg = Fp8ArrayConfig(array, array, "e4m3", "e4m3", depth=max(64, 1 << (gemm[2] - 1).bit_length()))
-    arr = synth.synthesize(synth.verilog_sources("fp8_os_array"), "fp8_os_array", cfg.rtl_params, progress=progress)
+    arr = synth.synthesize(verilog_sources("fp8_os_array"), "fp8_os_array", cfg.rtl_params, progress=progress)
     est = estimate_gemm(*gemm, cfg)
     rows.append({"engine": f"fp8_os_array {array}x{array} e4m3", "area_um2": arr.area_um2, "clock_mhz": arr.est_clock_mhz,
                  "latency_cycles": est.cycles, "throughput_per_cycle": f"{array * array} MACs peak",
@@ -66,6 +67,9 @@ def engine_cost_table(n: int = 16, array: int = 4, gemm: tuple[int, int, int] = 
     df = pd.DataFrame(rows)
     df["latency_ns"] = df.latency_cycles * 1e3 / df.clock_mhz
     return df
+
+
+ORDER = 60  # its place in the report: reports/sections/ runs its modules by ORDER
 
 
 def report_sections(progress=print, quick: bool = False) -> list:

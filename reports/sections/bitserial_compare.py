@@ -16,10 +16,15 @@ included: a PE-level comparison.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
 from reports import synth
+from rtl_models.synth import verilog_sources
 
 K = 1024
 LANES = 4
@@ -34,57 +39,44 @@ def _operands(bits: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _real(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    from kernels.real_tensors import real_int8_gemms
+    from kernels.models.real_tensors import real_int8_gemms
 
     _, a, b = real_int8_gemms(max_m=n, max_n=n, max_k=K, layers=["blocks.3.ffn_down"], seed=seed)[0]
     m = min(a.shape[0], b.shape[1])
     return np.asarray(a, np.int64)[:m], np.asarray(b, np.int64)[:, :m].T
 
 
-def _pe_rows(bits: int) -> list[tuple[str, str, dict, object]]:
-    """(engine, top, synthesis params, config) of every PE that runs ``bits`` x ``bits``."""
-    from sim.bitserial import FUSION_BITS, BitFusionConfig, LaconicConfig, StripesConfig
-    from sim.digit_skip import DigitSkipConfig
+@dataclass(frozen=True)
+class BitSerialPE:
+    """What the table needs of one engine at one precision (its record's ``tables["bitserial"]``
+    gives it, or None where the engine does not run that precision)."""
 
-    rows = []
-    if bits == 8:
-        from sim.digit_skip_4e import DigitSkip4EConfig
-
-        rows.append(("opt3 (EN-T digit skipping)", "digit_skip_pe", {}, DigitSkipConfig("ent")))
-        rows.append(("opt4e (4 OPT3 sub-PEs, one shared 6:2)", "digit_skip_4e_pe", {}, DigitSkip4EConfig("ent")))
-    rows += [(f"laconic ({LANES} lanes)", "laconic_pe", {"A_W": bits, "W_W": bits, "LANES": LANES},
-              LaconicConfig(bits, bits, LANES)),
-             (f"stripes ({LANES} lanes)", "stripes_pe", {"A_W": bits, "W_W": bits, "LANES": LANES},
-              StripesConfig(bits, bits, LANES))]
-    if bits in FUSION_BITS:
-        pairs = 16 // ((bits // 2) ** 2)  # products per cycle of the 16 bricks at this precision
-        rows.append(("bitfusion (16 bricks)", "bitfusion_unit", {"A_W": bits, "W_W": bits, "PAIRS": pairs},
-                     BitFusionConfig(bits, bits, True, True)))
-    return rows
+    label: str  # the table's engine column, e.g. "laconic (4 lanes)"
+    config: Any  # the cycle model's config at this precision
+    top: str  # the PE synthesised alone
+    params: Mapping[str, int]
+    dot_cycles: Callable[[np.ndarray, np.ndarray], int]  # cycles of one dot product a . w
+    dot_top: str  # its start/done dot-product top, driven for the gate-level toggles
+    dot_params: Mapping[str, int]
+    b_port: str  # the dot top's second operand port
 
 
-def _cycles(cfg, a: np.ndarray, w: np.ndarray) -> float:
-    from sim import bitserial, digit_skip, digit_skip_4e
+def _pe_rows(bits: int) -> list[BitSerialPE]:
+    """Every engine of the "bitserial" table that runs ``bits`` x ``bits``, in registry order."""
+    from reports.registry import engines
 
-    if isinstance(cfg, digit_skip.DigitSkipConfig):
-        return float(np.mean([digit_skip.dot_cycles(x, cfg) for x in a]))
-    if isinstance(cfg, digit_skip_4e.DigitSkip4EConfig):
-        return float(np.mean([digit_skip_4e.dot_cycles(x, cfg) for x in a]))
-    return float(np.mean([bitserial.dot_cycles(x, y, cfg) for x, y in zip(a, w)]))
+    rows = [e.tables["bitserial"](bits) for e in engines(table="bitserial").values()]
+    return [r for r in rows if r is not None]
 
 
-_DOT_TOPS = {"opt3": ("digit_skip_dot", "ld_b", {}), "opt4e": ("digit_skip_4e_dot", "ld_b", {}), "laconic": ("laconic_dot", "ld_w", {"LANES": LANES}),
-             "stripes": ("stripes_dot", "ld_w", {"LANES": LANES}), "bitfusion": ("bitfusion_dot", "ld_w", {})}
-
-
-def pe_energy(engine: str, a: np.ndarray, w: np.ndarray, progress=None) -> float:
-    """pJ per MAC of the 8-bit PE ``engine`` (opt3, opt4e, laconic, stripes, bitfusion) and its control, from
-    gate-level toggles of its dot-product top on the dot products a[l] . w[l] (buffers left out)."""
+def pe_energy(pe: BitSerialPE, a: np.ndarray, w: np.ndarray, progress=None) -> float:
+    """pJ per MAC of the 8-bit PE and its control, from gate-level toggles of its dot-product top
+    on the dot products a[l] . w[l] (buffers left out)."""
     from reports import toggles
 
-    top, port, params = _DOT_TOPS[engine]
     depth = max(16, 1 << (a.shape[1] - 1).bit_length())
-    return toggles.dot_top_toggle_energy(top, {**params, "DEPTH": depth}, a, w, b_port=port, progress=progress)
+    return toggles.dot_top_toggle_energy(pe.dot_top, {**pe.dot_params, "DEPTH": depth}, a, w, b_port=pe.b_port,
+                                         progress=progress)
 
 
 def bitserial_table(n: int = 8, seed: int = 0, precisions=(8, 4, 2), progress=print, energy_dots: int = 4,
@@ -97,18 +89,18 @@ def bitserial_table(n: int = 8, seed: int = 0, precisions=(8, 4, 2), progress=pr
         data = {"gaussian": _operands(bits, n, seed)}
         if bits == 8:
             data["all-MiniLM-L6-v2"] = _real(n, seed)
-        for engine, top, params, cfg in _pe_rows(bits):
+        for pe in _pe_rows(bits):
             try:
-                res = synth.synthesize(synth.verilog_sources(top), top, params, progress=progress)
+                res = synth.synthesize(verilog_sources(pe.top), pe.top, dict(pe.params), progress=progress)
             except ValueError as exc:  # a parameter the PE does not take at this precision
-                raise ValueError(f"{engine} at {bits} bits: {exc}") from exc
+                raise ValueError(f"{pe.label} at {bits} bits: {exc}") from exc
             energy = float("nan")
             if bits == 8 and energy_dots:
                 ea, ew = _operands(8, energy_dots, seed + 1)
-                energy = pe_energy(engine.split(" ")[0], ea[:, :energy_k], ew[:, :energy_k], progress)
+                energy = pe_energy(pe, ea[:, :energy_k], ew[:, :energy_k], progress)
             for name, (a, w) in data.items():
-                cycles = _cycles(cfg, a, w)
-                out.append({"engine": engine, "bits": bits, "data": name, "k": K, "cycles_per_dot": cycles,
+                cycles = float(np.mean([pe.dot_cycles(x, y) for x, y in zip(a, w)]))
+                out.append({"engine": pe.label, "bits": bits, "data": name, "k": K, "cycles_per_dot": cycles,
                             "macs_per_cycle": K / cycles, "area_um2": res.area_um2, "clock_mhz": res.est_clock_mhz,
                             "macs_per_s_per_um2": K / cycles * res.est_clock_mhz * 1e6 / res.area_um2,
                             "pj_per_mac": energy if name == "gaussian" else float("nan")})
@@ -120,6 +112,9 @@ def bitserial_table(n: int = 8, seed: int = 0, precisions=(8, 4, 2), progress=pr
             lac_e = sub[sub.engine.str.startswith("laconic")].pj_per_mac
             df.loc[sub.index, "energy_eff_vs_laconic"] = float(lac_e.iloc[0]) / sub.pj_per_mac
     return df
+
+
+ORDER = 80  # its place in the report: reports/sections/ runs its modules by ORDER
 
 
 def report_sections(progress=print, quick: bool = False) -> list:

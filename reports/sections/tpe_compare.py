@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from reports import synth
+from rtl_models.synth import verilog_sources
 
 # (architecture, technique, paper area x, paper energy x, released area x, released energy x)
 PAPER = [
@@ -63,7 +64,7 @@ def _area_eff_ratio_os_opt1(rows: int, cols: int, progress) -> tuple[float, str]
         params = {"R": rows, "C": cols, "A_W": 8, "B_W": 8, "ACC_W": 32}
         if kind:
             params["PE_KIND"] = 1
-        res = synth.synthesize(synth.verilog_sources("os_systolic_array"), "os_systolic_array", params,
+        res = synth.synthesize(verilog_sources("os_systolic_array"), "os_systolic_array", params,
                                progress=progress)
         cycles = estimate_gemm(m, n, k, cfg).cycles
         eff[pe] = (m * n * k / cycles) * res.est_clock_mhz / res.area_um2
@@ -93,7 +94,7 @@ def _tree_ratios(k: int, n: int, progress, rows: int = 1) -> dict[str, tuple[flo
     res, energy, eff = {}, {}, {}
     for pe in pes:
         cfg = TreeConfig(k, n, pe, rows=rows)
-        res[pe] = synth.synthesize(synth.verilog_sources("tree_gemm"), "tree_gemm", rtl_params(cfg), progress=progress)
+        res[pe] = synth.synthesize(verilog_sources("tree_gemm"), "tree_gemm", rtl_params(cfg), progress=progress)
         energy[pe] = toggles.tree_toggle_energy(pe, a, b, k, n, progress=progress, rows=rows)
         eff[pe] = res[pe].est_clock_mhz / res[pe].area_um2 / estimate_gemm(m_, n_, k_, cfg).cycles
     txt = "; ".join(f"{names[pe]} {r.area_um2 / 1e6:.4f} mm^2, ~{r.est_clock_mhz:.0f} MHz, {energy[pe]:.3f} pJ/MAC"
@@ -129,7 +130,7 @@ def _bcast_ratios(size: int, progress) -> tuple[float, float, str]:
     eff, energy, txt = {}, {}, []
     for pe in ("mac", "booth_csa"):
         cfg = BroadcastConfig(size, size, pe)
-        res = synth.synthesize(synth.verilog_sources("bcast_matrix"), "bcast_matrix", rtl_params(cfg),
+        res = synth.synthesize(verilog_sources("bcast_matrix"), "bcast_matrix", rtl_params(cfg),
                                progress=progress)
         cycles = estimate_gemm(m, n, k, cfg).cycles
         eff[pe] = (m * n * k / cycles) * res.est_clock_mhz / res.area_um2
@@ -156,7 +157,7 @@ def _ws_ratios(rows: int, cols: int, energy_size: int, progress) -> tuple[float,
         params = {"R": rows, "C": cols, "A_W": 8, "B_W": 8, "ACC_W": 32}
         if kind:
             params["PE_KIND"] = 1
-        res = synth.synthesize(synth.verilog_sources("ws_systolic_array"), "ws_systolic_array", params,
+        res = synth.synthesize(verilog_sources("ws_systolic_array"), "ws_systolic_array", params,
                                progress=progress)
         cycles = estimate_gemm(m, n, k, SystolicConfig(rows, cols, "ws", pe=pe)).cycles
         eff[pe] = (m * n * k / cycles) * res.est_clock_mhz / res.area_um2
@@ -168,19 +169,17 @@ def _ws_ratios(rows: int, cols: int, energy_size: int, progress) -> tuple[float,
             "included) for toggle energy: " + "; ".join(txt))
 
 
-def _event_energy_ratio(base_cfg, tech_cfg) -> tuple[float, str]:
-    """Energy efficiency technique / baseline from event counts x the per-event tables on
+def _event_energy_ratio(base, base_cfg, tech, tech_cfg) -> tuple[float, str]:
+    """Energy efficiency technique / baseline from event counts x the engines' per-event tables on
     square_1024: the datapath (arithmetic and registers; buffers excluded, as in the toggle
     estimate), with the whole engine's figures including buffers in the text."""
     from reports import cost
-    from reports.registry import load
     from sim.workloads import NAMED_GEMMS
 
     m, n, k = NAMED_GEMMS["square_1024"]
-    estimate = load(f"{type(base_cfg).__module__}:estimate_gemm")
     core, whole = {}, {}
-    for tag, cfg in (("baseline", base_cfg), ("technique", tech_cfg)):
-        by = cost.energy_by_component_pj(estimate(m, n, k, cfg).events, cost.engine_event_energy(cfg))
+    for tag, engine, cfg in (("baseline", base, base_cfg), ("technique", tech, tech_cfg)):
+        by = cost.energy_by_component_pj(engine.estimate_gemm(m, n, k, cfg).events, engine.energy_table(cfg))
         whole[tag] = sum(by.values()) / (m * n * k)
         core[tag] = (by["mac_arithmetic"] + by["pe_registers"]) / (m * n * k)
     return core["baseline"] / core["technique"], (
@@ -191,26 +190,34 @@ def _event_energy_ratio(base_cfg, tech_cfg) -> tuple[float, str]:
 
 _NOT_BUILT: dict[str, str] = {}
 
+# the registered engines each paper row compares for the event-count estimate: (baseline, the first
+# technique engine built at the table's size); the bit-slice rows have no event table for Laconic
+EVENT_ENGINES = {
+    "systolic array (output-stationary 16x16)": ("os", ("os_csa",)),
+    "systolic array (weight-stationary 16x16)": ("ws", ("ws_csa",)),
+    "3D-cube (8x8x8)": ("cube", ("cube_csa", "cube_sbw")),
+    "multiplier-adder tree": ("mat", ("mat_sbw",)),
+    "2D-matrix (broadcast)": ("bcast", ("bcast_csa",)),
+}
+
 
 def _events_for(arch: str, rows: int, cols: int, tree: tuple[int, int], cube: int, grid: int):
-    """(baseline config, technique config) of a row for the event-count estimate, or None."""
-    from sim.adder_tree import TreeConfig
-    from sim.broadcast import BroadcastConfig
-    from sim.systolic import SystolicConfig
+    """(baseline engine, config, technique engine, config) of a row for the event-count estimate,
+    or None: the engines' own cost-table configs at the table's sizes."""
+    from reports.engine import Sizes
+    from reports.registry import get_engine
 
-    if arch.startswith("systolic array (output-stationary"):
-        return SystolicConfig(rows, cols, "os"), SystolicConfig(rows, cols, "os", pe="booth_csa")
-    if arch.startswith("systolic array (weight-stationary"):
-        return SystolicConfig(rows, cols, "ws"), SystolicConfig(rows, cols, "ws", pe="booth_csa")
-    if arch.startswith("3D-cube"):
-        from sim.adder_tree import CSA_KS
-
-        return TreeConfig(cube, cube, rows=cube), TreeConfig(cube, cube, "csa" if cube in CSA_KS else "sbw", rows=cube)
-    if arch == "multiplier-adder tree":
-        return TreeConfig(*tree), TreeConfig(*tree, "sbw")
-    if arch.startswith("2D-matrix"):
-        return BroadcastConfig(grid, grid), BroadcastConfig(grid, grid, "booth_csa")
-    return None  # no event table for the Laconic PE
+    if arch not in EVENT_ENGINES:
+        return None
+    sizes = Sizes(rows, cols, tree=tree, cube=cube, grid=grid)
+    base_name, tech_names = EVENT_ENGINES[arch]
+    base = get_engine(base_name)
+    for name in tech_names:
+        tech = get_engine(name)
+        priced = tech.priced(sizes)
+        if priced:
+            return base, base.priced(sizes)[0].config, tech, priced[0].config
+    return None
 
 
 def tpe_table(rows: int = 16, cols: int = 16, tree: tuple[int, int] = (16, 4), cube: int = 4,
@@ -269,7 +276,7 @@ def tpe_table(rows: int = 16, cols: int = 16, tree: tuple[int, int] = (16, 4), c
                 "array, the carry-save accumulator removes the 32-bit carry chain from the clock period but doubles "
                 "the accumulator flip-flops that switch and clock every cycle.")
         elif arch.startswith("bit-slice"):
-            from reports.bitserial_compare import bitserial_table
+            from reports.sections.bitserial_compare import bitserial_table
 
             if bitserial is None:
                 small = {} if bitserial_n >= 8 else {"energy_dots": 1, "energy_k": 8}
@@ -313,6 +320,9 @@ def tpe_table(rows: int = 16, cols: int = 16, tree: tuple[int, int] = (16, 4), c
             row["comment"] += f" Second energy estimate, {events_txt}: {row['ours_energy_eff_events_x']:.2f}x."
         out.append(row)
     return pd.DataFrame(out)
+
+
+ORDER = 90  # its place in the report: reports/sections/ runs its modules by ORDER
 
 
 def report_sections(progress=print, quick: bool = False) -> list:

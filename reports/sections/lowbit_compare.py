@@ -28,10 +28,13 @@ WORKLOADS = {"gemv_4096": (1, 4096, 4096), "minilm_ffn_up_128tok": (128, 1536, 3
 
 
 def _specs(rows: int, cols: int) -> list:
-    from reports.build import default_engines, lowbit_engines, lut_engines
+    from reports.build import priced_engines
+    from reports.engine import Sizes
 
-    int8 = [e for e in default_engines(rows, cols) if e.name == f"os_{rows}x{cols}"]
-    return (int8 + lowbit_engines(rows, cols) + [s for q in (2, 3, 4) for s in lut_engines(q=q)])
+    # the engines of the "lowbit" table (the INT8 OS array and its narrow-weight forms), then those
+    # of "lowbit_planes" (the LUT engines) at 2, 3 and 4 sign planes
+    return (priced_engines(Sizes(rows, cols), table="lowbit")
+            + [s for q in (2, 3, 4) for s in priced_engines(Sizes(rows, cols, lut_q=q), table="lowbit_planes")])
 
 
 def lowbit_table(rows: int = 16, cols: int = 16, progress=print) -> pd.DataFrame:
@@ -70,6 +73,9 @@ def lowbit_table(rows: int = 16, cols: int = 16, progress=print) -> pd.DataFrame
     base = df[df.engine == int8.name].set_index("workload").energy_per_mac_pj
     df["energy_vs_int8"] = df.energy_per_mac_pj / df.workload.map(base)
     return df
+
+
+ORDER = 30  # its place in the report: reports/sections/ runs its modules by ORDER
 
 
 def report_sections(progress=print, quick: bool = False) -> list:

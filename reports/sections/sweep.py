@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from reports import cost, synth, toggles
+from rtl_models.synth import verilog_sources
 
 PES = ("mac", "booth_csa")
 
@@ -72,7 +73,7 @@ def sweep(space: SweepSpace = SweepSpace(), progress: Callable[[str], None] | No
         params = {"R": size, "C": size, "A_W": 8, "B_W": bits, "ACC_W": 32}
         if pe == "booth_csa":
             params["PE_KIND"] = 1
-        res = synth.synthesize(synth.verilog_sources("os_systolic_array"), "os_systolic_array", params,
+        res = synth.synthesize(verilog_sources("os_systolic_array"), "os_systolic_array", params,
                                progress=progress)
         est = estimate_gemm(m, n, k, cfg)
         if (pe, bits) not in pe_energy:
@@ -125,6 +126,9 @@ def figure(df: pd.DataFrame):
     ax.set_title("Design space: OS array size x weight precision x PE (45 nm)")
     ax.legend(fontsize=7)
     return fig
+
+
+ORDER = 100  # its place in the report: reports/sections/ runs its modules by ORDER
 
 
 def report_sections(progress=print, quick: bool = False) -> list:

@@ -1,0 +1,91 @@
+"""Co-simulate the systolic arrays (rtl_models/verilog/os_systolic_array.v, ws_systolic_array.v)
+under cocotb on Icarus or Verilator: a binding of rtl_models.cosim.
+
+    from rtl_models.systolic_cosim import run_cosim
+    res = run_cosim(a_int8, b_int8, rows=4, cols=4, dataflow="ws", sim="verilator")
+    res.values, res.fold_cycles, res.cycles, res.build_dir, res.wave_file   # values: C, int32
+
+The bench (rtl_models/benches/systolic_bench.py) checks every fold's cycles and every C against
+sim.systolic. DEPTH (operand/output buffer depth) is the next power of two >= the longest
+streamed length t, at least 4, so a handful of builds serve every shape.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from rtl_models.cosim import Binding, CosimOutcome, buffer_depth, cosim_batch
+from sim.systolic import SystolicConfig
+
+BENCH_MODULE = "rtl_models.benches.systolic_bench"
+DATAFLOWS = ("os", "ws")
+TOPLEVELS = {"os": "os_systolic_array", "ws": "ws_systolic_array"}
+# INT8 x INT8 -> INT32: the widths the RTL is built with and the cycle model is configured with
+# (B_BITS is the default; run_cosim_batch's b_bits narrows the weights for the low-bit MAC arrays)
+A_BITS, B_BITS, ACC_BITS = 8, 8, 32
+PE_KINDS = {"mac": 0, "booth_csa": 1}  # sim.systolic's PE names -> os_systolic_array's PE_KIND
+
+
+def _params(cfg: SystolicConfig, workloads) -> dict[str, int]:
+    # t of a fold: K for OS (the whole reduction streams), M for WS (all activation rows stream)
+    t_max = max(a.shape[1] if cfg.dataflow == "os" else a.shape[0] for a, _ in workloads)
+    params = {"R": cfg.rows, "C": cfg.cols, "A_W": cfg.a_bits, "B_W": cfg.b_bits, "ACC_W": cfg.acc_bits,
+              "DEPTH": buffer_depth(t_max)}
+    if cfg.pe != "mac":  # only then, so the baseline's build folders keep their names
+        params["PE_KIND"] = PE_KINDS[cfg.pe]
+    return params
+
+
+def _check_workload(cfg: SystolicConfig, a, b) -> tuple[np.ndarray, np.ndarray]:
+    for name, x in (("a", a), ("b", b)):
+        if not isinstance(x, np.ndarray) or x.dtype != np.int8:
+            got = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
+            raise ValueError(f"{name} must be an int8 numpy array, got {got}")
+        if x.ndim != 2 or 0 in x.shape:
+            raise ValueError(f"{name} must be a non-empty 2-D matrix, got shape {x.shape}")
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"shape mismatch: a is {a.shape} (M x K) but b is {b.shape} (K x N)")
+    lo, hi = -(2 ** (cfg.b_bits - 1)), 2 ** (cfg.b_bits - 1) - 1
+    if b.min() < lo or b.max() > hi:
+        raise ValueError(f"b holds values outside the signed {cfg.b_bits}-bit range [{lo}, {hi}] "
+                         f"(min {b.min()}, max {b.max()})")
+    return np.ascontiguousarray(a), np.ascontiguousarray(b)
+
+
+BINDING = Binding(top=lambda cfg: TOPLEVELS[cfg.dataflow], bench=BENCH_MODULE, params=_params, config=SystolicConfig,
+                  check_case=_check_workload, case_doc="(a, b) pair of int8 matrices", dtype=np.int32)
+
+
+def run_cosim(a, b, rows: int, cols: int, dataflow: str, sim: str = "icarus", waves: bool = False,
+              seed: int = 0, build_root: str | os.PathLike | None = None, b_bits: int = B_BITS,
+              pe: str = "mac") -> CosimOutcome:
+    """C = A @ B on a ``rows`` x ``cols`` systolic array in RTL; see :func:`run_cosim_batch`."""
+    return run_cosim_batch([(a, b)], rows, cols, dataflow, sim=sim, waves=waves, seed=seed,
+                           build_root=build_root, b_bits=b_bits, pe=pe)[0]
+
+
+def run_cosim_batch(workloads, rows: int, cols: int, dataflow: str, sim: str = "icarus",
+                    waves: bool = False, seed: int = 0,
+                    build_root: str | os.PathLike | None = None, b_bits: int = B_BITS,
+                    pe: str = "mac") -> list[CosimOutcome]:
+    """Co-simulate several (a, b) int8 workloads in one simulator run, in order.
+
+    ``b_bits`` is the weight (B operand) width: the Verilog's B_W and SystolicConfig.b_bits.
+    The default 8 is the INT8 x INT8 array; 2..7 give the low-bit MAC arrays (INT4 / INT2 weights
+    x INT8 activations), whose b values, still held in int8 arrays, must fit signed b_bits.
+    ``pe`` picks the processing element (sim.systolic.PES): "mac", or "booth_csa" (the OPT1
+    carry-save PE; in the WS array partial sums travel as (sum, carry) pairs: the Verilog's PE_KIND = 1).
+    """
+    for name, value in (("rows", rows), ("cols", cols)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if dataflow not in DATAFLOWS:
+        raise ValueError(f"dataflow must be one of {DATAFLOWS}, got {dataflow!r}")
+    if isinstance(b_bits, bool) or not isinstance(b_bits, (int, np.integer)) or not 2 <= b_bits <= B_BITS:
+        raise ValueError(f"b_bits must be an integer weight width in 2..{B_BITS}, got {b_bits!r}")
+    if pe not in PE_KINDS:
+        raise ValueError(f"pe must be one of {tuple(PE_KINDS)}, got {pe!r}")
+    cfg = SystolicConfig(int(rows), int(cols), dataflow, a_bits=A_BITS, b_bits=int(b_bits), acc_bits=ACC_BITS, pe=pe)
+    return cosim_batch(BINDING, workloads, cfg, sim=sim, seed=seed, waves=waves, build_root=build_root)
