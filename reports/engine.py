@@ -76,11 +76,12 @@ class Sizes:
     lut_lanes: int = 4
     lut_q: int = 3
     lut_group: int = 128
+    toggle_array: int = 4  # the WS array whose whole netlist the gate-level toggle estimate drives
 
     @classmethod
     def quick(cls, rows: int = 16, cols: int = 16) -> "Sizes":
         """The reduced sizes of ``bitweight report --quick``."""
-        return cls(rows, cols, tree=(4, 2), cube=2, grid=4, lut_lanes=2)
+        return cls(rows, cols, tree=(4, 2), cube=2, grid=4, lut_lanes=2, toggle_array=2)
 
     @classmethod
     def full(cls, rows: int = 16, cols: int = 16) -> "Sizes":
@@ -109,6 +110,16 @@ class Sizing:
     slots_event: str | None
     sram_events: tuple[str, str, str | None]
     note: str
+
+
+GAUSSIAN = "gaussian int8 std 30"  # the operand data every toggle driver measures
+
+
+def gaussian_int8(*shapes: tuple[int, int], seed: int = 0) -> list[np.ndarray]:
+    """Gaussian INT8 operands (std 30, rounded and clipped) of each shape, drawn in turn from one
+    generator: the toggle drivers' data."""
+    rng = np.random.default_rng(seed)
+    return [np.clip(np.rint(rng.normal(0, 30, shape)), -128, 127).astype(np.int64) for shape in shapes]
 
 
 def _no_params(cfg) -> dict:
@@ -150,6 +161,10 @@ class Engine:
     priced: Callable[[Sizes], list[Priced]] = _nothing  # the report's cost-table rows of this engine
     pe_in_cost_table: bool = True  # the cost table's synthesis rows include the PE at pe_params(cfg)
     pe_alone: bool = False  # the synthesis table adds the PE at its RTL defaults (engines priced elsewhere)
+    # gate-level activity: (sizes, progress=None) -> {operand data: pJ per MAC} from toggles of its
+    # synthesised netlist (reports/toggles.py drivers); every driver labels its Gaussian INT8
+    # (std 30) operands GAUSSIAN
+    toggle_energy: Callable[..., dict[str, float]] | None = None
     # -- the comparison tables --
     # the comparison tables it appears in, each with what that table needs of it (or None):
     # "bitserial" -> a function bits -> reports.sections.bitserial_compare.BitSerialPE | None; "lowbit",

@@ -6,7 +6,7 @@ rtl_models/bcast_cosim.py."""
 
 from __future__ import annotations
 
-from reports.engine import Engine, Priced, Sizing, load
+from reports.engine import GAUSSIAN, Engine, Priced, Sizing, gaussian_int8, load
 from reports.engines._common import gemm_benchmark, gemm_model, int8_golden, int8_kernel, int8_reference
 
 ORDER = 40
@@ -23,6 +23,18 @@ def _energy(cfg, sram_key: str = "sram_32kb_read_64bit") -> tuple:
 
 def _cosim(cfg, operands, sim: str = "icarus", seed: int = 0, **kw) -> list:
     return load("rtl_models.bcast_cosim:run_bcast_cosim_batch")(list(operands), cfg, sim=sim, seed=seed, **kw)
+
+
+def _toggles(pe: str):
+    """The whole grid's netlist (grid x grid) on Gaussian INT8 operands, K = 32."""
+
+    def run(sizes, progress=None) -> dict[str, float]:
+        from reports import toggles
+
+        a, b = gaussian_int8((sizes.grid, 32), (32, sizes.grid))
+        return {GAUSSIAN: toggles.bcast_toggle_energy(pe, a, b, progress=progress)}
+
+    return run
 
 
 def _engine(name: str, pe: str, pe_top: str, pe_name: str) -> Engine:
@@ -56,6 +68,7 @@ def _engine(name: str, pe: str, pe_top: str, pe_name: str) -> Engine:
         priced=lambda s: [Priced(f"{name}_{s.grid}x{s.grid}", make(s.grid, s.grid),
                                  f"2D-matrix (broadcast) grid, {s.grid}x{s.grid} {PES[pe]}")],
         pe_in_cost_table=False,
+        toggle_energy=_toggles(pe),
         tables=dict.fromkeys(["tpe"]),
         benchmark=(lambda: (make(16, 16), gemm_benchmark())) if pe == "mac" else None,
     )

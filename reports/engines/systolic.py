@@ -7,7 +7,7 @@ weight width); kernel kernels/int8_gemm.py; co-simulation rtl_models/systolic_co
 
 from __future__ import annotations
 
-from reports.engine import Engine, Priced, Sizing, load
+from reports.engine import GAUSSIAN, Engine, Priced, Sizing, gaussian_int8, load
 from reports.engines._common import gemm_model, int8_golden, int8_kernel, int8_reference, narrow_b
 
 ORDER = 10  # first in listings and the cost table
@@ -39,6 +39,24 @@ def _energy(cfg, sram_key: str = "sram_32kb_read_64bit") -> tuple:
     if cfg.pe == "booth_csa":
         return cost.csa_pe_event_energy(cfg.dataflow, cfg.acc_bits, cfg.b_bits, sram_key)
     return cost.int_gemm_event_energy(cfg.a_bits, cfg.b_bits, cfg.acc_bits, sram_key)
+
+
+def _toggles(dataflow: str, pe: str):
+    """OS: the PE alone (mac_pe / booth_csa_pe) on operand streams of uniform, Gaussian and
+    all-MiniLM-L6-v2 INT8 data; WS: a whole toggle_array x toggle_array array (flip-flop buffers
+    of depth 16 included), its partial sums through the PEs, on Gaussian INT8."""
+
+    def run(sizes, progress=None) -> dict[str, float]:
+        from reports import toggles
+
+        if dataflow == "os":
+            return {data: toggles.pe_toggle_energy(pe, a, b, data, progress=progress).pj_per_mac
+                    for data, (a, b) in toggles.operand_streams(lanes=32, k=48).items()}
+        e = sizes.toggle_array
+        a, w = gaussian_int8((16, e), (e, e))
+        return {GAUSSIAN: toggles.ws_array_toggle_energy(pe, a, w, depth=16, progress=progress)}
+
+    return run
 
 
 def _cosim(cfg, operands, sim: str = "icarus", seed: int = 0, **kw) -> list:
@@ -75,6 +93,7 @@ def _engine(name: str, dataflow: str, pe_top: str, description: str, pe: str = "
         mac_units=lambda c: c.pes,
         event_energy=_energy,
         priced=lambda s: [Priced(f"{name}_{s.rows}x{s.cols}", make(s.rows, s.cols))],
+        toggle_energy=_toggles(dataflow, pe) if b_bits == 8 else None,
         tables=tables or {},
     )
 

@@ -7,7 +7,7 @@ co-simulation rtl_models/tree_gemm_cosim.py."""
 
 from __future__ import annotations
 
-from reports.engine import Engine, Priced, Sizing, load
+from reports.engine import GAUSSIAN, Engine, Priced, Sizing, gaussian_int8, load
 from reports.engines._common import gemm_benchmark, gemm_model, int8_golden, int8_kernel, int8_reference
 
 ORDER = 30
@@ -27,6 +27,20 @@ def _energy(cfg, sram_key: str = "sram_32kb_read_64bit") -> tuple:
     from reports import cost
 
     return cost.tree_pe_event_energy(cfg.pe, cfg.k, sram_key)
+
+
+def _toggles(pe: str, cube: bool):
+    """The whole engine's netlist (tree_gemm at the table's size) on Gaussian INT8 rows of A
+    streamed against one K x N tile of B."""
+
+    def run(sizes, progress=None) -> dict[str, float]:
+        from reports import toggles
+
+        k, n = (sizes.cube, sizes.cube) if cube else sizes.tree
+        a, b = gaussian_int8((16, k), (k, n))
+        return {GAUSSIAN: toggles.tree_toggle_energy(pe, a, b, k, n, progress=progress, rows=k if cube else 1)}
+
+    return run
 
 
 def _cosim(cfg, operands, sim: str = "icarus", seed: int = 0, **kw) -> list:
@@ -83,6 +97,7 @@ def _engine(name: str, pe: str, cube: bool, technique: str, pe_alone: bool) -> E
         priced=_priced(name, pe, cube, make),
         pe_in_cost_table=False,
         pe_alone=pe_alone,
+        toggle_energy=_toggles(pe, cube),
         tables=dict.fromkeys(["tpe"]),
         benchmark=lambda: (make(8) if cube else make(16, 4), gemm_benchmark()),
     )
