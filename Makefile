@@ -32,8 +32,9 @@ iverilog:
 report: setup
 	$(VENV)/bin/bitweight report
 
+# every core: workers share the Verilator/Icarus build folders (locked) and the yosys cache (atomic writes)
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 bench: setup
 	$(PY) -m pytest --benchmark

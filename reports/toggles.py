@@ -22,6 +22,7 @@ must equal the exact dot product, or the run raises.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -66,8 +67,10 @@ def _calibration_netlist(kind: str, progress) -> dict:
     folder = Path(tempfile.gettempdir()) / "bitweight-toggle-cal"
     folder.mkdir(exist_ok=True)
     path = folder / f"cal_{kind}.v"
-    if not path.exists() or path.read_text() != src:
-        path.write_text(src)
+    if not path.exists() or path.read_text() != src:  # written whole (parallel test workers read it)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(src)
+        os.replace(tmp, path)
     return synth.gate_netlist([path], f"cal_{kind}", {}, progress=progress)
 
 
