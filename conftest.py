@@ -3,9 +3,14 @@
 Kept import-light (pytest only) so the GPU machine, which has no RTL tools, can load it.
 """
 
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
+
+# the tests' Verilator builds are small designs whose C++ compile dominates: build them at -O0
+# (rtl_models/cosim.py; their folders are keyed apart from default builds). Set it to override.
+os.environ.setdefault("BITWEIGHT_VERILATOR_OPT", "-O0")
 
 
 def pytest_addoption(parser):

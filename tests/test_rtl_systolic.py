@@ -143,3 +143,16 @@ def test_run_cosim_batch_needs_workloads():
         run_cosim_batch([], 4, 4, "os")
     with pytest.raises(ValueError, match=r"workload 0 must be an \(a, b\) pair"):
         run_cosim_batch([A], 4, 4, "os")
+
+
+def test_verilator_opt_level_is_checked_and_keys_the_build(monkeypatch, tmp_path):
+    """$BITWEIGHT_VERILATOR_OPT: a known -O flag, and builds at another level never share a folder."""
+    from rtl_models import cosim
+
+    monkeypatch.setenv(cosim.ENV_VERILATOR_OPT, "-O9")
+    with pytest.raises(ValueError, match=r"\$BITWEIGHT_VERILATOR_OPT must be one of -O0, -O1, -O2, -O3, -Os, got '-O9'"):
+        cosim._verilator_opt()
+    monkeypatch.setenv(cosim.ENV_VERILATOR_OPT, "-O0")
+    assert cosim._verilator_opt() == "-O0"
+    monkeypatch.delenv(cosim.ENV_VERILATOR_OPT)
+    assert cosim._verilator_opt() is None
