@@ -35,9 +35,8 @@ from typing import Literal
 
 import numpy as np
 
-from sim import systolic
+from sim import systolic, workloads
 from sim.systolic import EVENT_NAMES, PES, Fold, GemmResult, SystolicConfig
-from sim.workloads import INT8_MAX, INT8_MIN, random_int8
 
 DATAFLOW = "is"
 
@@ -193,18 +192,7 @@ def edge_workloads(seed: int = 0) -> list[tuple[str, np.ndarray, np.ndarray]]:
     data; M, N or K = 1; shapes that are not multiples of the array (M tiles the columns, K the
     rows, N is the streamed length); the extremes -128 / 127. Every dimension is <= 19, so a
     whole batch co-simulates in seconds. (sim.workloads.edge_workloads' extremes use K = 37.)"""
-    rng = np.random.default_rng(seed)
-    out = []
-    for m, n, k in [(4, 4, 4), (1, 1, 1), (1, 9, 6), (7, 1, 3), (5, 6, 1), (7, 5, 11), (9, 10, 13), (13, 17, 5)]:
-        out.append((f"random_{m}x{n}x{k}", random_int8(rng, (m, k)), random_int8(rng, (k, n))))
-    m, n, k = 6, 5, 19
-    out.append(("all_min", np.full((m, k), INT8_MIN, np.int8), np.full((k, n), INT8_MIN, np.int8)))
-    out.append(("all_max", np.full((m, k), INT8_MAX, np.int8), np.full((k, n), INT8_MAX, np.int8)))
-    a = rng.choice(np.array([INT8_MIN, INT8_MAX], np.int8), (m, k))
-    b = rng.choice(np.array([INT8_MIN, INT8_MAX], np.int8), (k, n))
-    out.append(("mixed_extremes", a, b))
-    out.append(("min_times_max", np.full((m, k), INT8_MIN, np.int8), np.full((k, n), INT8_MAX, np.int8)))
-    return out
+    return workloads.edge_workloads(seed, shapes=workloads.EDGE_SHAPES + ((13, 17, 5),), extreme_k=19)
 
 
 __all__ = ["DATAFLOW", "EVENT_NAMES", "ISConfig", "check_operands", "edge_workloads", "estimate_gemm",

@@ -16,13 +16,17 @@ def random_int8(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     return rng.integers(INT8_MIN, INT8_MAX + 1, shape, dtype=np.int8)
 
 
-def edge_workloads(seed: int = 0) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """Small workloads for cross-checks on small (e.g. 4 x 4) arrays."""
+EDGE_SHAPES = ((4, 4, 4), (1, 1, 1), (1, 9, 6), (7, 1, 3), (5, 6, 1), (7, 5, 11), (9, 10, 13))
+
+
+def edge_workloads(seed: int = 0, shapes=EDGE_SHAPES, extreme_k: int = 37) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Small workloads for cross-checks on small (e.g. 4 x 4) arrays: random int8 GEMMs of each
+    (M, N, K) of ``shapes``, then 6 x 5 x ``extreme_k`` GEMMs of the extremes -128 / 127."""
     rng = np.random.default_rng(seed)
     out = []
-    for m, n, k in [(4, 4, 4), (1, 1, 1), (1, 9, 6), (7, 1, 3), (5, 6, 1), (7, 5, 11), (9, 10, 13)]:
+    for m, n, k in shapes:
         out.append((f"random_{m}x{n}x{k}", random_int8(rng, (m, k)), random_int8(rng, (k, n))))
-    m, n, k = 6, 5, 37
+    m, n, k = 6, 5, extreme_k
     out.append(("all_min", np.full((m, k), INT8_MIN, np.int8), np.full((k, n), INT8_MIN, np.int8)))
     out.append(("all_max", np.full((m, k), INT8_MAX, np.int8), np.full((k, n), INT8_MAX, np.int8)))
     # mixed extremes: +-128*127 products of both signs in the same dot products
