@@ -56,3 +56,16 @@ def broken_rtl(tmp_path, monkeypatch, file: str, old: str, new: str, count: int 
     src.write_text(text.replace(old, new))
     monkeypatch.setattr(cosim, "VERILOG_DIR", broken)
     return tmp_path / "build"
+
+
+def check_gemm_outcome(res, model, a, b) -> None:
+    """An integer GEMM's co-simulation outcome against its cycle model's result (``model``, with
+    c, cycles and fold_cycles) and the exact product: int32 C, bit for bit, and the measured
+    cycles, total and per fold."""
+    import numpy as np
+
+    assert res.values.dtype == np.int32 and res.values.shape == (a.shape[0], b.shape[1])
+    np.testing.assert_array_equal(res.values, model.c)
+    np.testing.assert_array_equal(res.values.astype(np.int64), a.astype(np.int64) @ b.astype(np.int64))
+    assert list(res.fold_cycles) == list(model.fold_cycles)
+    assert res.cycles == model.cycles == sum(model.fold_cycles)

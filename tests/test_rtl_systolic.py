@@ -14,7 +14,7 @@ import pytest
 
 from rtl_models.cosim import CosimError, buffer_depth
 from rtl_models.systolic_cosim import run_cosim, run_cosim_batch
-from rtl_models.testing import SIMS, broken_rtl, needs, run_cache
+from rtl_models.testing import SIMS, broken_rtl, check_gemm_outcome, needs, run_cache
 from sim.systolic import SystolicConfig, simulate_gemm
 from sim.workloads import accumulator_stress, edge_workloads
 
@@ -25,10 +25,6 @@ WORKLOADS = edge_workloads(seed=0) + [accumulator_stress(61)]
 NAMES = [name for name, _, _ in WORKLOADS]
 
 
-def ref(a, b):
-    return a.astype(np.int64) @ b.astype(np.int64)
-
-
 @pytest.fixture(scope="module")
 def golden_runs():
     """(sim, dataflow) -> {workload name: CosimOutcome}, one simulator run per pair, on demand."""
@@ -37,12 +33,7 @@ def golden_runs():
 
 
 def check_against_model(res, a, b, cfg):
-    model = simulate_gemm(a, b, cfg)
-    assert res.values.dtype == np.int32 and res.values.shape == (a.shape[0], b.shape[1])
-    np.testing.assert_array_equal(res.values, model.c)
-    np.testing.assert_array_equal(res.values.astype(np.int64), ref(a, b))
-    assert list(res.fold_cycles) == model.fold_cycles
-    assert res.cycles == model.cycles == sum(model.fold_cycles)
+    check_gemm_outcome(res, simulate_gemm(a, b, cfg), a, b)
 
 
 @pytest.mark.rtl
