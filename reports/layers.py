@@ -4,8 +4,13 @@
 
 SCALE-Sim's columns (per layer): total cycles, stall cycles, overall utilisation, mapping
 efficiency, compute utilisation, SRAM reads of the ifmap and filter operands and SRAM writes of
-the ofmap. Stall cycles are zero here: our cycle models assume operands arrive on time (no SRAM or
-DRAM bandwidth model), so overall and compute utilisation coincide; SCALE-Sim's can differ.
+the ofmap (elements for the INT8 engines, bytes in general: the column names say so).
+
+With a memory system (``memory``: from the config's SRAM sizes and USER bandwidth, or given),
+each layer runs through sim/memory.py: the mapping chosen (best for latency, DRAM bytes or their
+product, or SCALE-Sim's fixed fold order), compute and stall cycles, DRAM bytes per operand and
+whether the layer is compute- or memory-bound. Without one, operands arrive on time: total =
+compute cycles of the whole layer, zero stalls.
 With ``costs``, each layer also gets energy, latency and area: the array is synthesised at the
 config's size (cached; a 32 x 32 array takes minutes the first time) and priced like the report.
 
@@ -23,7 +28,9 @@ from collections.abc import Callable, Sequence
 import pandas as pd
 
 from reports import cost, synth
+from reports import memory as memcost
 from rtl_models.synth import verilog_sources
+from sim.memory import MemoryConfig
 from sim.topology import ArchConfig, Layer
 
 SCALE_SIM_COLUMNS = ["LayerID", "Layer", "Total Cycles", "Stall Cycles", "Overall Util %",
@@ -31,10 +38,17 @@ SCALE_SIM_COLUMNS = ["LayerID", "Layer", "Total Cycles", "Stall Cycles", "Overal
                      "SRAM IFMAP Reads", "SRAM Filter Reads", "SRAM OFMAP Writes"]
 
 
+MEMORY_COLUMNS = ["Compute Cycles", "Bound", "Mapping", "DRAM IFMAP Read Bytes", "DRAM Filter Read Bytes",
+                  "DRAM OFMAP Read Bytes", "DRAM OFMAP Write Bytes"]
+
+
 def layer_table(layers: Sequence[Layer], arch: ArchConfig, costs: bool = False,
-                progress: Callable[[str], None] | None = None, engine: str | None = None) -> pd.DataFrame:
+                progress: Callable[[str], None] | None = None, engine: str | None = None,
+                memory: MemoryConfig | None = None, mapping: str = "latency",
+                dram_energy: str = "horowitz_low") -> pd.DataFrame:
     """One row per layer and a final ``total`` row (``engine``: a registered engine with a sizing;
-    default the config's dataflow, os or ws)."""
+    default the config's dataflow, os, ws or is; ``memory``: the buffers and DRAM port, None for
+    none; ``mapping``: latency, dram, edp or scalesim; ``dram_energy``: the DRAM energy source)."""
     from reports.registry import engines
 
     name = engine or arch.dataflow
@@ -52,6 +66,10 @@ def layer_table(layers: Sequence[Layer], arch: ArchConfig, costs: bool = False,
         res = synth.synthesize(verilog_sources(spec.rtl_top), spec.rtl_top, spec.rtl_params(cfg),
                                progress=progress)
         pricing = (res.est_clock_mhz, res.area_um2, spec.energy_table(cfg))
+    if mapping not in memcost.MAPPINGS:
+        raise ValueError(f"mapping must be one of {', '.join(memcost.MAPPINGS)}, got {mapping!r}")
+    memcost.dram_pj_per_byte(dram_energy)  # a bad source fails before any work
+    unit = (arch.array_height, arch.array_width, arch.array_height)
     rows = []
     for i, layer in enumerate(layers):
         if progress:
@@ -60,31 +78,55 @@ def layer_table(layers: Sequence[Layer], arch: ArchConfig, costs: bool = False,
         est = spec.estimate_gemm(layer.m, layer.n, layer.k, cfg)
         events = {k: v * layer.repeat for k, v in est.events.items()}
         macs = layer.macs
-        cycles = est.cycles * layer.repeat
-        util = 100 * macs / (cycles * pes)
-        slots = events[slots_event] if slots_event else cycles * pes
+        mem = None
+        if memory is not None:
+            mem = memcost.layer_memory(spec, cfg, layer.m, layer.n, layer.k, memory, mapping, unit,
+                                       dataflow=arch.dataflow)
+            compute, stalls = mem.compute_cycles * layer.repeat, mem.stall_cycles * layer.repeat
+        else:
+            compute, stalls = est.cycles * layer.repeat, 0
+        cycles = compute + stalls
+        slots = events[slots_event] if slots_event else compute * pes
         row = {
             "LayerID": i, "Layer": layer.name, "M": layer.m, "N": layer.n, "K": layer.k, "repeat": layer.repeat,
-            "Total Cycles": cycles, "Stall Cycles": 0, "Overall Util %": util,
-            "Mapping Efficiency %": 100 * macs / slots, "Compute Util %": util,
+            "Total Cycles": cycles, "Stall Cycles": stalls, "Overall Util %": 100 * macs / (cycles * pes),
+            "Mapping Efficiency %": 100 * macs / slots, "Compute Util %": 100 * macs / (compute * pes),
             "SRAM IFMAP Reads": events[ifmap_ev], "SRAM Filter Reads": events[filter_ev],
             "SRAM OFMAP Writes": events[ofmap_ev] if ofmap_ev else 4 * layer.m * layer.n * layer.repeat,
             "macs": macs,
         }
+        extra = {}
+        if mem is not None:
+            row.update({"Compute Cycles": compute, "Bound": mem.bound, "Mapping": mem.mapping.describe(),
+                        "DRAM IFMAP Read Bytes": mem.dram_read_bytes["ifmap"] * layer.repeat,
+                        "DRAM Filter Read Bytes": mem.dram_read_bytes["filter"] * layer.repeat,
+                        "DRAM OFMAP Read Bytes": mem.dram_read_bytes["ofmap"] * layer.repeat,
+                        "DRAM OFMAP Write Bytes": mem.dram_write_bytes["ofmap"] * layer.repeat})
+            e = memcost.memory_energy(mem, memory, dram_energy)
+            extra = {"buffers": e.buffers_pj * layer.repeat, "dram": e.dram_pj * layer.repeat}
         if pricing:
             clock, area, energy_table = pricing
             # a depthwise layer is `repeat` independent GEMMs: price them as one with K x repeat MACs per output
             c = cost.gemm_cost(engine=name, workload=layer.name, M=layer.m, N=layer.n,
                                K=layer.k * layer.repeat, cycles=cycles, events=events, num_pes=pes,
-                               clock_mhz=clock, area_um2=area, event_energy=energy_table)
+                               clock_mhz=clock, area_um2=area, event_energy=energy_table, extra_energy=extra)
             row.update(energy_pj=c.energy_pj, energy_per_mac_pj=c.energy_per_mac_pj, latency_us=c.latency_us,
-                       clock_mhz=clock, area_um2=area)
+                       clock_mhz=clock, area_um2=area,
+                       **{f"energy_{comp}_pj": v for comp, v in c.energy_by_component_pj.items()})
         rows.append(row)
     df = pd.DataFrame(rows)
-    total = {"LayerID": "total", "Layer": "", "Total Cycles": df["Total Cycles"].sum(), "Stall Cycles": 0,
-             "macs": df["macs"].sum()}
-    total["Overall Util %"] = total["Compute Util %"] = 100 * total["macs"] / (total["Total Cycles"] * pes)
-    for col in ("SRAM IFMAP Reads", "SRAM Filter Reads", "SRAM OFMAP Writes") + (("energy_pj", "latency_us") if costs else ()):
+    total = {"LayerID": "total", "Layer": "", "Total Cycles": df["Total Cycles"].sum(),
+             "Stall Cycles": df["Stall Cycles"].sum(), "macs": df["macs"].sum()}
+    compute = df["Compute Cycles"].sum() if memory is not None else total["Total Cycles"]
+    total["Overall Util %"] = 100 * total["macs"] / (total["Total Cycles"] * pes)
+    total["Compute Util %"] = 100 * total["macs"] / (compute * pes)
+    sums = ["SRAM IFMAP Reads", "SRAM Filter Reads", "SRAM OFMAP Writes"]
+    if memory is not None:
+        sums += ["Compute Cycles"] + [c for c in MEMORY_COLUMNS if c.startswith("DRAM")]
+    if costs:
+        sums += ["energy_pj", "latency_us"] + [c for c in df.columns if c.startswith("energy_") and c.endswith("_pj")
+                                               and c != "energy_pj"]
+    for col in sums:
         total[col] = df[col].sum()
     if costs:
         total["energy_per_mac_pj"] = total["energy_pj"] / total["macs"]

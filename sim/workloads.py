@@ -53,6 +53,7 @@ NAMED_GEMMS: dict[str, tuple[int, int, int]] = {
     "bert_base_ffn_up_512tok": (512, 3072, 768),
     "square_1024": (1024, 1024, 1024),
     "gemv_4096": (1, 4096, 4096),
+    "llama7b_up_decode": (1, 11008, 4096),
     # small enough for RTL co-simulation of a 4x4 array in seconds
     "tiny_7x5x11": (7, 5, 11),
     "tiny_16x16x16": (16, 16, 16),
@@ -65,6 +66,7 @@ GEMM_NOTES: dict[str, str] = {
     "bert_base_ffn_up_512tok": "BERT-base FFN up (768 -> 3072), 512 tokens",
     "square_1024": "square 1024^3",
     "gemv_4096": "matrix-vector, one token through a 4096 x 4096 layer",
+    "llama7b_up_decode": "a 7B-class LLaMA's FFN up projection (4096 -> 11008) at decode: one token, a GEMV",
     "tiny_7x5x11": "prime-sized, for RTL co-simulation on small arrays",
     "tiny_16x16x16": "one 16x16 tile, for RTL co-simulation",
 }

@@ -2,9 +2,12 @@
 
 import pytest
 
+from reports import memory as memcost
 from reports.cli import main
 from reports.layers import layer_table
 from reports.registry import engines
+from sim.memory import MemoryConfig, OperandBits
+from sim.networks import bert_base, llama7b_decoder, network, resnet18, write_topology
 from sim.topology import ArchConfig, Layer, read_arch_config, read_topology
 
 CONV = """Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,
@@ -83,8 +86,8 @@ def test_bad_topology_messages(tmp_path, text, match):
 
 
 def test_bad_config_messages(tmp_path):
-    with pytest.raises(ValueError, match=r"Dataflow must be 'os' or 'ws' \(input-stationary is not modelled\), got 'is'"):
-        read_arch_config(write(tmp_path, "a.cfg", CFG.replace("Dataflow : os", "Dataflow : is")))
+    with pytest.raises(ValueError, match=r"Dataflow must be 'os', 'ws' or 'is', got 'rs'"):
+        read_arch_config(write(tmp_path, "a.cfg", CFG.replace("Dataflow : os", "Dataflow : rs")))
     with pytest.raises(ValueError, match=r"\[architecture_presets\] has no ArrayWidth"):
         read_arch_config(write(tmp_path, "b.cfg", CFG.replace("ArrayWidth:     32\n", "")))
     with pytest.raises(FileNotFoundError, match=r"config file .*nothing.cfg does not exist"):
@@ -145,3 +148,81 @@ def test_costs_for_every_kind_of_engine(engine):
     assert df.loc[0, "area_um2"] > 0 and df.loc[0, "clock_mhz"] > 0
     assert df.loc[0, "latency_us"] == pytest.approx(est.cycles / df.loc[0, "clock_mhz"])
     assert df.iloc[-1]["energy_per_mac_pj"] == pytest.approx(expected / (6 * 5 * 12))
+
+
+MEM_CFG = CFG.replace("Dataflow : os", "Bandwidth : 10\nDataflow : os") + "\n[run_presets]\nInterfaceBandwidth: USER\n"
+
+
+def test_layers_through_the_memory_model(tmp_path):
+    """With buffers and a bandwidth every layer gets compute and stall cycles and DRAM bytes from
+    sim/memory.py; less bandwidth stalls more; packed weights move fewer bytes."""
+    layers = [Layer("qkv", 128, 768, 768), Layer("gemv", 1, 11008, 4096)]
+    arch = ArchConfig(16, 16, "os")
+    slow = layer_table(layers, arch, memory=MemoryConfig.uniform(64, 4))
+    fast = layer_table(layers, arch, memory=MemoryConfig.uniform(64, 64))
+    for df in (slow, fast):
+        body = df.iloc[:-1]
+        assert (body["Total Cycles"] == body["Compute Cycles"] + body["Stall Cycles"]).all()
+        assert (body["Stall Cycles"] > 0).all()
+    assert (slow["Stall Cycles"][:-1] > fast["Stall Cycles"][:-1]).all()
+    assert slow.loc[1, "Bound"] == "memory"
+    # the GEMV's weights are read once whatever the mapping: 11008 x 4096 bytes at INT8
+    assert slow.loc[1, "DRAM Filter Read Bytes"] == 11008 * 4096
+    w2 = layer_table(layers, arch, engine="os_w2a8", memory=MemoryConfig.uniform(64, 4))
+    assert w2.loc[1, "DRAM Filter Read Bytes"] == 11008 * 4096 // 4
+    assert w2.loc[1, "Total Cycles"] < slow.loc[1, "Total Cycles"]
+
+
+def test_memory_energy_by_level_in_the_costs():
+    arch = ArchConfig(2, 2, "os")
+    mem = MemoryConfig.uniform(8, 4)
+    df = layer_table([Layer("a", 6, 5, 12)], arch, costs=True, memory=mem, dram_energy="shiftaddllm")
+    row = df.loc[0]
+    dram_bytes = sum(row[c] for c in ("DRAM IFMAP Read Bytes", "DRAM Filter Read Bytes", "DRAM OFMAP Read Bytes",
+                                      "DRAM OFMAP Write Bytes"))
+    assert row["energy_dram_pj"] == pytest.approx(dram_bytes * 100.0)  # ShiftAddLLM: 200 pJ per 16 bits
+    parts = sum(row[f"energy_{c}_pj"] for c in ("mac_arithmetic", "pe_registers", "buffers", "dram"))
+    assert row["energy_pj"] == pytest.approx(parts)
+    assert row["latency_us"] == pytest.approx(row["Total Cycles"] / row["clock_mhz"])
+
+
+def test_cli_layers_reads_the_bandwidth_and_refuses_bad_input(tmp_path, capsys):
+    topo = write(tmp_path, "g.csv", GEMM)
+    cfg = write(tmp_path, "m.cfg", MEM_CFG)
+    assert main(["layers", "--topology", str(topo), "--config", str(cfg), "--mapping", "scalesim"]) == 0
+    text = capsys.readouterr().out
+    assert "DRAM 10 B/cycle (one port per operand)" in text and "Stall Cycles" in text and "DRAM Filter Read Bytes" in text
+    assert main(["layers", "--topology", str(topo), "--config", str(cfg), "--bandwidth", "0"]) == 2
+    assert "--bandwidth must be a positive number of bytes per cycle, got 0.0" in capsys.readouterr().err
+    assert main(["layers", "--topology", str(topo), "--config", str(cfg), "--out", str(tmp_path / "no" / "x.csv")]) == 2
+    assert "folder" in capsys.readouterr().err
+    # a buffer too small for the smallest tile names the operand and the size it needs
+    tiny = write(tmp_path, "t.cfg", MEM_CFG.replace("FilterSramSzkB:   64", "FilterSramSzkB:   1"))
+    assert main(["layers", "--topology", str(topo), "--config", str(tiny)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bitweight layers: error: filter buffer of 1024 bytes is smaller than one tile") and "at least" in err
+
+
+def test_buffer_and_dram_prices_follow_their_sources():
+    assert memcost.buffer_pj_per_byte(8 * 1024) == pytest.approx(10 / 8)
+    assert memcost.buffer_pj_per_byte(32 * 1024) == pytest.approx(20 / 8)
+    assert memcost.buffer_pj_per_byte(1 << 20) == pytest.approx(100 / 8)
+    assert 10 / 8 < memcost.buffer_pj_per_byte(16 * 1024) < 20 / 8
+    assert memcost.dram_pj_per_byte() == pytest.approx(1300 / 8)
+    assert memcost.buffer_area_um2(1024) == pytest.approx(8192 * 0.346 / 0.7)
+    with pytest.raises(ValueError, match=r"^DRAM energy source must be one of horowitz_low, horowitz_high, shiftaddllm"):
+        memcost.dram_pj_per_byte("hbm")
+
+
+def test_named_networks(tmp_path):
+    dec = llama7b_decoder(1)
+    assert [(x.m, x.n, x.k) for x in dec][-3:] == [(1, 11008, 4096), (1, 11008, 4096), (1, 4096, 11008)]
+    assert sum(x.macs for x in llama7b_decoder(16)) == 16 * sum(x.macs for x in dec)
+    assert sum(x.macs for x in resnet18()) == pytest.approx(1.81e9, rel=0.02)  # ResNet-18: 1.8 GMACs at 224 x 224
+    assert bert_base(128)[3].repeat == 12
+    path = write_topology(bert_base(8), tmp_path / "bert.csv")
+    assert len(read_topology(path)) == 6 + 2 * 12
+    with pytest.raises(ValueError, match=r"^network must be one of llama7b_decode"):
+        network("gpt5")
+    with pytest.raises(ValueError, match=r"^tokens must be a positive integer, got 0$"):
+        llama7b_decoder(0)

@@ -39,8 +39,8 @@ from sim.lut_pe import lut_cycles, lut_events, simulate_lut_gemm
 WORKLOADS = lut_array_workloads(seed=0)
 NAMES = [w[0] for w in WORKLOADS]
 # (sim, lanes, double_buffer): every build is one simulator run over all golden workloads
-RTL_CONFIGS = [("icarus", 1, False), ("icarus", 2, False), ("icarus", 3, True), ("icarus", 4, True),
-               ("verilator", 3, True)]
+# (Verilator: the cross-check's lut_array; Verilator runs these tops in tests/test_crosscheck.py (one build per engine, shared))
+RTL_CONFIGS = [("icarus", 1, False), ("icarus", 2, False), ("icarus", 3, True), ("icarus", 4, True)]
 
 
 

@@ -64,7 +64,7 @@ def test_gemm_cost_hand_computed():
                        events={"macs": 24, "mac_slots": 32, "a_buffer_reads_bytes": 8},
                        num_pes=4, clock_mhz=200.0, area_um2=1e6, event_energy=SIMPLE)
     assert c.macs == 24
-    assert c.energy_by_component_pj == {"mac_arithmetic": 32.0, "pe_registers": 0.0, "buffers": 4.0}
+    assert c.energy_by_component_pj == {"mac_arithmetic": 32.0, "pe_registers": 0.0, "buffers": 4.0, "dram": 0.0}
     assert c.energy_pj == 36.0
     assert c.energy_per_mac_pj == pytest.approx(36 / 24)
     assert c.utilisation == pytest.approx(24 / (4 * 100))
@@ -75,6 +75,17 @@ def test_gemm_cost_hand_computed():
     assert c.gops_per_w == pytest.approx(48 / 36e-12 / 1e9)
     row = c.row()
     assert row["energy_buffers_pj"] == 4.0 and row["latency_us"] == pytest.approx(0.5)
+    # the memory system's energy joins the components it names
+    m = cost.gemm_cost(engine="e", workload="w", M=2, N=3, K=4, cycles=100,
+                       events={"macs": 24, "mac_slots": 32, "a_buffer_reads_bytes": 8},
+                       num_pes=4, clock_mhz=200.0, area_um2=1e6, event_energy=SIMPLE,
+                       extra_energy={"buffers": 1.0, "dram": 100.0})
+    assert m.energy_by_component_pj == {"mac_arithmetic": 32.0, "pe_registers": 0.0, "buffers": 5.0, "dram": 100.0}
+    assert m.energy_pj == 137.0
+    with pytest.raises(ValueError, match=r"^extra_energy component must be one of mac_arithmetic, pe_registers, "
+                                         r"buffers, dram, got 'hbm'$"):
+        cost.gemm_cost(engine="e", workload="w", M=2, N=3, K=4, cycles=100, events={"macs": 24},
+                       num_pes=4, clock_mhz=200.0, area_um2=1e6, event_energy=SIMPLE, extra_energy={"hbm": 1.0})
 
 
 def test_gemm_cost_checks_its_inputs():

@@ -31,6 +31,13 @@ class LutGemm:
     group_size: int = 128
 
 
+def operand_bits(cfg: LutGemm):
+    """int8 activations; q sign planes per weight plus each plane's exp_bits-bit scale exponent
+    per group of group_size weights; int32 outputs."""
+    pe = cfg.pe
+    return load("sim.memory:OperandBits")(a=8, w=cfg.q + cfg.q * pe.exp_bits / cfg.group_size, out=32, psum=32)
+
+
 def estimate_pe(m: int, n: int, k: int, cfg: LutGemm):
     return load("sim.lut_pe:estimate_lut_gemm")(m, n, k, cfg.q, cfg.group_size)
 
@@ -108,6 +115,8 @@ ENGINES = [
         description="LUT-based binary-coded GEMM (ShiftAddLLM / LUT-GEMM): int8 activations, up to 4 "
         "sign planes, power-of-two scales as shifts, one 256-entry-table PE",
         family="lut",
+        operand_bits=operand_bits,
+        tile_granule=lambda c: (1, 1, c.group_size),
         config=_pe_config,
         model="sim.lut_pe:simulate_lut_gemm",
         estimate="reports.engines.lut:estimate_pe",
@@ -135,6 +144,8 @@ ENGINES = [
         "(lane l takes output rows l, l+P, ...; one table with P read ports), optionally double-buffered so the "
         "next table build overlaps the look-ups",
         family="lut",
+        operand_bits=operand_bits,
+        tile_granule=lambda c: (1, 1, c.group_size),
         config=_array_config,
         model="sim.lut_array:simulate_lut_array",
         estimate="reports.engines.lut:estimate_array",

@@ -22,9 +22,11 @@ import math
 
 import pandas as pd
 
-from reports import cost, synth
+from reports import cost, memory, synth
+from sim.memory import OperandBits
 
-WORKLOADS = {"gemv_4096": (1, 4096, 4096), "minilm_ffn_up_128tok": (128, 1536, 384)}
+WORKLOADS = {"gemv_4096": (1, 4096, 4096), "llama7b_up_decode": (1, 11008, 4096),
+             "minilm_ffn_up_128tok": (128, 1536, 384)}
 
 
 def _specs(rows: int, cols: int) -> list:
@@ -45,10 +47,11 @@ def lowbit_table(rows: int = 16, cols: int = 16, progress=print) -> pd.DataFrame
     for spec in specs + [None]:
         if spec is None:  # the FP16 baseline: INT8 events, FP16 prices, no RTL
             name, table, est_of, target = f"os_fp16_{rows}x{cols}", cost.fp16_gemm_event_energy(), int8, None
-            weight_bits = 16
+            weight_bits, bits = 16, OperandBits(a=16, w=16, out=32, psum=32)
         else:
             name, table, est_of, target = spec.name, spec.event_energy, spec, spec.array
             weight_bits = getattr(spec.config, "b_bits", None) or getattr(spec.config, "q", None)
+            bits = spec.bits
         if target is not None:
             res = synth.synthesize(target.files(), target.top, target.params, progress=progress)
             area, clock = res.area_um2, res.est_clock_mhz
@@ -58,14 +61,22 @@ def lowbit_table(rows: int = 16, cols: int = 16, progress=print) -> pd.DataFrame
             est = est_of.estimate(m, n, k, est_of.config)
             events = {e: int(v) for e, v in est.events.items()}
             by = cost.energy_by_component_pj(events, table)
+            mem = memory.gemm_memory(est_of.estimate, est_of.config, bits, m, n, k, memory.REPORT_MEMORY,
+                                     unit=est_of.unit)
+            me = memory.memory_energy(mem, memory.REPORT_MEMORY)
+            by["buffers"] += me.buffers_pj
+            by["dram"] += me.dram_pj
             energy = sum(by.values())
             macs = m * n * k
-            latency = est.cycles / clock if clock == clock else math.nan
+            latency = mem.total_cycles / clock if clock == clock else math.nan
             out.append({
                 "engine": name, "workload": wname, "weight_bits": weight_bits if spec is None or
                 not hasattr(spec.config, "q") else f"{spec.config.q} planes",
-                "cycles": int(est.cycles), "area_um2": area, "clock_mhz": clock, "latency_us": latency,
-                "energy_per_mac_pj": energy / macs,
+                "compute_cycles": mem.compute_cycles, "stall_cycles": mem.stall_cycles,
+                "total_cycles": mem.total_cycles, "bound": mem.bound, "dram_bytes": mem.dram_bytes,
+                "mapping": mem.mapping.describe(),
+                "area_um2": area, "clock_mhz": clock, "latency_us": latency,
+                "energy_per_mac_pj": energy / macs, "energy_per_mac_no_dram_pj": (energy - by["dram"]) / macs,
                 **{f"{c}_pj_per_mac": by[c] / macs for c in cost.COMPONENTS},
                 "macs_per_nj": macs / (energy / 1e3),
             })
@@ -83,9 +94,13 @@ def report_sections(progress=print, quick: bool = False) -> list:
 
     progress("report: low-bit engines beside the INT8 and FP16 baselines")
     df = lowbit_table(*((4, 4) if quick else (16, 16)), progress=progress)
-    note = ("Energy per MAC of the low-bit engines against the INT8 and FP16 baselines on a GEMV and a batched "
-            "MiniLM layer (45 nm dynamic energy from event counts; LUT reads 0.37 pJ and shifts 0.15 pJ from "
-            "ShiftAddLLM, the rest Horowitz). The FP16 row reuses the INT8 array's event counts with FP16 "
+    note = ("Energy per MAC of the low-bit engines against the INT8 and FP16 baselines on two GEMVs (a decode "
+            "step) and a batched MiniLM layer (45 nm dynamic energy from event counts; LUT reads 0.37 pJ and shifts "
+            "0.15 pJ from ShiftAddLLM, the rest Horowitz), memory included: " + memory.REPORT_MEMORY_NOTE + ", the "
+            "mapping that minimises latency (sim/memory.py), DRAM at Horowitz's 1.3 nJ per 64 bits; weights move "
+            "at their packed width (LUT: sign planes plus 4-bit scale exponents per group). energy_per_mac_no_dram_pj "
+            "leaves DRAM out; bound says whether DRAM or compute sets the latency. The FP16 row reuses the INT8 "
+            "array's event counts with FP16 "
             "prices and has no RTL, so no area or latency. The LUT engine is a single PE, so its latency is "
             "not comparable with the 256-PE arrays; compare its energy. energy_vs_int8 divides by the INT8 "
             "array's energy per MAC on the same workload.")

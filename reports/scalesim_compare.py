@@ -1,0 +1,242 @@
+"""bitweight's memory model held against the real SCALE-Sim 3.0.0, layer by layer.
+
+``compare(topology, config)`` runs SCALE-Sim (``scalesim==3.0.0`` in ``.venv-scalesim``, built by
+``make scalesim-env``) in a subprocess in a temporary folder, reads its COMPUTE_REPORT.csv and
+DETAILED_ACCESS_REPORT.csv, runs the same layers through sim.memory.simulate with SCALE-Sim's
+fold order (``scalesim_mapping``), one DRAM port per operand (``Dram(shared=False)``, SCALE-Sim's
+one interface per buffer) and the engine's data-free cycle estimate per tile, and returns one
+row per layer with both tools' numbers side by side and their ratios (ours / SCALE-Sim's).
+
+Units. SCALE-Sim counts *elements* (its word is one byte: single_layer_sim.py fixes
+``word_size = 1``), including the ofmap, which it stores at one word per element. We price the
+operands with ``OperandBits(8, 8, 8, 8)`` so that our bytes equal its elements; columns ending
+in ``_bytes`` are ours (bytes), columns starting ``ss_`` are SCALE-Sim's (elements = bytes).
+SCALE-Sim's DRAM read counts are the words its prefetches *request*, whole lines of
+``Bandwidth`` words including padding (read_buffer.py ``num_access``), so they are rounded up
+per prefetch and count the re-fetches of its sliding window. docs/scalesim.md explains every
+systematic difference and gives measured numbers.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from sim.memory import OperandBits, scalesim_mapping, simulate
+from sim.topology import ArchConfig, Layer, read_arch_config, read_topology
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv-scalesim"
+SCALESIM_BITS = OperandBits(8, 8, 8, 8)  # SCALE-Sim: every operand, partial sums and outputs one 1-byte word
+
+_RUNNER = """
+import sys
+from scalesim.scale_sim import scalesim
+cfg, topo, layout, gemm, out = sys.argv[1:6]
+s = scalesim(save_disk_space=True, verbose=False, config=cfg, topology=topo, layout=layout,
+             input_type_gemm=gemm == "gemm")
+s.run_scale(top_path=out)
+"""
+
+
+def scalesim_python(venv: Path | str | None = None) -> Path:
+    """The Python of the SCALE-Sim environment; a clear error naming the make target when absent."""
+    python = Path(venv or os.environ.get("BITWEIGHT_SCALESIM_VENV", VENV)) / "bin" / "python"
+    if not python.exists():
+        raise FileNotFoundError(f"SCALE-Sim is not installed ({python} is missing): run `make scalesim-env` "
+                                f"(pip install scalesim==3.0.0 into .venv-scalesim)")
+    return python
+
+
+def write_config(path: Path | str, arch: ArchConfig, run_name: str = "bitweight_compare") -> Path:
+    """A complete SCALE-Sim 3 config (every key its scale_config.py requires) for ``arch``: USER
+    bandwidth, one SRAM bank whose bandwidth is the DRAM bandwidth, no custom layout, no sparsity,
+    no Ramulator."""
+    if arch.bandwidth is None:
+        raise ValueError("the comparison needs a USER bandwidth (ArchConfig.bandwidth)")
+    for key in ("ifmap_sram_kb", "filter_sram_kb", "ofmap_sram_kb"):
+        if getattr(arch, key) is None:
+            raise ValueError(f"the comparison needs ArchConfig.{key}")
+    bw = arch.bandwidth
+    text = f"""[general]
+run_name = {run_name}
+
+[architecture_presets]
+ArrayHeight: {arch.array_height}
+ArrayWidth: {arch.array_width}
+IfmapSramSzkB: {arch.ifmap_sram_kb}
+FilterSramSzkB: {arch.filter_sram_kb}
+OfmapSramSzkB: {arch.ofmap_sram_kb}
+IfmapOffset: 0
+FilterOffset: 10000000
+OfmapOffset: 20000000
+Bandwidth: {bw}
+Dataflow: {arch.dataflow}
+MemoryBanks: 1
+ReadRequestBuffer: 32
+WriteRequestBuffer: 32
+
+[layout]
+IfmapCustomLayout: False
+IfmapSRAMBankBandwidth: {bw}
+IfmapSRAMBankNum: 1
+IfmapSRAMBankPort: 2
+FilterCustomLayout: False
+FilterSRAMBankBandwidth: {bw}
+FilterSRAMBankNum: 1
+FilterSRAMBankPort: 2
+
+[sparsity]
+SparsitySupport: false
+SparseRep: ellpack_block
+OptimizedMapping: false
+BlockSize: 8
+RandomNumberGeneratorSeed: 40
+
+[run_presets]
+InterfaceBandwidth: USER
+UseRamulatorTrace: False
+"""
+    path = Path(path)
+    path.write_text(text)
+    return path
+
+
+def write_gemm_topology(path: Path | str, layers: list[Layer]) -> Path:
+    """A SCALE-Sim GEMM-form topology (``Layer, M, N, K,``) of ``layers`` (repeat must be 1)."""
+    lines = ["Layer, M, N, K,"]
+    for layer in layers:
+        if layer.repeat != 1:
+            raise ValueError(f"layer {layer.name}: a GEMM topology has no repeat; write {layer.repeat} rows")
+        lines.append(f"{layer.name}, {layer.m}, {layer.n}, {layer.k},")
+    path = Path(path)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _read_report(path: Path) -> pd.DataFrame:
+    df = pd.read_csv(path, skipinitialspace=True)
+    df.columns = [c.strip() for c in df.columns]
+    return df.loc[:, [c for c in df.columns if c and not c.startswith("Unnamed")]]
+
+
+def run_scalesim(topology: Path | str, arch: ArchConfig, gemm: bool = True, venv: Path | str | None = None,
+                 timeout: float | None = None) -> tuple[pd.DataFrame, float]:
+    """Run SCALE-Sim on ``topology`` with ``arch`` (written as a full config) in a temporary folder.
+    Returns (one row per SCALE-Sim layer: its COMPUTE_REPORT and DETAILED_ACCESS_REPORT columns,
+    wall seconds of the subprocess)."""
+    python = scalesim_python(venv)
+    with tempfile.TemporaryDirectory(prefix="bitweight-scalesim-") as tmp:
+        tmp = Path(tmp)
+        cfg = write_config(tmp / "arch.cfg", arch, "run")
+        layout = tmp / "layout.csv"
+        layout.write_text("Layer name,\n")  # SCALE-Sim 3 opens a layout file even without custom layouts
+        start = time.perf_counter()
+        proc = subprocess.run([str(python), "-c", _RUNNER, str(cfg), str(Path(topology).resolve()), str(layout),
+                               "gemm" if gemm else "conv", str(tmp / "out")],
+                              capture_output=True, text=True, timeout=timeout, cwd=tmp)
+        wall = time.perf_counter() - start
+        run_dir = tmp / "out" / "run"
+        if proc.returncode != 0 or not (run_dir / "COMPUTE_REPORT.csv").exists():
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise RuntimeError(f"SCALE-Sim failed (exit {proc.returncode}) on {topology}: {tail[0]}")
+        compute = _read_report(run_dir / "COMPUTE_REPORT.csv")
+        detail = _read_report(run_dir / "DETAILED_ACCESS_REPORT.csv")
+    return compute.merge(detail, on="LayerID"), wall
+
+
+def ours(layers: list[Layer], arch: ArchConfig, engine: str | None = None, latency: int = 0,
+         bits: OperandBits = SCALESIM_BITS) -> tuple[pd.DataFrame, float]:
+    """bitweight's memory model on ``layers``: SCALE-Sim's fold order, one DRAM port per operand,
+    the engine's data-free cycles per tile. Returns (one row per layer, wall seconds)."""
+    from reports.registry import get_engine
+
+    start = time.perf_counter()
+    e = get_engine(engine or arch.dataflow, sized=True)
+    cfg = e.sizing.config(arch)
+    mem = arch.memory(shared=False, latency=latency)
+    cache: dict = {}
+
+    def tile_cycles(a: int, b: int, c: int) -> int:
+        if (a, b, c) not in cache:
+            cache[(a, b, c)] = e.estimate_gemm(a, b, c, cfg).cycles
+        return cache[(a, b, c)]
+
+    rows = []
+    for layer in layers:
+        mp = scalesim_mapping(arch.dataflow, arch.array_height, arch.array_width, layer.m, layer.n, layer.k, bits, mem)
+        res = simulate(layer.m, layer.n, layer.k, tile_cycles, bits, mem, mp)
+        r = res.row()
+        for key in ("compute_cycles", "stall_cycles", "total_cycles", "dram_ifmap_read_bytes",
+                    "dram_filter_read_bytes", "dram_ofmap_read_bytes", "dram_ofmap_write_bytes"):
+            r[key] = r[key] * layer.repeat
+        rows.append({"layer": layer.name, "M": layer.m, "N": layer.n, "K": layer.k, "repeat": layer.repeat, **r})
+    return pd.DataFrame(rows), time.perf_counter() - start
+
+
+def compare(topology: Path | str, config: Path | str | ArchConfig, engine: str | None = None, latency: int = 0,
+            venv: Path | str | None = None, timeout: float | None = None) -> pd.DataFrame:
+    """Both tools on every layer of ``topology`` under ``config`` (a .cfg path or an ArchConfig
+    with a USER bandwidth and SRAM sizes): ours beside SCALE-Sim's, with ratios ours / SCALE-Sim.
+    ``df.attrs`` holds the wall seconds of each (``wall_s_scalesim``, ``wall_s_ours``)."""
+    arch = config if isinstance(config, ArchConfig) else read_arch_config(config)
+    arch = replace(arch, interface_bandwidth="USER")
+    layers = read_topology(topology)
+    gemm = [h.strip().lower() for h in Path(topology).read_text().splitlines()[0].split(",")][1:4] == ["m", "n", "k"]
+    ss, wall_ss = run_scalesim(topology, arch, gemm=gemm, venv=venv, timeout=timeout)
+    mine, wall_ours = ours(layers, arch, engine, latency)
+    # SCALE-Sim runs a depthwise layer as one row per channel: sum them back to our one layer
+    counts = [layer.repeat if "DP" in layer.name and not gemm else 1 for layer in layers]
+    if sum(counts) != len(ss):
+        raise RuntimeError(f"SCALE-Sim reported {len(ss)} layers, the topology has {sum(counts)}")
+    group = [i for i, c in enumerate(counts) for _ in range(c)]
+    ss = ss.assign(_layer=group).groupby("_layer").sum(numeric_only=True)
+    out = pd.DataFrame({
+        "layer": mine["layer"], "M": mine["M"], "N": mine["N"], "K": mine["K"],
+        "mapping": mine["mapping"],
+        "stall_ours": mine["stall_cycles"], "stall_ss": ss["Stall Cycles"].to_numpy(),
+        "total_ours": mine["total_cycles"], "total_ss": ss["Total Cycles"].to_numpy(),
+        "total_incl_prefetch_ss": ss["Total Cycles (incl. prefetch)"].to_numpy(),
+        "compute_ours": mine["compute_cycles"],
+        "compute_ss": (ss["Total Cycles"] - ss["Stall Cycles"]).to_numpy(),
+        "ifmap_read_bytes": mine["dram_ifmap_read_bytes"], "ss_ifmap_reads": ss["DRAM IFMAP Reads"].to_numpy(),
+        "filter_read_bytes": mine["dram_filter_read_bytes"], "ss_filter_reads": ss["DRAM Filter Reads"].to_numpy(),
+        "psum_read_bytes": mine["dram_ofmap_read_bytes"],
+        "ofmap_write_bytes": mine["dram_ofmap_write_bytes"], "ss_ofmap_writes": ss["DRAM OFMAP Writes"].to_numpy(),
+    })
+    for name, a, b in (("stall", "stall_ours", "stall_ss"), ("total", "total_ours", "total_ss"),
+                       ("ifmap", "ifmap_read_bytes", "ss_ifmap_reads"),
+                       ("filter", "filter_read_bytes", "ss_filter_reads"),
+                       ("ofmap", "ofmap_write_bytes", "ss_ofmap_writes")):
+        out[f"{name}_ratio"] = out[a] / out[b].where(out[b] != 0)
+    out.attrs.update(wall_s_scalesim=wall_ss, wall_s_ours=wall_ours)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(description="bitweight's memory model beside the real SCALE-Sim 3, per layer")
+    p.add_argument("--topology", required=True)
+    p.add_argument("--config", required=True, help="SCALE-Sim .cfg with a USER Bandwidth and SRAM sizes")
+    p.add_argument("--engine", default=None, help="engine for the tile cycles (default: the config's dataflow)")
+    p.add_argument("--out", default=None, help="write the table as CSV")
+    args = p.parse_args(argv)
+    df = compare(args.topology, args.config, args.engine)
+    pd.set_option("display.width", 250)
+    print(df.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"wall seconds: SCALE-Sim {df.attrs['wall_s_scalesim']:.2f}, bitweight {df.attrs['wall_s_ours']:.3f}")
+    if args.out:
+        df.to_csv(args.out, index=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Co-simulate the tile controller (rtl_models/verilog/tile_controller.v: os_systolic_array with
+double-buffered tile buffers and one DRAM port) under cocotb on Icarus or Verilator, with the
+bench's DRAM model (rtl_models/benches/tile_controller_bench.py): a binding of rtl_models.cosim.
+
+    from rtl_models.tile_cosim import run_tile_cosim_batch
+    out = run_tile_cosim_batch([(a, b)], rows=4, cols=4, tk=4, bandwidth=2, latency=3, sim="icarus")[0]
+    out.values                       # C, int32
+    out.cycles                       # start -> done, measured
+    out.extra["compute_cycles"], out.extra["stall_cycles"], out.extra["dram_busy_cycles"]
+
+The bench checks C against the exact product and every measured number against
+sim.tile_controller.predict (sim.memory.simulate); :func:`model_mismatches` repeats that check
+on the Python side against any MemoryResult. One build serves every tk <= KT (the next power of
+two >= tk, at least 4), every latency and every bandwidth up to the bus width DBW (16 bytes, or
+the next power of two above a larger bandwidth); M, N, K and tk are runtime inputs.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from rtl_models.cosim import Binding, CosimOutcome, buffer_depth, cosim_batch
+from sim.memory import MemoryResult
+from sim.tile_controller import TileConfig, predict
+
+BENCH_MODULE = "rtl_models.benches.tile_controller_bench"
+TOPLEVEL = "tile_controller"
+MIN_BUS_BYTES = 16
+DIM_BITS = 16  # the Verilog's DW: M, N, K and tk below 2**16
+
+
+def bus_bytes(bandwidth: int) -> int:
+    """The DBW build parameter serving ``bandwidth`` bytes per cycle."""
+    return max(MIN_BUS_BYTES, 1 << (int(bandwidth) - 1).bit_length())
+
+
+def _params(cfg: TileConfig, workloads) -> dict[str, int]:
+    return {"R": cfg.rows, "C": cfg.cols, "KT": buffer_depth(cfg.tk), "DBW": bus_bytes(cfg.bandwidth)}
+
+
+def _check_workload(cfg: TileConfig, a, b) -> tuple[np.ndarray, np.ndarray]:
+    for name, x in (("a", a), ("b", b)):
+        if not isinstance(x, np.ndarray) or x.dtype != np.int8:
+            got = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
+            raise ValueError(f"{name} must be an int8 numpy array, got {got}")
+        if x.ndim != 2 or 0 in x.shape:
+            raise ValueError(f"{name} must be a non-empty 2-D matrix, got shape {x.shape}")
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"shape mismatch: a is {a.shape} (M x K) but b is {b.shape} (K x N)")
+    if max(a.shape + b.shape) >= 2 ** DIM_BITS:
+        raise ValueError(f"M, N and K must be below 2**{DIM_BITS}, got a {a.shape}, b {b.shape}")
+    return np.ascontiguousarray(a), np.ascontiguousarray(b)
+
+
+def _check_config(cfg: TileConfig) -> None:
+    if cfg.tk >= 2 ** DIM_BITS:
+        raise ValueError(f"tk must be below 2**{DIM_BITS}, got {cfg.tk}")
+
+
+BINDING = Binding(top=TOPLEVEL, bench=BENCH_MODULE, params=_params, config=TileConfig, check_config=_check_config,
+                  check_case=_check_workload, case_doc="(a, b) pair of int8 matrices", dtype=np.int32)
+
+
+def run_tile_cosim_batch(workloads, rows: int, cols: int, tk: int, bandwidth: int, latency: int = 0,
+                         sim: str = "icarus", seed: int = 0, waves: bool = False,
+                         build_root: str | os.PathLike | None = None) -> list[CosimOutcome]:
+    """Run every (a, b) int8 GEMM of ``workloads`` through the tile controller on a ``rows`` x
+    ``cols`` array with k tile ``tk``, the DRAM moving ``bandwidth`` bytes per cycle with a read
+    latency of ``latency`` cycles; one simulator run, in order. Each outcome: values (C, int32),
+    cycles (start -> done) and extra: compute_cycles, stall_cycles, dram_busy_cycles,
+    dram_read_bytes, dram_write_bytes, bursts. Raises ValueError for bad arguments (before any
+    build) and rtl_models.cosim.CosimError when the RTL disagrees with sim.tile_controller.predict."""
+    cfg = TileConfig(rows, cols, tk, bandwidth, latency)  # ValueError: non-positive rows, cols, tk, bandwidth ...
+    return cosim_batch(BINDING, workloads, cfg, sim=sim, seed=seed, waves=waves, build_root=build_root)
+
+
+def run_tile_cosim(a, b, rows: int, cols: int, tk: int, bandwidth: int, latency: int = 0, **kwargs) -> CosimOutcome:
+    """One GEMM; see :func:`run_tile_cosim_batch`."""
+    return run_tile_cosim_batch([(a, b)], rows, cols, tk, bandwidth, latency, **kwargs)[0]
+
+
+def model_for(a: np.ndarray, b: np.ndarray, rows: int, cols: int, tk: int, bandwidth: int,
+              latency: int) -> MemoryResult:
+    """sim.tile_controller.predict on the GEMM a @ b."""
+    return predict(a.shape[0], b.shape[1], a.shape[1], rows, cols, tk, bandwidth, latency)
+
+
+def model_mismatches(res: CosimOutcome, a: np.ndarray, b: np.ndarray, model: MemoryResult) -> list[str]:
+    """How a co-simulation outcome differs from the exact product and from a memory-model result
+    (total, compute, stall and DRAM busy cycles, DRAM bytes); empty when they agree."""
+    out = []
+    exact = a.astype(np.int64) @ b.astype(np.int64)
+    if res.values.shape != exact.shape or not np.array_equal(res.values.astype(np.int64), exact):
+        out.append("C differs from the exact product")
+    pairs = {"total_cycles": (res.cycles, model.total_cycles),
+             "compute_cycles": (res.extra.get("compute_cycles"), model.compute_cycles),
+             "stall_cycles": (res.extra.get("stall_cycles"), model.stall_cycles),
+             "dram_busy_cycles": (res.extra.get("dram_busy_cycles"), model.dram_cycles),
+             "dram_read_bytes": (res.extra.get("dram_read_bytes"), sum(model.dram_read_bytes.values())),
+             "dram_write_bytes": (res.extra.get("dram_write_bytes"), model.dram_write_bytes["ofmap"])}
+    for name, (got, want) in pairs.items():
+        if got != want:
+            out.append(f"{name}: measured {got}, model {want}")
+    return out
