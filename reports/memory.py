@@ -66,11 +66,8 @@ def _area_rows() -> dict[str, dict]:
 
 
 def buffer_area_um2(capacity_bytes: int) -> float:
-    """Area of a buffer of ``capacity_bytes``: bits x bit-cell area / array efficiency."""
-    rows = _area_rows()
-    cell = float(rows["sram_6t_bitcell_45nm"]["value"])
-    eff = float(rows["sram_array_efficiency"]["value"])
-    return capacity_bytes * 8 * cell / eff
+    """Area of a buffer of ``capacity_bytes``: bits x the macro area per bit (bit cell / array efficiency)."""
+    return capacity_bytes * 8 * float(_area_rows()["sram_macro_per_bit_45nm"]["area_um2"])
 
 
 def operand_bits(engine, cfg) -> OperandBits:
@@ -107,10 +104,11 @@ def gemm_memory(estimate, cfg, bits: OperandBits, m: int, n: int, k: int, mem: M
     """:func:`layer_memory` for any data-free estimate ``estimate(m, n, k, cfg) -> .cycles``."""
     if mapping not in MAPPINGS:
         raise ValueError(f"mapping must be one of {', '.join(MAPPINGS)}, got {mapping!r}")
-
-    @functools.lru_cache(maxsize=None)
-    def tile_cycles(tm: int, tn: int, tk: int) -> int:
-        return int(estimate(tm, tn, tk, cfg).cycles)
+    try:
+        hash((estimate, cfg))
+        tile_cycles = functools.lru_cache(maxsize=None)(functools.partial(_tile_cycles, estimate, cfg))
+    except TypeError:  # an unhashable config: cache within this layer only
+        tile_cycles = functools.lru_cache(maxsize=None)(lambda tm, tn, tk: int(estimate(tm, tn, tk, cfg).cycles))
 
     if mapping == "scalesim":
         if dataflow is None:
@@ -118,6 +116,12 @@ def gemm_memory(estimate, cfg, bits: OperandBits, m: int, n: int, k: int, mem: M
         mp = scalesim_mapping(dataflow, unit[0], unit[1], m, n, k, bits, mem)
         return simulate(m, n, k, tile_cycles, bits, mem, mp)
     return best_mapping(m, n, k, tile_cycles, bits, mem, unit, objective=mapping)
+
+
+@functools.lru_cache(maxsize=65536)
+def _tile_cycles(estimate, cfg, tm: int, tn: int, tk: int) -> int:
+    """One tile's compute cycles, cached across layers and calls (the estimate is data-free)."""
+    return int(estimate(tm, tn, tk, cfg).cycles)
 
 
 @dataclass(frozen=True)

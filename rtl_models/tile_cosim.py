@@ -1,6 +1,7 @@
-"""Co-simulate the tile controller (rtl_models/verilog/tile_controller.v: os_systolic_array with
-double-buffered tile buffers and one DRAM port) under cocotb on Icarus or Verilator, with the
-bench's DRAM model (rtl_models/benches/tile_controller_bench.py): a binding of rtl_models.cosim.
+"""Co-simulate the tile controllers (rtl_models/verilog/tile_controller.v: os_systolic_array with
+double-buffered tile buffers and one DRAM port; tile_controller_ws.v: the same around
+ws_systolic_array) under cocotb on Icarus or Verilator, with the bench's DRAM model
+(rtl_models/benches/tile_controller_bench.py): a binding of rtl_models.cosim.
 
     from rtl_models.tile_cosim import run_tile_cosim_batch
     out = run_tile_cosim_batch([(a, b)], rows=4, cols=4, tk=4, bandwidth=2, latency=3, sim="icarus")[0]
@@ -13,6 +14,10 @@ sim.tile_controller.predict (sim.memory.simulate); :func:`model_mismatches` repe
 on the Python side against any MemoryResult. One build serves every tk <= KT (the next power of
 two >= tk, at least 4), every latency and every bandwidth up to the bus width DBW (16 bytes, or
 the next power of two above a larger bandwidth); M, N, K and tk are runtime inputs.
+
+Weight-stationary: :func:`run_tile_cosim_ws_batch` (tiles tm x cols x rows, loop order "nmk",
+sim.tile_controller.predict_ws); one build serves every tm <= TM (the next power of two >= tm,
+at least 4), latency and bandwidth up to the bus width; M, N, K and tm are runtime inputs.
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ import numpy as np
 
 from rtl_models.cosim import Binding, CosimOutcome, buffer_depth, cosim_batch
 from sim.memory import MemoryResult
-from sim.tile_controller import TileConfig, predict
+from sim.tile_controller import TileConfig, WsTileConfig, predict, predict_ws
 
 BENCH_MODULE = "rtl_models.benches.tile_controller_bench"
 TOPLEVEL = "tile_controller"
+TOPLEVEL_WS = "tile_controller_ws"
 MIN_BUS_BYTES = 16
 DIM_BITS = 16  # the Verilog's DW: M, N, K and tk below 2**16
 
@@ -36,8 +42,14 @@ def bus_bytes(bandwidth: int) -> int:
     return max(MIN_BUS_BYTES, 1 << (int(bandwidth) - 1).bit_length())
 
 
-def _params(cfg: TileConfig, workloads) -> dict[str, int]:
+def _params(cfg: TileConfig | WsTileConfig, workloads) -> dict[str, int]:
+    if cfg.dataflow == "ws":
+        return {"R": cfg.rows, "C": cfg.cols, "TM": buffer_depth(cfg.tm), "DBW": bus_bytes(cfg.bandwidth)}
     return {"R": cfg.rows, "C": cfg.cols, "KT": buffer_depth(cfg.tk), "DBW": bus_bytes(cfg.bandwidth)}
+
+
+def _top(cfg: TileConfig | WsTileConfig) -> str:
+    return TOPLEVEL_WS if cfg.dataflow == "ws" else TOPLEVEL
 
 
 def _check_workload(cfg: TileConfig, a, b) -> tuple[np.ndarray, np.ndarray]:
@@ -54,13 +66,15 @@ def _check_workload(cfg: TileConfig, a, b) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(a), np.ascontiguousarray(b)
 
 
-def _check_config(cfg: TileConfig) -> None:
-    if cfg.tk >= 2 ** DIM_BITS:
-        raise ValueError(f"tk must be below 2**{DIM_BITS}, got {cfg.tk}")
+def _check_config(cfg: TileConfig | WsTileConfig) -> None:
+    name = "tm" if cfg.dataflow == "ws" else "tk"
+    if getattr(cfg, name) >= 2 ** DIM_BITS:
+        raise ValueError(f"{name} must be below 2**{DIM_BITS}, got {getattr(cfg, name)}")
 
 
-BINDING = Binding(top=TOPLEVEL, bench=BENCH_MODULE, params=_params, config=TileConfig, check_config=_check_config,
-                  check_case=_check_workload, case_doc="(a, b) pair of int8 matrices", dtype=np.int32)
+BINDING = Binding(top=_top, bench=BENCH_MODULE, params=_params, config=(TileConfig, WsTileConfig),
+                  check_config=_check_config, check_case=_check_workload, case_doc="(a, b) pair of int8 matrices",
+                  dtype=np.int32)
 
 
 def run_tile_cosim_batch(workloads, rows: int, cols: int, tk: int, bandwidth: int, latency: int = 0,
@@ -79,6 +93,22 @@ def run_tile_cosim_batch(workloads, rows: int, cols: int, tk: int, bandwidth: in
 def run_tile_cosim(a, b, rows: int, cols: int, tk: int, bandwidth: int, latency: int = 0, **kwargs) -> CosimOutcome:
     """One GEMM; see :func:`run_tile_cosim_batch`."""
     return run_tile_cosim_batch([(a, b)], rows, cols, tk, bandwidth, latency, **kwargs)[0]
+
+
+def run_tile_cosim_ws_batch(workloads, rows: int, cols: int, tm: int, bandwidth: int, latency: int = 0,
+                            sim: str = "icarus", seed: int = 0, waves: bool = False,
+                            build_root: str | os.PathLike | None = None) -> list[CosimOutcome]:
+    """The weight-stationary controller (tile_controller_ws.v): every (a, b) int8 GEMM of
+    ``workloads`` on a ``rows`` x ``cols`` WS array streaming ``tm`` activation rows per tile;
+    otherwise as :func:`run_tile_cosim_batch` (checked against sim.tile_controller.predict_ws)."""
+    cfg = WsTileConfig(rows, cols, tm, bandwidth, latency)
+    return cosim_batch(BINDING, workloads, cfg, sim=sim, seed=seed, waves=waves, build_root=build_root)
+
+
+def model_for_ws(a: np.ndarray, b: np.ndarray, rows: int, cols: int, tm: int, bandwidth: int,
+                 latency: int) -> MemoryResult:
+    """sim.tile_controller.predict_ws on the GEMM a @ b."""
+    return predict_ws(a.shape[0], b.shape[1], a.shape[1], rows, cols, tm, bandwidth, latency)
 
 
 def model_for(a: np.ndarray, b: np.ndarray, rows: int, cols: int, tk: int, bandwidth: int,

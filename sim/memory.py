@@ -39,8 +39,10 @@ Stall cycles = total - compute cycles (SCALE-Sim's meaning). ``bound`` is the ro
 memory when the DRAM port is busy longer than the engine computes.
 
 The model is exact for the schedule above and vectorised over tile steps (numpy): a layer's cost
-is a handful of array operations, whatever its size. The RTL twin is the tile controller
-(rtl_models/verilog/tile_controller.v), whose measured cycles equal :func:`simulate`'s.
+is a handful of array operations, whatever its size. The RTL twins are the tile controllers
+around the OS and WS arrays (rtl_models/verilog/tile_controller.v, tile_controller_ws.v, with a
+cocotb DRAM model), whose measured total, compute and stall cycles equal :func:`simulate`'s
+(tests/test_rtl_tile_controller.py; their per-tile cycles and slot overhead: sim/tile_controller.py).
 """
 
 from __future__ import annotations
@@ -395,23 +397,33 @@ def dram_energy_pj(res: MemoryResult, pj_per_byte: float) -> float:
     return res.dram_bytes * pj_per_byte
 
 
-def bounds(m: int, n: int, k: int, tile_cycles: Callable[[int, int, int], int], bits: OperandBits,
-           mem: MemoryConfig, mapping: Mapping) -> tuple[int, float, float]:
-    """Closed form, no step loop: (compute cycles exactly, DRAM bytes as a lower bound (packing
-    per tile not rounded up), a lower bound on total cycles). Each operand tile is fetched the
-    same number of times: the product of the trip counts of the loops out to the innermost loop
-    it depends on whose trip count exceeds 1."""
-    size = {"m": m, "n": n, "k": k}
-    tile = _tile_sizes(mapping, m, n, k)
-    trips = {d: -(-size[d] // tile[d]) for d in "mnk"}
+def compute_cycles(m: int, n: int, k: int, tile_cycles: Callable[[int, int, int], int], tm: int, tn: int,
+                   tk: int) -> int:
+    """Compute cycles of all tiles (any loop order): each of the at most eight tile shapes once."""
+    size, tile = {"m": m, "n": n, "k": k}, {"m": min(tm, m), "n": min(tn, n), "k": min(tk, k)}
     parts = {}
     for d in "mnk":
-        rem = size[d] - (trips[d] - 1) * tile[d]
-        parts[d] = [(tile[d], trips[d] - 1), (rem, 1)] if rem != tile[d] else [(tile[d], trips[d])]
+        trips = -(-size[d] // tile[d])
+        rem = size[d] - (trips - 1) * tile[d]
+        parts[d] = [(tile[d], trips - 1), (rem, 1)] if rem != tile[d] else [(tile[d], trips)]
     compute = 0
     for (a, ca), (b, cb), (c, cc) in itertools.product(parts["m"], parts["n"], parts["k"]):
         if ca and cb and cc:
             compute += ca * cb * cc * int(tile_cycles(a, b, c))
+    return compute
+
+
+def bounds(m: int, n: int, k: int, tile_cycles: Callable[[int, int, int], int], bits: OperandBits,
+           mem: MemoryConfig, mapping: Mapping, compute: int | None = None) -> tuple[int, float, float]:
+    """Closed form, no step loop: (compute cycles exactly, DRAM bytes as a lower bound (packing
+    per tile not rounded up), a lower bound on total cycles). Each operand tile is fetched the
+    same number of times: the product of the trip counts of the loops out to the innermost loop
+    it depends on whose trip count exceeds 1. ``compute``: :func:`compute_cycles`, if known."""
+    size = {"m": m, "n": n, "k": k}
+    tile = _tile_sizes(mapping, m, n, k)
+    trips = {d: -(-size[d] // tile[d]) for d in "mnk"}
+    if compute is None:
+        compute = compute_cycles(m, n, k, tile_cycles, mapping.tm, mapping.tn, mapping.tk)
 
     def fetches(dims: str) -> int:
         inner = [i for i, d in enumerate(mapping.order) if d in dims and trips[d] > 1]
@@ -445,12 +457,12 @@ def best_mapping(m: int, n: int, k: int, tile_cycles: Callable[[int, int, int], 
     so the result is the exact optimum over :func:`candidates`."""
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
-    cached = functools.lru_cache(maxsize=None)(tile_cycles)
+    cached = tile_cycles if hasattr(tile_cycles, "cache_info") else functools.lru_cache(maxsize=None)(tile_cycles)
 
     def key_of(cycles: float, nbytes: float) -> tuple:
         return {"latency": (cycles, nbytes), "dram": (nbytes, cycles), "edp": (nbytes * cycles, cycles)}[objective]
 
-    ranked, seen = [], set()
+    ranked, seen, computes = [], set(), {}
     for i, mp in enumerate(candidates(m, n, k, unit, bits, mem)):
         # loops of one trip do not change the schedule: orders equal without them are one mapping
         trips = {"m": -(-m // mp.tm), "n": -(-n // mp.tn), "k": -(-k // mp.tk)}
@@ -458,7 +470,9 @@ def best_mapping(m: int, n: int, k: int, tile_cycles: Callable[[int, int, int], 
         if same in seen:
             continue
         seen.add(same)
-        _, nbytes, cycles = bounds(m, n, k, cached, bits, mem, mp)
+        if (mp.tm, mp.tn, mp.tk) not in computes:
+            computes[(mp.tm, mp.tn, mp.tk)] = compute_cycles(m, n, k, cached, mp.tm, mp.tn, mp.tk)
+        _, nbytes, cycles = bounds(m, n, k, cached, bits, mem, mp, computes[(mp.tm, mp.tn, mp.tk)])
         ranked.append((key_of(cycles, nbytes), i, mp))
     ranked.sort(key=lambda t: (t[0], t[1]))
     best, best_key = None, None
@@ -474,31 +488,43 @@ def best_mapping(m: int, n: int, k: int, tile_cycles: Callable[[int, int, int], 
 
 def scalesim_mapping(dataflow: str, rows: int, cols: int, m: int, n: int, k: int, bits: OperandBits,
                      mem: MemoryConfig) -> Mapping:
-    """SCALE-Sim's fold tiles as a mapping (docs/scalesim.md gives how its traffic still differs).
-    OS: an R x C output tile per fold, row folds outer, column folds inner (SCALE-Sim 3 runs
-    column folds outer: a follow-up), K streamed whole (split into the largest chunk the ifmap
-    and filter buffers hold). WS: an R (K) x C (N) weight tile per fold, column folds outer, row
-    folds inner, all M rows streamed (split to what the ifmap and ofmap buffers hold). IS: an
-    R (K) x C (M) input tile per fold, N streamed."""
+    """SCALE-Sim 3's fold order as a mapping (docs/scalesim.md gives how its traffic still differs).
+
+    OS: column folds outer, row folds inner (SCALE-Sim 3's order), K streamed whole. When the
+    whole ifmap (M x K) and an M x C output stripe fit their buffers, one tile spans all row folds
+    of a column fold (M x C x K): the ifmap is fetched once and each filter column stripe once, as
+    SCALE-Sim does when an operand fits half its buffer. Otherwise one fold per tile (R x C),
+    K split into the largest chunk the buffers hold.
+    WS: column folds outer, row (K) folds inner, all M rows streamed; the same whole-operand tile
+    (M x C x K) when the ifmap and an M x C stripe of partial sums fit, else one R (K) x C weight
+    fold per tile with M split to what the ifmap and ofmap buffers hold.
+    IS: an R (K) x C (M) input tile per fold, N streamed."""
+
+    def fits(tm: int, tn: int, tk: int) -> bool:
+        return (tile_bytes(tm * tk, bits.a) <= mem.ifmap.tile_capacity
+                and tile_bytes(tk * tn, bits.w) <= mem.filter.tile_capacity
+                and tile_bytes(tm * tn, bits.psum) <= mem.ofmap.tile_capacity)
+
+    if dataflow in ("os", "ws"):
+        tn = min(cols, n)
+        if fits(m, tn, k):
+            return Mapping("nmk", m, tn, k, name=f"scalesim {dataflow}")
     if dataflow == "os":
         tm, tn = min(rows, m), min(cols, n)
         tk = k
-        while tk > 1 and (tile_bytes(tm * tk, bits.a) > mem.ifmap.tile_capacity
-                          or tile_bytes(tk * tn, bits.w) > mem.filter.tile_capacity):
+        while tk > 1 and not fits(tm, tn, tk):
             tk = -(-tk // 2)
-        return Mapping("mnk", tm, tn, tk, name="scalesim os")
+        return Mapping("nmk", tm, tn, tk, name="scalesim os")
     if dataflow == "ws":
         tk, tn = min(rows, k), min(cols, n)
         tm = m
-        while tm > 1 and (tile_bytes(tm * tk, bits.a) > mem.ifmap.tile_capacity
-                          or tile_bytes(tm * tn, bits.psum) > mem.ofmap.tile_capacity):
+        while tm > 1 and not fits(tm, tn, tk):
             tm = -(-tm // 2)
         return Mapping("nkm", tm, tn, tk, name="scalesim ws")
     if dataflow == "is":
         tk, tm = min(rows, k), min(cols, m)
         tn = n
-        while tn > 1 and (tile_bytes(tk * tn, bits.w) > mem.filter.tile_capacity
-                          or tile_bytes(tm * tn, bits.psum) > mem.ofmap.tile_capacity):
+        while tn > 1 and not fits(tm, tn, tk):
             tn = -(-tn // 2)
         return Mapping("mkn", tm, tn, tk, name="scalesim is")
     raise ValueError(f"dataflow must be os, ws or is for SCALE-Sim's mapping, got {dataflow!r}")

@@ -30,7 +30,8 @@ def test_two_tile_schedule_by_hand():
     r = simulate(2, 2, 4, const(10), BITS, mem, Mapping("mnk", 2, 2, 2))
     assert (r.total_cycles, r.compute_cycles, r.stall_cycles) == (28, 20, 8)
     assert r.dram_read_bytes == {"ifmap": 8, "filter": 8, "ofmap": 0}
-    assert r.dram_write_bytes["ofmap"] == 16 and r.bound == "memory"
+    # the port is busy 4 + 4 + 4 = 12 cycles, the engine 20: compute-bound, though slots 0 and 3 stall
+    assert r.dram_write_bytes["ofmap"] == 16 and r.dram_cycles == 12 and r.bound == "compute"
     # single buffered: each step reads, computes, writes: (4 + 10) + (4 + 10 + 4)
     single = MemoryConfig(Buffer(1024, False), Buffer(1024, False), Buffer(1024, False), Dram(4, 1))
     assert simulate(2, 2, 4, const(10), BITS, single, Mapping("mnk", 2, 2, 2)).total_cycles == 32
@@ -94,16 +95,23 @@ def test_branch_and_bound_finds_the_brute_force_optimum(objective):
 
 def test_more_bandwidth_never_stalls_more():
     tc = os_cycles()
-    stalls = [best_mapping(40, 24, 64, tc, BITS, MemoryConfig.uniform(2, bw), (4, 4, 4)).stall_cycles
-              for bw in (1, 2, 4, 8, 64, 1024)]
+    runs = [best_mapping(40, 24, 64, tc, BITS, MemoryConfig.uniform(2, bw), (4, 4, 4)) for bw in (1, 2, 4, 8, 64, 1024)]
+    stalls = [r.stall_cycles for r in runs]
     assert stalls == sorted(stalls, reverse=True) and stalls[0] > 10 * stalls[-1]
+    assert runs[0].bound == "memory" and runs[-1].bound == "compute"
 
 
 def test_scalesim_mappings():
     mem = MemoryConfig.uniform(64, 10)
-    assert scalesim_mapping("os", 32, 32, 196, 256, 2304, BITS, mem) == Mapping("mnk", 32, 32, 576, "scalesim os")
+    # the whole ifmap (196 x 2304 bytes) does not fit half of 64 kB: one fold per tile, K split
+    assert scalesim_mapping("os", 32, 32, 196, 256, 2304, BITS, mem) == Mapping("nmk", 32, 32, 576, "scalesim os")
     ws = scalesim_mapping("ws", 32, 32, 196, 256, 2304, BITS, mem)
     assert (ws.order, ws.tn, ws.tk) == ("nkm", 32, 32) and ws.tm * 32 * 4 <= 32 * 1024
+    # it fits: one tile per column fold, the ifmap fetched once
+    small = scalesim_mapping("os", 8, 8, 64, 64, 64, BITS, mem)
+    assert small == Mapping("nmk", 64, 8, 64, "scalesim os")
+    r = simulate(64, 64, 64, const(1), BITS, mem, small)
+    assert r.dram_read_bytes["ifmap"] == 64 * 64 and r.dram_read_bytes["filter"] == 64 * 64
     assert scalesim_mapping("is", 8, 8, 64, 64, 64, BITS, mem).order == "mkn"
     with pytest.raises(ValueError, match="dataflow must be os, ws or is"):
         scalesim_mapping("rs", 8, 8, 4, 4, 4, BITS, mem)
@@ -126,7 +134,7 @@ def test_tile_larger_than_its_buffer_names_the_operand_and_size():
     (lambda: Buffer(0), r"^buffer capacity_bytes must be a positive integer, got 0$"),
     (lambda: Mapping("mnm", 1, 1, 1), r"^mapping order must be a permutation of 'mnk'"),
     (lambda: Mapping("mnk", 0, 1, 1), r"^mapping tm must be a positive integer, got 0$"),
-    (lambda: OperandBits(w=0), r"^OperandBits.w must be an integer number of bits in 1..64, got 0$"),
+    (lambda: OperandBits(w=0), r"^OperandBits.w must be a number of bits in 1..64, got 0$"),
     (lambda: simulate(0, 1, 1, const(1), BITS, MemoryConfig.uniform(), Mapping("mnk", 1, 1, 1)),
      r"^GEMM M must be a positive integer, got 0$"),
     (lambda: best_mapping(4, 4, 4, const(1), BITS, MemoryConfig.uniform(), (4, 4, 4), "power"),

@@ -1,4 +1,9 @@
-"""cocotb test bench for tile_controller (rtl_models/verilog/tile_controller.v) with a DRAM model.
+"""cocotb test bench for tile_controller (rtl_models/verilog/tile_controller.v, output-stationary)
+and tile_controller_ws (tile_controller_ws.v, weight-stationary) with a DRAM model.
+
+The two controllers share the DRAM port, the blocked address map and the protocol; they differ in
+their tile (OS: rows x cols x tk, runtime input tk_dim; WS: tm x cols x rows, runtime input
+tm_dim), which the job's config says (sim.tile_controller.TileConfig or WsTileConfig).
 
 The DRAM is a numpy byte array holding A and B in the controller's blocked layout
 (sim.tile_controller.blocked, at sim.tile_controller.address_map's bases) and receiving C. The
@@ -9,7 +14,8 @@ holds the port ceil(b / bandwidth) (write) or latency + ceil(b / bandwidth) (rea
 the bench counts (dram busy cycles). It also counts the cycles the controller's comp_busy is high
 (compute cycles; stall = total - compute).
 
-Per workload the bench loads the DRAM, pulses start with M, N, K, tk and the bases, counts the
+Per workload the bench loads the DRAM, pulses start with M, N, K, the tile input (OS tk, WS tm) and
+the bases, counts the
 rising edges from the one that samples start to the one after which done is high (both counted),
 reads C back from the DRAM and compares C with the exact product and the cycles (total, compute,
 stall, DRAM busy) and DRAM bytes with sim.tile_controller.predict (sim.memory.simulate).
@@ -32,16 +38,21 @@ from rtl_models.benches.common import (
     pulse_start,
     timeout_ns,
 )
-from sim.tile_controller import TileConfig, address_map, blocked, predict, unblocked
+from sim.tile_controller import TileConfig, WsTileConfig, address_map, blocked, predict_config, tile_dims, unblocked
 
-INPUTS = ("start", "m_dim", "n_dim", "k_dim", "tk_dim", "a_base", "b_base", "c_base", "dv", "dn", "rd_data")
-
-
-def _model(cfg: TileConfig, a: np.ndarray, b: np.ndarray):
-    return predict(a.shape[0], b.shape[1], a.shape[1], cfg.rows, cfg.cols, cfg.tk, cfg.bandwidth, cfg.latency)
+INPUTS = ("start", "m_dim", "n_dim", "k_dim", "a_base", "b_base", "c_base", "dv", "dn", "rd_data")
 
 
-def _edge_budget(cfg: TileConfig, workloads) -> int:
+def _tile_input(cfg: TileConfig | WsTileConfig) -> tuple[str, int]:
+    """The controller's runtime tile input and its value: OS tk_dim = tk, WS tm_dim = tm."""
+    return ("tm_dim", cfg.tm) if cfg.dataflow == "ws" else ("tk_dim", cfg.tk)
+
+
+def _model(cfg: TileConfig | WsTileConfig, a: np.ndarray, b: np.ndarray):
+    return predict_config(cfg, a.shape[0], b.shape[1], a.shape[1])
+
+
+def _edge_budget(cfg: TileConfig | WsTileConfig, workloads) -> int:
     return 64 + sum(_model(cfg, a, b).total_cycles + 32 for a, b in workloads)
 
 
@@ -118,7 +129,9 @@ async def tile_gemms(dut):
     bus = len(dut.rd_data) // 8
     if cfg.bandwidth > bus:
         raise AssertionError(f"bandwidth {cfg.bandwidth} bytes/cycle exceeds the {bus}-byte bus of the build")
-    await clock_and_reset(dut, INPUTS, cycles=3)
+    tile_name, tile_value = _tile_input(cfg)
+    tm, tn, tk = tile_dims(cfg)
+    await clock_and_reset(dut, INPUTS + (tile_name,), cycles=3)
     dram = DramModel(dut, cfg.bandwidth, cfg.latency, bus)
     cocotb.start_soon(dram.run())
 
@@ -128,17 +141,19 @@ async def tile_gemms(dut):
         n = b.shape[1]
         amap = address_map(m, n, k)
         mem = np.full(amap["size"], 0xA5, np.uint8)  # C's bytes must all be written
-        mem[amap["a_base"]:amap["a_base"] + m * k] = blocked(a, cfg.rows, cfg.tk).view(np.uint8)
-        mem[amap["b_base"]:amap["b_base"] + k * n] = blocked(b, cfg.tk, cfg.cols).view(np.uint8)
+        mem[amap["a_base"]:amap["a_base"] + m * k] = blocked(a, tm, tk).view(np.uint8)
+        mem[amap["b_base"]:amap["b_base"] + k * n] = blocked(b, tk, tn).view(np.uint8)
         dram.mem = mem
         dram.reset_counts()
         model = _model(cfg, a, b)
-        edges = await pulse_start(dut, 2 * model.total_cycles + 64, m_dim=m, n_dim=n, k_dim=k, tk_dim=cfg.tk,
-                                  a_base=amap["a_base"], b_base=amap["b_base"], c_base=amap["c_base"])
+        edges = await pulse_start(dut, 2 * model.total_cycles + 64, m_dim=m, n_dim=n, k_dim=k,
+                                  **{tile_name: tile_value}, a_base=amap["a_base"], b_base=amap["b_base"],
+                                  c_base=amap["c_base"])
         c_flat = mem[amap["c_base"]:amap["c_base"] + 4 * m * n].view("<i4")
-        c = unblocked(c_flat, m, n, cfg.rows, cfg.cols).astype(np.int32)
+        c = unblocked(c_flat, m, n, tm, tn).astype(np.int32)
         exact = a.astype(np.int64) @ b.astype(np.int64)
-        tag = f"workload {w} ({m}x{n}x{k}, tk {cfg.tk}, bw {cfg.bandwidth}, latency {cfg.latency})"
+        tag = (f"workload {w} ({m}x{n}x{k}, {cfg.dataflow} tiles {tm}x{tn}x{tk}, bw {cfg.bandwidth}, "
+               f"latency {cfg.latency})")
         compare(errors, tag, c.astype(np.int64), exact, edges, model.total_cycles)
         measured = {"compute_cycles": dram.compute, "stall_cycles": edges - dram.compute,
                     "dram_busy_cycles": dram.busy, "dram_read_bytes": dram.read_bytes,
