@@ -225,7 +225,7 @@ def _plots(folder: Path, costs: pd.DataFrame, synth_df: pd.DataFrame) -> list[tu
     ax.set_ylabel("energy per MAC (pJ)")
     ax.set_title("Energy per MAC by component (45 nm, dynamic only)")
     ax.legend(fontsize=8)
-    save(fig, "energy_per_mac.png", "Energy per useful MAC, split into MAC arithmetic, PE registers and buffers.")
+    save(fig, "energy_per_mac.png", "Energy per useful MAC, split into MAC arithmetic, PE registers, buffers and DRAM.")
 
     engines = list(dict.fromkeys(costs.engine))
     workloads = list(dict.fromkeys(costs.workload))
@@ -241,7 +241,7 @@ def _plots(folder: Path, costs: pd.DataFrame, synth_df: pd.DataFrame) -> list[tu
     ax.set_ylabel("latency (us), log scale")
     ax.set_title("Latency per workload (cycles / estimated clock)")
     ax.legend(fontsize=8)
-    save(fig, "latency.png", "Latency of each workload on each engine: model cycles divided by the synthesised clock estimate.")
+    save(fig, "latency.png", "Latency of each workload on each engine: model cycles (stalls included) divided by the synthesised clock estimate.")
 
     # PEs (um^2) and arrays (mm^2) differ by ~400x: one linear panel each, stacked comb + flip-flops
     roles = [r for r in ("pe", "array") if r in set(synth_df.role)]
@@ -388,8 +388,10 @@ def _write_report(folder: Path, engines: Sequence[EngineSpec], workloads: Sequen
     technology = pd.DataFrame(tech.technology_rows())
     workloads_df = pd.DataFrame([{"workload": w.name, "M": w.M, "N": w.N, "K": w.K, "macs": w.M * w.N * w.K,
                                   "note": w.note} for w in workloads])
-    summary_cols = ["engine", "workload", "cycles", "utilisation", "area_um2", "clock_mhz", "energy_pj",
-                    "energy_per_mac_pj", "latency_us", "throughput_gops", "gops_per_mm2", "gops_per_w"]
+    summary_cols = ["engine", "workload", "cycles", "stall_cycles", "bound", "utilisation", "area_um2", "clock_mhz",
+                    "energy_pj", "energy_per_mac_pj", "energy_dram_pj", "latency_us", "throughput_gops",
+                    "gops_per_mm2", "gops_per_w"]
+    summary_cols = [c for c in summary_cols if c in costs.columns]
     progress("report: RTL inventory (pyverilog)")
     rtl_df = _rtl_inventory({t.top for e in engines for t in (e.array, e.pe) if t is not None})
     tables = {
@@ -424,7 +426,10 @@ def _write_report(folder: Path, engines: Sequence[EngineSpec], workloads: Sequen
                   "synth_runtime_s", "cached"]
     sections = [_as_section(s) for s in [
         ("Cost per engine and workload", "gemm_costs.csv", costs[summary_cols],
-         "Per-component energies, MAC counts and peak throughput are in the CSV."),
+         "Memory included (reports/memory.py REPORT_MEMORY: " + memory.REPORT_MEMORY_NOTE + "; the mapping that "
+         "minimises latency): cycles = compute + stall cycles, energy = MAC + registers + buffers + DRAM. "
+         "Per-level energies, the mapping, DRAM bytes, MAC counts, peak throughput and the array alone "
+         "(array_cycles, array_energy_per_mac_pj: operands on time, no DRAM) are in the CSV."),
         ("Workloads", "workloads.csv", workloads_df, "GEMM shapes: C[M x N] = A[M x K] @ B[K x N]."),
         ("Synthesis", "synthesis.csv", synth_df[synth_cols],
          "Each engine's PE alone and its whole array (buffers and control included, as the RTL has them). "

@@ -4,7 +4,10 @@
 
 SCALE-Sim's columns (per layer): total cycles, stall cycles, overall utilisation, mapping
 efficiency, compute utilisation, SRAM reads of the ifmap and filter operands and SRAM writes of
-the ofmap (elements for the INT8 engines, bytes in general: the column names say so).
+the ofmap, in the unit ``SRAM Unit`` names (bytes for the arrays; other engines count their own
+buffer events). DRAM columns say their unit: bytes at each operand's real width, and elements
+(SCALE-Sim's unit) beside them, with the average DRAM bytes per cycle of SCALE-Sim's bandwidth
+report.
 
 With a memory system (``memory``: from the config's SRAM sizes and USER bandwidth, or given),
 each layer runs through sim/memory.py: the mapping chosen (best for latency, DRAM bytes or their
@@ -40,6 +43,8 @@ SCALE_SIM_COLUMNS = ["LayerID", "Layer", "Total Cycles", "Stall Cycles", "Overal
 
 MEMORY_COLUMNS = ["Compute Cycles", "Bound", "Mapping", "DRAM IFMAP Read Bytes", "DRAM Filter Read Bytes",
                   "DRAM OFMAP Read Bytes", "DRAM OFMAP Write Bytes"]
+SCALE_SIM_ELEMENT_COLUMNS = ["DRAM IFMAP Read Elements", "DRAM Filter Read Elements", "DRAM OFMAP Write Elements",
+                             "Avg DRAM Read Bytes/Cycle", "Avg DRAM Write Bytes/Cycle"]
 
 
 def layer_table(layers: Sequence[Layer], arch: ArchConfig, costs: bool = False,
@@ -70,6 +75,10 @@ def layer_table(layers: Sequence[Layer], arch: ArchConfig, costs: bool = False,
         raise ValueError(f"mapping must be one of {', '.join(memcost.MAPPINGS)}, got {mapping!r}")
     memcost.dram_pj_per_byte(dram_energy)  # a bad source fails before any work
     unit = (arch.array_height, arch.array_width, arch.array_height)
+    bits = memcost.operand_bits(spec, cfg)
+    # the SRAM columns count the engine's own buffer events: bytes where the event says so
+    sram_unit = "bytes" if all(ev is None or ev.endswith("_bytes") for ev in (ifmap_ev, filter_ev, ofmap_ev)) \
+        else f"events {ifmap_ev} / {filter_ev} / {ofmap_ev or '4 bytes per output'}"
     rows = []
     for i, layer in enumerate(layers):
         if progress:
@@ -93,6 +102,7 @@ def layer_table(layers: Sequence[Layer], arch: ArchConfig, costs: bool = False,
             "Mapping Efficiency %": 100 * macs / slots, "Compute Util %": 100 * macs / (compute * pes),
             "SRAM IFMAP Reads": events[ifmap_ev], "SRAM Filter Reads": events[filter_ev],
             "SRAM OFMAP Writes": events[ofmap_ev] if ofmap_ev else 4 * layer.m * layer.n * layer.repeat,
+            "SRAM Unit": sram_unit,
             "macs": macs,
         }
         extra = {}
@@ -102,6 +112,13 @@ def layer_table(layers: Sequence[Layer], arch: ArchConfig, costs: bool = False,
                         "DRAM Filter Read Bytes": mem.dram_read_bytes["filter"] * layer.repeat,
                         "DRAM OFMAP Read Bytes": mem.dram_read_bytes["ofmap"] * layer.repeat,
                         "DRAM OFMAP Write Bytes": mem.dram_write_bytes["ofmap"] * layer.repeat})
+            # SCALE-Sim counts elements (its word is one byte, an int8): the same traffic in elements
+            # at each operand's width, and its bandwidth report's average words per cycle as bytes
+            row.update({"DRAM IFMAP Read Elements": row["DRAM IFMAP Read Bytes"] * 8 / bits.a,
+                        "DRAM Filter Read Elements": row["DRAM Filter Read Bytes"] * 8 / bits.w,
+                        "DRAM OFMAP Write Elements": mem.dram_write_elements * layer.repeat,
+                        "Avg DRAM Read Bytes/Cycle": sum(mem.dram_read_bytes.values()) / mem.total_cycles,
+                        "Avg DRAM Write Bytes/Cycle": mem.dram_write_bytes["ofmap"] / mem.total_cycles})
             e = memcost.memory_energy(mem, memory, dram_energy)
             extra = {"buffers": e.buffers_pj * layer.repeat, "dram": e.dram_pj * layer.repeat}
         if pricing:
@@ -122,7 +139,7 @@ def layer_table(layers: Sequence[Layer], arch: ArchConfig, costs: bool = False,
     total["Compute Util %"] = 100 * total["macs"] / (compute * pes)
     sums = ["SRAM IFMAP Reads", "SRAM Filter Reads", "SRAM OFMAP Writes"]
     if memory is not None:
-        sums += ["Compute Cycles"] + [c for c in MEMORY_COLUMNS if c.startswith("DRAM")]
+        sums += ["Compute Cycles"] + [c for c in MEMORY_COLUMNS + SCALE_SIM_ELEMENT_COLUMNS if c.startswith("DRAM")]
     if costs:
         sums += ["energy_pj", "latency_us"] + [c for c in df.columns if c.startswith("energy_") and c.endswith("_pj")
                                                and c != "energy_pj"]

@@ -1,6 +1,7 @@
 """Co-simulate the tile controllers (rtl_models/verilog/tile_controller.v: os_systolic_array with
 double-buffered tile buffers and one DRAM port; tile_controller_ws.v: the same around
-ws_systolic_array) under cocotb on Icarus or Verilator, with the bench's DRAM model
+ws_systolic_array; both on tile_slot_engine.v, their shared buffers, DRAM port and slot schedule)
+under cocotb on Icarus or Verilator, with the bench's DRAM model
 (rtl_models/benches/tile_controller_bench.py): a binding of rtl_models.cosim.
 
     from rtl_models.tile_cosim import run_tile_cosim_batch

@@ -185,6 +185,7 @@ class MemoryResult:
     dram_write_bytes: dict  # operand -> bytes written (ofmap only)
     dram_cycles: int  # cycles the DRAM port is busy, bursts and latency (per-operand ports: the busiest)
     fills: dict  # operand -> number of tiles fetched
+    dram_write_elements: int = 0  # output elements written (spilled partial sums and finished outputs)
 
     @property
     def dram_bytes(self) -> int:
@@ -301,7 +302,7 @@ def simulate(m: int, n: int, k: int, tile_cycles: Callable[[int, int, int], int]
         }
         done = leaves & (cur["k"] == trips["k"] - 1)
         write = np.where(leaves, -(-(c_elems * np.where(done, bits.out, bits.psum)) // 8), 0)
-        return {"ext": ext, "new": new, "read": read, "write": write}
+        return {"ext": ext, "new": new, "read": read, "write": write, "write_elems": np.where(leaves, c_elems, 0)}
 
     bw, lat = mem.dram.bandwidth, mem.dram.latency
 
@@ -354,6 +355,7 @@ def simulate(m: int, n: int, k: int, tile_cycles: Callable[[int, int, int], int]
         dram_write_bytes={"ifmap": 0, "filter": 0, "ofmap": int((here["write"] * weight).sum())},
         dram_cycles=dram_cycles,
         fills={op: int((here["new"][op] * weight).sum()) for op in OPERANDS},
+        dram_write_elements=int((here["write_elems"] * weight).sum()),
     )
 
 
@@ -505,26 +507,19 @@ def scalesim_mapping(dataflow: str, rows: int, cols: int, m: int, n: int, k: int
                 and tile_bytes(tk * tn, bits.w) <= mem.filter.tile_capacity
                 and tile_bytes(tm * tn, bits.psum) <= mem.ofmap.tile_capacity)
 
-    if dataflow in ("os", "ws"):
-        tn = min(cols, n)
-        if fits(m, tn, k):
-            return Mapping("nmk", m, tn, k, name=f"scalesim {dataflow}")
-    if dataflow == "os":
-        tm, tn = min(rows, m), min(cols, n)
-        tk = k
-        while tk > 1 and not fits(tm, tn, tk):
-            tk = -(-tk // 2)
-        return Mapping("nmk", tm, tn, tk, name="scalesim os")
-    if dataflow == "ws":
-        tk, tn = min(rows, k), min(cols, n)
-        tm = m
-        while tm > 1 and not fits(tm, tn, tk):
-            tm = -(-tm // 2)
-        return Mapping("nkm", tm, tn, tk, name="scalesim ws")
-    if dataflow == "is":
-        tk, tm = min(rows, k), min(cols, m)
-        tn = n
-        while tn > 1 and not fits(tm, tn, tk):
-            tn = -(-tn // 2)
-        return Mapping("mkn", tm, tn, tk, name="scalesim is")
+    def halve_until_fits(whole: int, ok: Callable[[int], bool]) -> int:
+        t = whole
+        while t > 1 and not ok(t):
+            t = -(-t // 2)
+        return t
+
+    r_, c_ = min(rows, k if dataflow != "os" else m), min(cols, n if dataflow != "is" else m)
+    if dataflow in ("os", "ws") and fits(m, c_, k):
+        return Mapping("nmk", m, c_, k, name=f"scalesim {dataflow}")
+    if dataflow == "os":  # R x C output tile, K streamed
+        return Mapping("nmk", r_, c_, halve_until_fits(k, lambda t: fits(r_, c_, t)), name="scalesim os")
+    if dataflow == "ws":  # R (K) x C (N) weights, M streamed
+        return Mapping("nkm", halve_until_fits(m, lambda t: fits(t, c_, r_)), c_, r_, name="scalesim ws")
+    if dataflow == "is":  # R (K) x C (M) inputs, N streamed
+        return Mapping("mkn", c_, halve_until_fits(n, lambda t: fits(c_, t, r_)), r_, name="scalesim is")
     raise ValueError(f"dataflow must be os, ws or is for SCALE-Sim's mapping, got {dataflow!r}")

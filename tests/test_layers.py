@@ -170,6 +170,10 @@ def test_layers_through_the_memory_model(tmp_path):
     assert slow.loc[1, "DRAM Filter Read Bytes"] == 11008 * 4096
     w2 = layer_table(layers, arch, engine="os_w2a8", memory=MemoryConfig.uniform(64, 4))
     assert w2.loc[1, "DRAM Filter Read Bytes"] == 11008 * 4096 // 4
+    # SCALE-Sim's unit beside ours: elements at the operand's width, outputs as elements
+    assert w2.loc[1, "DRAM Filter Read Elements"] == 11008 * 4096
+    assert w2.loc[1, "DRAM OFMAP Write Elements"] * 4 == w2.loc[1, "DRAM OFMAP Write Bytes"]  # int32 outputs
+    assert slow.loc[1, "Avg DRAM Read Bytes/Cycle"] <= 4 and (slow["SRAM Unit"][:-1] == "bytes").all()
     assert w2.loc[1, "Total Cycles"] < slow.loc[1, "Total Cycles"]
 
 

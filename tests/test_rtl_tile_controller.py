@@ -1,17 +1,20 @@
 """The tile controllers in Verilog (rtl_models/verilog/tile_controller.v, output-stationary;
-tile_controller_ws.v, weight-stationary) with the bench's DRAM model, co-simulated on Icarus and
-Verilator: C == the exact int GEMM, and the measured total, compute and stall cycles, DRAM busy
-cycles and DRAM bytes == sim.memory.simulate's (through sim.tile_controller.predict /
-predict_ws), exactly.
+tile_controller_ws.v, weight-stationary; both on tile_slot_engine.v) with the bench's DRAM model,
+co-simulated on Icarus and Verilator: C == the exact int GEMM, and the measured total, compute
+and stall cycles, DRAM busy cycles and DRAM bytes == sim.memory.simulate's (through
+sim.tile_controller.predict / predict_ws), exactly.
 
 Cost: one build per simulator and controller (OS: 4 x 4 array, KT = 4; WS: 3 x 4 array, TM = 8;
 16-byte bus) serves every case; each DRAM setting is one simulator run over all workloads,
-shared by its test items.
+shared by its test items. The checks common to both controllers run on each (parametrized over
+``flow``: OS, WS); each controller's own checks follow.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -40,57 +43,128 @@ from sim.tile_controller import (
     ws_tile_compute_cycles,
 )
 
+
+def _random_workloads(shapes, seed: int):
+    rng = np.random.default_rng(seed)
+    return [(rng.integers(-128, 128, (m, k), dtype=np.int8), rng.integers(-128, 128, (k, n), dtype=np.int8))
+            for m, n, k in shapes]
+
+
+def _extremes(m: int, k: int, n: int):
+    """The accumulator's extremes: -128 * -128 summed over K."""
+    return np.full((m, k), -128, np.int8), np.full((k, n), -128, np.int8)
+
+
+# ------------------------------------------------------------------------------------------------
+# the output-stationary controller (tile_controller.v): tiles rows x cols x tk, loop order "mnk"
+# ------------------------------------------------------------------------------------------------
+
 ROWS = COLS = 4
 # (M, N, K): one whole tile, non-multiples of the 4 x 4 x tk tile in every dimension, a K below tk
 SHAPES = [(4, 4, 4), (7, 6, 10), (9, 5, 3), (1, 3, 1)]
 # name -> (tk, bandwidth bytes/cycle, read latency cycles)
 SETTINGS = {"fast": (4, 16, 0), "slow": (4, 1, 0), "latency": (3, 2, 3)}
+# the extremes over K = 10 in three k tiles
+WORKLOADS = _random_workloads(SHAPES, 0) + [_extremes(5, 10, 5)]
+
+# ------------------------------------------------------------------------------------------------
+# the weight-stationary controller (tile_controller_ws.v): tiles tm x cols x rows, loop order "nmk"
+# ------------------------------------------------------------------------------------------------
+
+WS_ROWS, WS_COLS = 3, 4  # non-square, so a transposed index shows
+# (M, N, K): non-multiples of the 3 (K) x 4 (N) x tm tile in every dimension; K = R with M over
+# several tm chunks (the weight tile stays); K < R with M < tm; one element
+WS_SHAPES = [(7, 6, 5), (12, 5, 3), (3, 9, 2), (1, 1, 1)]
+# name -> (tm, bandwidth bytes/cycle, read latency cycles); every tm needs TM = 8: one build
+WS_SETTINGS = {"fast": (5, 16, 0), "slow": (8, 1, 0), "latency": (5, 3, 2)}
+# the extremes over K = 10 in four k tiles (3, 3, 3, 1)
+WS_WORKLOADS = _random_workloads(WS_SHAPES, 1) + [_extremes(6, 10, 5)]
 
 
-def _workloads(seed: int = 0):
-    rng = np.random.default_rng(seed)
-    return [(rng.integers(-128, 128, (m, k), dtype=np.int8), rng.integers(-128, 128, (k, n), dtype=np.int8))
-            for m, n, k in SHAPES]
+@dataclass(frozen=True)
+class Flow:
+    """One controller under test: its array, workloads and DRAM settings (name -> (tile, bandwidth,
+    latency), the tile being OS tk, WS tm), how to run and model it, and the Verilog line that ends
+    a tile's compute (the mutation test's target)."""
+
+    name: str
+    tile: str  # the runtime tile input: "tk" (OS) or "tm" (WS)
+    rows: int
+    cols: int
+    workloads: list
+    settings: dict
+    batch: Callable  # run_tile_cosim_batch(workloads, rows, cols, tile, bandwidth, latency, ...)
+    one: Callable  # one GEMM: (a, b, rows, cols, tile, bandwidth, latency, ...) -> CosimOutcome
+    predict: Callable  # predict(m, n, k, rows, cols, tile, bandwidth, latency, slot_overhead=...)
+    model_for: Callable  # model_for(a, b, rows, cols, tile, bandwidth, latency)
+    verilog: str
+    compute_end: str
+    mutant: tuple  # (workload index, tile, bandwidth, latency) of the mutation test
+
+    @property
+    def cases(self) -> list[str]:
+        return [f"{a.shape[0]}x{b.shape[1]}x{a.shape[1]}" for a, b in self.workloads]
+
+    def items(self):
+        return zip(self.cases, self.workloads)
+
+    def dims(self, tile: int) -> tuple[int, int, int]:
+        """(tm, tn, tk) of the controller's tiles."""
+        return (self.rows, self.cols, tile) if self.tile == "tk" else (tile, self.cols, self.rows)
+
+    def model(self, setting: str, a, b):
+        return self.model_for(a, b, self.rows, self.cols, *self.settings[setting])
+
+    def predict_gemm(self, a, b, tile: int, bw: int, lat: int, **kwargs):
+        return self.predict(a.shape[0], b.shape[1], a.shape[1], self.rows, self.cols, tile, bw, lat, **kwargs)
 
 
-WORKLOADS = _workloads()
-# the accumulator's extremes: -128 * -128 summed over K = 10 k in three k tiles
-WORKLOADS.append((np.full((5, 10), -128, np.int8), np.full((10, 5), -128, np.int8)))
-CASES = [f"{a.shape[0]}x{b.shape[1]}x{a.shape[1]}" for a, b in WORKLOADS]
+OS = Flow("os", "tk", ROWS, COLS, WORKLOADS, SETTINGS, run_tile_cosim_batch, run_tile_cosim, predict, model_for,
+          "tile_controller.v", ".comp_end(rd0 + R)", (1, 4, 2, 1))
+WS = Flow("ws", "tm", WS_ROWS, WS_COLS, WS_WORKLOADS, WS_SETTINGS, run_tile_cosim_ws_batch,
+          lambda a, b, *args, **kwargs: run_tile_cosim_ws_batch([(a, b)], *args, **kwargs)[0], predict_ws,
+          model_for_ws, "tile_controller_ws.v", ".comp_end(RD0 + c_em)", (0, 5, 2, 1))
+FLOWS = [OS, WS]
+OTHER = {"os": WS, "ws": OS}
+# both controllers, every DRAM setting and workload
+FLOW_CASES = [pytest.param(f, setting, case, id=f"{f.name}-{setting}-{case}")
+              for f in FLOWS for setting in f.settings for case in f.cases]
+by_flow = pytest.mark.parametrize("flow", FLOWS, ids=[f.name for f in FLOWS])
 
 
 @pytest.fixture(scope="module")
 def runs():
-    """(sim, setting) -> {case: CosimOutcome}: one simulator run per pair, on demand."""
-    return run_cache(lambda sim, setting: run_tile_cosim_batch(WORKLOADS, ROWS, COLS, *SETTINGS[setting], sim=sim,
-                                                               seed=0), CASES)
+    """(sim, flow, setting) -> {case: CosimOutcome}: one simulator run per triple, on demand."""
+    def run(sim, name, setting):
+        flow = OS if name == "os" else WS
+        out = flow.batch(flow.workloads, flow.rows, flow.cols, *flow.settings[setting], sim=sim, seed=0)
+        return dict(zip(flow.cases, out, strict=True))
 
-
-def _model(setting: str, a, b):
-    tk, bw, lat = SETTINGS[setting]
-    return model_for(a, b, ROWS, COLS, tk, bw, lat)
+    get = run_cache(run)
+    return lambda sim, flow, setting: get(sim, flow.name, setting)
 
 
 @pytest.mark.rtl
-@pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("setting", list(SETTINGS))
+@pytest.mark.parametrize("flow,setting,case", FLOW_CASES)
 @pytest.mark.parametrize("sim", SIMS)
-def test_values_and_cycles_equal_the_memory_model(runs, sim, setting, case):
-    a, b = WORKLOADS[CASES.index(case)]
-    res = runs(sim, setting)[case]
+def test_values_and_cycles_equal_the_memory_model(runs, sim, flow, setting, case):
+    a, b = flow.workloads[flow.cases.index(case)]
+    res = runs(sim, flow, setting)[case]
     assert res.sim == sim and res.values.dtype == np.int32
     np.testing.assert_array_equal(res.values.astype(np.int64), a.astype(np.int64) @ b.astype(np.int64))
-    model = _model(setting, a, b)
+    model = flow.model(setting, a, b)
     assert model_mismatches(res, a, b, model) == []
     assert res.cycles == model.total_cycles
     assert res.extra["compute_cycles"] == model.compute_cycles
     assert res.extra["stall_cycles"] == model.stall_cycles == res.cycles - res.extra["compute_cycles"]
 
 
-def _prologue_epilogue(a, b, tk: int, bw: int, lat: int, tm: int = ROWS, tn: int = COLS) -> int:
+def _prologue_epilogue(flow: Flow, setting: str, a, b) -> int:
     """Stall cycles when no computing slot waits on DRAM: slot 0 (tile 0's A and B reads), slot
     T+1 (the last C tile's write) and every slot's overhead (tiles tm x tn x tk; the last tile
     is the last m and n tile in both controllers' loop orders)."""
+    tile, bw, lat = flow.settings[setting]
+    tm, tn, tk = flow.dims(tile)
     m, k = a.shape
     n = b.shape[1]
     t0m, t0n, t0k = min(tm, m), min(tn, n), min(tk, k)
@@ -102,90 +176,101 @@ def _prologue_epilogue(a, b, tk: int, bw: int, lat: int, tm: int = ROWS, tn: int
 
 
 @pytest.mark.rtl
+@by_flow
 @pytest.mark.parametrize("sim", SIMS)
-def test_fast_dram_never_stalls_the_array(runs, sim):
+def test_fast_dram_never_stalls_the_array(runs, sim, flow):
     """At 16 bytes/cycle the only stall is the prologue, the epilogue and the slot overheads."""
-    tk, bw, lat = SETTINGS["fast"]
-    for case, (a, b) in zip(CASES, WORKLOADS):
-        res = runs(sim, "fast")[case]
-        assert res.extra["stall_cycles"] == _prologue_epilogue(a, b, tk, bw, lat), case
+    for case, (a, b) in flow.items():
+        res = runs(sim, flow, "fast")[case]
+        assert res.extra["stall_cycles"] == _prologue_epilogue(flow, "fast", a, b), case
 
 
 @pytest.mark.rtl
+@by_flow
 @pytest.mark.parametrize("sim", SIMS)
-def test_slow_dram_stalls_most_cycles(runs, sim):
+def test_slow_dram_stalls_most_cycles(runs, sim, flow):
     """At one byte per cycle most cycles of the run stall, and every workload of several tiles
     waits on DRAM in computing slots, beyond the prologue and epilogue."""
-    tk, bw, lat = SETTINGS["slow"]
     total = stall = 0
-    for case, (a, b) in zip(CASES, WORKLOADS):
-        res = runs(sim, "slow")[case]
+    for case, (a, b) in flow.items():
+        res = runs(sim, flow, "slow")[case]
         total += res.cycles
         stall += res.extra["stall_cycles"]
-        if predict(a.shape[0], b.shape[1], a.shape[1], ROWS, COLS, tk, bw, lat).tiles > 1:
-            assert res.extra["stall_cycles"] > _prologue_epilogue(a, b, tk, bw, lat), case
+        if flow.model("slow", a, b).tiles > 1:
+            assert res.extra["stall_cycles"] > _prologue_epilogue(flow, "slow", a, b), case
         # one byte per cycle, no latency: the port is busy exactly the bytes moved
         assert res.extra["dram_busy_cycles"] == res.extra["dram_read_bytes"] + res.extra["dram_write_bytes"]
     assert stall > total / 2
 
 
 @pytest.mark.rtl
+@by_flow
 @pytest.mark.parametrize("sim", SIMS)
-def test_latency_is_paid_once_per_read_burst(runs, sim):
-    tk, bw, lat = SETTINGS["latency"]
-    for case, (a, b) in zip(CASES, WORKLOADS):
-        res = runs(sim, "latency")[case]
-        model = _model("latency", a, b)
+def test_latency_is_paid_once_per_read_burst_and_nothing_spills(runs, sim, flow):
+    tile, bw, lat = flow.settings["latency"]
+    for case, (a, b) in flow.items():
+        res = runs(sim, flow, "latency")[case]
+        model = flow.model("latency", a, b)
         reads = model.fills["ifmap"] + model.fills["filter"]
         assert res.extra["bursts"] == reads + model.fills["ofmap"]
-        no_latency = predict(a.shape[0], b.shape[1], a.shape[1], ROWS, COLS, tk, bw, 0)
+        no_latency = flow.predict_gemm(a, b, tile, bw, 0)
         assert res.extra["dram_busy_cycles"] == no_latency.dram_cycles + lat * reads
+        # k innermost: every C tile is written once, finished; no partial sum goes out or comes back
+        assert model.dram_read_bytes["ofmap"] == 0
+        assert res.extra["dram_write_bytes"] == 4 * a.shape[0] * b.shape[1]
+        assert res.extra["dram_read_bytes"] == model.dram_read_bytes["ifmap"] + model.dram_read_bytes["filter"]
 
 
 @pytest.mark.rtl
-def test_a_wrong_model_is_caught(runs):
-    """Measurements against a model that is off by one cycle somewhere: every variant is flagged."""
+@by_flow
+def test_a_wrong_model_is_caught(runs, flow):
+    """Measurements against a model that is off by one cycle somewhere, or that of the other
+    controller: every variant is flagged."""
     needs("icarus")
-    tk, bw, lat = SETTINGS["latency"]
-    for case, (a, b) in zip(CASES, WORKLOADS):
-        res = runs("icarus", "latency")[case]
-        m, n, k = a.shape[0], b.shape[1], a.shape[1]
-        assert model_mismatches(res, a, b, predict(m, n, k, ROWS, COLS, tk, bw, lat)) == []
-        wrong = {"latency + 1": predict(m, n, k, ROWS, COLS, tk, bw, lat + 1),
-                 "latency - 1": predict(m, n, k, ROWS, COLS, tk, bw, lat - 1),
-                 "slot overhead 0": predict(m, n, k, ROWS, COLS, tk, bw, lat, slot_overhead=0)}
+    tile, bw, lat = flow.settings["latency"]
+    for case, (a, b) in flow.items():
+        res = runs("icarus", flow, "latency")[case]
+        assert model_mismatches(res, a, b, flow.predict_gemm(a, b, tile, bw, lat)) == []
+        wrong = {"latency + 1": flow.predict_gemm(a, b, tile, bw, lat + 1),
+                 "latency - 1": flow.predict_gemm(a, b, tile, bw, lat - 1),
+                 "slot overhead 0": flow.predict_gemm(a, b, tile, bw, lat, slot_overhead=0)}
+        if flow.model("latency", a, b).tiles > 1:  # one tile: both controllers' schedules coincide
+            wrong["the other controller"] = OTHER[flow.name].predict_gemm(a, b, tile, bw, lat)
         for name, model in wrong.items():
             problems = model_mismatches(res, a, b, model)
             assert any(p.startswith("total_cycles") for p in problems), (case, name, problems)
         # a wrong C is caught too
         bad = type(res)(res.values + 1, res.cycles, res.fold_cycles, res.sim, res.build_dir)
-        assert "C differs from the exact product" in model_mismatches(bad, a, b, _model("latency", a, b))
+        assert "C differs from the exact product" in model_mismatches(bad, a, b, flow.model("latency", a, b))
 
 
 @pytest.mark.rtl
-def test_bench_catches_rtl_one_cycle_slower_per_tile(tmp_path, monkeypatch):
+@by_flow
+def test_bench_catches_rtl_one_cycle_slower_per_tile(tmp_path, monkeypatch, flow):
     """A controller whose compute ends one edge late gives the right C but not the model's cycles:
     the bench's own comparison raises."""
     needs("icarus")
-    root = broken_rtl(tmp_path, monkeypatch, "tile_controller.v", "if (ccyc == rd0 + R) begin",
-                      "if (ccyc == rd0 + R + 1) begin")
-    a, b = WORKLOADS[1]
+    root = broken_rtl(tmp_path, monkeypatch, flow.verilog, flow.compute_end, flow.compute_end[:-1] + " + 1)")
+    w, tile, bw, lat = flow.mutant
+    a, b = flow.workloads[w]
     with pytest.raises(CosimError, match="cycles"):
-        run_tile_cosim(a, b, ROWS, COLS, 4, 2, 1, sim="icarus", build_root=root)
+        flow.one(a, b, flow.rows, flow.cols, tile, bw, lat, sim="icarus", build_root=root)
 
 
+@by_flow
 @pytest.mark.parametrize("kwargs,match", [
     ({"bandwidth": 0}, "bandwidth must be a positive integer, got 0"),
-    ({"tk": 0}, "tk must be a positive integer"),
+    ({"tile": 0}, "{tile} must be a positive integer"),
     ({"bandwidth": 2.5}, "bandwidth must be a positive integer, got 2.5"),
     ({"latency": -1}, "latency must be a non-negative integer"),
     ({"rows": 0}, "rows must be a positive integer"),
 ])
-def test_bad_arguments_are_refused_before_any_build(kwargs, match):
-    args = {"rows": 4, "cols": 4, "tk": 4, "bandwidth": 4, "latency": 0} | kwargs
-    a, b = WORKLOADS[0]
-    with pytest.raises(ValueError, match=match):
-        run_tile_cosim_batch([(a, b)], **args)
+def test_bad_arguments_are_refused_before_any_build(flow, kwargs, match):
+    args = {"rows": flow.rows, "cols": flow.cols, flow.tile: flow.settings["fast"][0], "bandwidth": 4, "latency": 0}
+    args |= {flow.tile if k == "tile" else k: v for k, v in kwargs.items()}
+    a, b = flow.workloads[0]
+    with pytest.raises(ValueError, match=match.format(tile=flow.tile)):
+        flow.batch([(a, b)], **args)
 
 
 def test_bad_workloads_are_refused():
@@ -219,105 +304,9 @@ def test_non_square_array_odd_tile_and_bandwidth():
     """3 x 5 array, tk 5 (KT 8), 3 bytes/cycle (C's 4-byte words straddle beats), latency 2:
     catches a transposed index that the square array would hide."""
     needs("icarus")
-    rng = np.random.default_rng(5)
-    workloads = [(rng.integers(-128, 128, (m, k), dtype=np.int8), rng.integers(-128, 128, (k, n), dtype=np.int8))
-                 for m, n, k in [(7, 11, 13), (5, 4, 1)]]
+    workloads = _random_workloads([(7, 11, 13), (5, 4, 1)], 5)
     for (a, b), res in zip(workloads, run_tile_cosim_batch(workloads, 3, 5, 5, 3, 2, sim="icarus", seed=2)):
         assert model_mismatches(res, a, b, model_for(a, b, 3, 5, 5, 3, 2)) == []
-
-
-# ------------------------------------------------------------------------------------------------
-# the weight-stationary controller (tile_controller_ws.v): tiles tm x cols x rows, loop order "nmk"
-# ------------------------------------------------------------------------------------------------
-
-WS_ROWS, WS_COLS = 3, 4  # non-square, so a transposed index shows
-# (M, N, K): non-multiples of the 3 (K) x 4 (N) x tm tile in every dimension; K = R with M over
-# several tm chunks (the weight tile stays); K < R with M < tm; one element
-WS_SHAPES = [(7, 6, 5), (12, 5, 3), (3, 9, 2), (1, 1, 1)]
-# name -> (tm, bandwidth bytes/cycle, read latency cycles); every tm needs TM = 8: one build
-WS_SETTINGS = {"fast": (5, 16, 0), "slow": (8, 1, 0), "latency": (5, 3, 2)}
-
-
-def _ws_workloads(seed: int = 1):
-    rng = np.random.default_rng(seed)
-    out = [(rng.integers(-128, 128, (m, k), dtype=np.int8), rng.integers(-128, 128, (k, n), dtype=np.int8))
-           for m, n, k in WS_SHAPES]
-    # the accumulator's extremes: -128 * -128 summed over K = 10 in four k tiles (3, 3, 3, 1)
-    out.append((np.full((6, 10), -128, np.int8), np.full((10, 5), -128, np.int8)))
-    return out
-
-
-WS_WORKLOADS = _ws_workloads()
-WS_CASES = [f"{a.shape[0]}x{b.shape[1]}x{a.shape[1]}" for a, b in WS_WORKLOADS]
-
-
-@pytest.fixture(scope="module")
-def ws_runs():
-    """(sim, setting) -> {case: CosimOutcome} of the WS controller: one simulator run per pair."""
-    return run_cache(lambda sim, setting: run_tile_cosim_ws_batch(WS_WORKLOADS, WS_ROWS, WS_COLS,
-                                                                  *WS_SETTINGS[setting], sim=sim, seed=0), WS_CASES)
-
-
-def _ws_model(setting: str, a, b, **kwargs):
-    return model_for_ws(a, b, WS_ROWS, WS_COLS, *WS_SETTINGS[setting], **kwargs)
-
-
-@pytest.mark.rtl
-@pytest.mark.parametrize("case", WS_CASES)
-@pytest.mark.parametrize("setting", list(WS_SETTINGS))
-@pytest.mark.parametrize("sim", SIMS)
-def test_ws_values_and_cycles_equal_the_memory_model(ws_runs, sim, setting, case):
-    a, b = WS_WORKLOADS[WS_CASES.index(case)]
-    res = ws_runs(sim, setting)[case]
-    assert res.sim == sim and res.values.dtype == np.int32
-    np.testing.assert_array_equal(res.values.astype(np.int64), a.astype(np.int64) @ b.astype(np.int64))
-    model = _ws_model(setting, a, b)
-    assert model_mismatches(res, a, b, model) == []
-    assert res.cycles == model.total_cycles
-    assert res.extra["compute_cycles"] == model.compute_cycles
-    assert res.extra["stall_cycles"] == model.stall_cycles == res.cycles - res.extra["compute_cycles"]
-
-
-@pytest.mark.rtl
-@pytest.mark.parametrize("sim", SIMS)
-def test_ws_fast_dram_never_stalls_the_array(ws_runs, sim):
-    """At 16 bytes/cycle the only stall is the prologue, the epilogue and the slot overheads."""
-    tm, bw, lat = WS_SETTINGS["fast"]
-    for case, (a, b) in zip(WS_CASES, WS_WORKLOADS):
-        res = ws_runs(sim, "fast")[case]
-        assert res.extra["stall_cycles"] == _prologue_epilogue(a, b, WS_ROWS, bw, lat, tm=tm, tn=WS_COLS), case
-
-
-@pytest.mark.rtl
-@pytest.mark.parametrize("sim", SIMS)
-def test_ws_slow_dram_stalls_most_cycles(ws_runs, sim):
-    tm, bw, lat = WS_SETTINGS["slow"]
-    total = stall = 0
-    for case, (a, b) in zip(WS_CASES, WS_WORKLOADS):
-        res = ws_runs(sim, "slow")[case]
-        total += res.cycles
-        stall += res.extra["stall_cycles"]
-        if _ws_model("slow", a, b).tiles > 1:
-            assert res.extra["stall_cycles"] > _prologue_epilogue(a, b, WS_ROWS, bw, lat, tm=tm, tn=WS_COLS), case
-        assert res.extra["dram_busy_cycles"] == res.extra["dram_read_bytes"] + res.extra["dram_write_bytes"]
-    assert stall > total / 2
-
-
-@pytest.mark.rtl
-@pytest.mark.parametrize("sim", SIMS)
-def test_ws_latency_is_paid_once_per_read_burst_and_nothing_spills(ws_runs, sim):
-    tm, bw, lat = WS_SETTINGS["latency"]
-    for case, (a, b) in zip(WS_CASES, WS_WORKLOADS):
-        res = ws_runs(sim, "latency")[case]
-        model = _ws_model("latency", a, b)
-        reads = model.fills["ifmap"] + model.fills["filter"]
-        assert res.extra["bursts"] == reads + model.fills["ofmap"]
-        no_latency = predict_ws(a.shape[0], b.shape[1], a.shape[1], WS_ROWS, WS_COLS, tm, bw, 0)
-        assert res.extra["dram_busy_cycles"] == no_latency.dram_cycles + lat * reads
-        # k innermost: every C tile is written once, finished; no partial sum goes out or comes back
-        assert model.dram_read_bytes["ofmap"] == 0
-        assert res.extra["dram_write_bytes"] == 4 * a.shape[0] * b.shape[1]
-        assert res.extra["dram_read_bytes"] == model.dram_read_bytes["ifmap"] + model.dram_read_bytes["filter"]
 
 
 def test_ws_weight_tile_stays_while_m_chunks_stream():
@@ -329,45 +318,10 @@ def test_ws_weight_tile_stays_while_m_chunks_stream():
     assert model.mapping.order == "nmk" and (model.mapping.tm, model.mapping.tn, model.mapping.tk) == (tm, 4, 3)
 
 
-@pytest.mark.rtl
-def test_ws_a_wrong_model_is_caught(ws_runs):
-    needs("icarus")
-    tm, bw, lat = WS_SETTINGS["latency"]
-    for case, (a, b) in zip(WS_CASES, WS_WORKLOADS):
-        res = ws_runs("icarus", "latency")[case]
-        m, n, k = a.shape[0], b.shape[1], a.shape[1]
-        assert model_mismatches(res, a, b, predict_ws(m, n, k, WS_ROWS, WS_COLS, tm, bw, lat)) == []
-        wrong = {"latency + 1": predict_ws(m, n, k, WS_ROWS, WS_COLS, tm, bw, lat + 1),
-                 "latency - 1": predict_ws(m, n, k, WS_ROWS, WS_COLS, tm, bw, lat - 1),
-                 "slot overhead 0": predict_ws(m, n, k, WS_ROWS, WS_COLS, tm, bw, lat, slot_overhead=0)}
-        if (m, n, k) != (1, 1, 1):  # one 1 x 1 x 1 tile: both controllers' schedules coincide
-            wrong["the OS controller"] = predict(m, n, k, WS_ROWS, WS_COLS, tm, bw, lat)
-        for name, model in wrong.items():
-            problems = model_mismatches(res, a, b, model)
-            assert any(p.startswith("total_cycles") for p in problems), (case, name, problems)
-
-
-@pytest.mark.rtl
-def test_ws_bench_catches_rtl_one_cycle_slower_per_tile(tmp_path, monkeypatch):
-    needs("icarus")
-    root = broken_rtl(tmp_path, monkeypatch, "tile_controller_ws.v", "if (ccyc == RD0 + c_em) begin",
-                      "if (ccyc == RD0 + c_em + 1) begin")
-    a, b = WS_WORKLOADS[0]
-    with pytest.raises(CosimError, match="cycles"):
-        run_tile_cosim_ws_batch([(a, b)], WS_ROWS, WS_COLS, 5, 2, 1, sim="icarus", build_root=root)
-
-
-def test_ws_schedule_config_and_arguments():
+def test_ws_schedule_and_config():
     assert ws_tile_compute_cycles(5, 4, 3, 3, 4) == 5 + 2 * 3 + 4 + 1
     assert ws_tile_compute_cycles(5, 1, 1, 3, 4) == ws_tile_compute_cycles(5, 4, 3, 3, 4)  # the array runs whole
     cfg = WsTileConfig(3, 4, 5, 3, 2)
     assert cfg.dataflow == "ws" and TileConfig(4, 4, 4, 4).dataflow == "os"
     assert predict_config(cfg, 7, 6, 5) == predict_ws(7, 6, 5, 3, 4, 5, 3, 2)
     assert predict_config(TileConfig(4, 4, 3, 2, 3), 7, 6, 10) == predict(7, 6, 10, 4, 4, 3, 2, 3)
-    a, b = WS_WORKLOADS[0]
-    for kwargs, match in [({"tm": 0}, "tm must be a positive integer"),
-                          ({"bandwidth": 0}, "bandwidth must be a positive integer"),
-                          ({"latency": -1}, "latency must be a non-negative integer")]:
-        args = {"rows": 3, "cols": 4, "tm": 5, "bandwidth": 4, "latency": 0} | kwargs
-        with pytest.raises(ValueError, match=match):
-            run_tile_cosim_ws_batch([(a, b)], **args)

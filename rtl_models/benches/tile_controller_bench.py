@@ -1,9 +1,10 @@
 """cocotb test bench for tile_controller (rtl_models/verilog/tile_controller.v, output-stationary)
 and tile_controller_ws (tile_controller_ws.v, weight-stationary) with a DRAM model.
 
-The two controllers share the DRAM port, the blocked address map and the protocol; they differ in
-their tile (OS: rows x cols x tk, runtime input tk_dim; WS: tm x cols x rows, runtime input
-tm_dim), which the job's config says (sim.tile_controller.TileConfig or WsTileConfig).
+The two controllers share the DRAM port, the blocked address map and the protocol (both are built
+on rtl_models/verilog/tile_slot_engine.v); they differ in their tile (OS: rows x cols x tk,
+runtime input tk_dim; WS: tm x cols x rows, runtime input tm_dim), which the job's config says
+(sim.tile_controller.TileConfig or WsTileConfig).
 
 The DRAM is a numpy byte array holding A and B in the controller's blocked layout
 (sim.tile_controller.blocked, at sim.tile_controller.address_map's bases) and receiving C. The
