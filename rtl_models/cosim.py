@@ -248,6 +248,19 @@ def cosim_batch(binding: Binding, cases, cfg, *, sim: str = "icarus", seed: int 
             for values, cycles, fold_cycles, extra in decode_results(run.outputs)]
 
 
+def check_int8_operands(a, b) -> None:
+    """Raise ValueError unless ``a`` (M x K) and ``b`` (K x N) are non-empty int8 numpy matrices
+    with matching K."""
+    for name, x in (("a", a), ("b", b)):
+        if not isinstance(x, np.ndarray) or x.dtype != np.int8:
+            got = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
+            raise ValueError(f"{name} must be an int8 numpy array, got {got}")
+        if x.ndim != 2 or 0 in x.shape:
+            raise ValueError(f"{name} must be a non-empty 2-D matrix, got shape {x.shape}")
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"shape mismatch: a is {a.shape} (M x K) but b is {b.shape} (K x N)")
+
+
 def int8_gemm_case(simulate: Callable) -> Callable:
     """A :class:`Binding` case check for (a, b) int8 GEMMs: the model's own operand checks
     (``simulate(a, b, cfg)``: dtype, shapes, K, with its messages), then int8 arrays."""

@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from rtl_models.cosim import Binding, CosimOutcome, buffer_depth, cosim_batch
+from rtl_models.cosim import Binding, CosimOutcome, buffer_depth, check_int8_operands, cosim_batch
 from sim.systolic import SystolicConfig
 
 BENCH_MODULE = "rtl_models.benches.systolic_bench"
@@ -39,14 +39,7 @@ def _params(cfg: SystolicConfig, workloads) -> dict[str, int]:
 
 
 def _check_workload(cfg: SystolicConfig, a, b) -> tuple[np.ndarray, np.ndarray]:
-    for name, x in (("a", a), ("b", b)):
-        if not isinstance(x, np.ndarray) or x.dtype != np.int8:
-            got = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
-            raise ValueError(f"{name} must be an int8 numpy array, got {got}")
-        if x.ndim != 2 or 0 in x.shape:
-            raise ValueError(f"{name} must be a non-empty 2-D matrix, got shape {x.shape}")
-    if a.shape[1] != b.shape[0]:
-        raise ValueError(f"shape mismatch: a is {a.shape} (M x K) but b is {b.shape} (K x N)")
+    check_int8_operands(a, b)
     lo, hi = -(2 ** (cfg.b_bits - 1)), 2 ** (cfg.b_bits - 1) - 1
     if b.min() < lo or b.max() > hi:
         raise ValueError(f"b holds values outside the signed {cfg.b_bits}-bit range [{lo}, {hi}] "

@@ -27,7 +27,7 @@ import os
 
 import numpy as np
 
-from rtl_models.cosim import Binding, CosimOutcome, buffer_depth, cosim_batch
+from rtl_models.cosim import Binding, CosimOutcome, buffer_depth, check_int8_operands, cosim_batch
 from sim.memory import MemoryResult
 from sim.tile_controller import TileConfig, WsTileConfig, predict, predict_ws
 
@@ -54,14 +54,7 @@ def _top(cfg: TileConfig | WsTileConfig) -> str:
 
 
 def _check_workload(cfg: TileConfig, a, b) -> tuple[np.ndarray, np.ndarray]:
-    for name, x in (("a", a), ("b", b)):
-        if not isinstance(x, np.ndarray) or x.dtype != np.int8:
-            got = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
-            raise ValueError(f"{name} must be an int8 numpy array, got {got}")
-        if x.ndim != 2 or 0 in x.shape:
-            raise ValueError(f"{name} must be a non-empty 2-D matrix, got shape {x.shape}")
-    if a.shape[1] != b.shape[0]:
-        raise ValueError(f"shape mismatch: a is {a.shape} (M x K) but b is {b.shape} (K x N)")
+    check_int8_operands(a, b)
     if max(a.shape + b.shape) >= 2 ** DIM_BITS:
         raise ValueError(f"M, N and K must be below 2**{DIM_BITS}, got a {a.shape}, b {b.shape}")
     return np.ascontiguousarray(a), np.ascontiguousarray(b)
