@@ -159,7 +159,8 @@ def cmd_layers(args) -> int:
     if args.bandwidth is not None or (arch.bandwidth is not None and arch.interface_bandwidth != "CALC"):
         if args.bandwidth is not None and args.bandwidth <= 0:
             raise ValueError(f"--bandwidth must be a positive number of bytes per cycle, got {args.bandwidth}")
-        base = arch.memory(shared=args.shared_port, latency=args.dram_latency) if arch.bandwidth else None
+        user = arch.bandwidth is not None and arch.interface_bandwidth != "CALC"
+        base = arch.memory(shared=args.shared_port, latency=args.dram_latency) if user else None
         if base is None:  # no USER bandwidth in the config: SRAM sizes from it, bandwidth from the flag
             kb = [arch.ifmap_sram_kb, arch.filter_sram_kb, arch.ofmap_sram_kb]
             if None in kb:

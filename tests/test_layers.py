@@ -200,6 +200,10 @@ def test_cli_layers_reads_the_bandwidth_and_refuses_bad_input(tmp_path, capsys):
     assert "--bandwidth must be a positive number of bytes per cycle, got 0.0" in capsys.readouterr().err
     assert main(["layers", "--topology", str(topo), "--config", str(cfg), "--out", str(tmp_path / "no" / "x.csv")]) == 2
     assert "folder" in capsys.readouterr().err
+    # a CALC config takes its bandwidth from the flag
+    calc = write(tmp_path, "c.cfg", MEM_CFG.replace("InterfaceBandwidth: USER", "InterfaceBandwidth: CALC"))
+    assert main(["layers", "--topology", str(topo), "--config", str(calc), "--bandwidth", "8"]) == 0
+    assert "DRAM 8 B/cycle" in capsys.readouterr().out
     # a buffer too small for the smallest tile names the operand and the size it needs
     tiny = write(tmp_path, "t.cfg", MEM_CFG.replace("FilterSramSzkB:   64", "FilterSramSzkB:   1"))
     assert main(["layers", "--topology", str(topo), "--config", str(tiny)]) == 2
