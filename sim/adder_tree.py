@@ -90,6 +90,7 @@ import numpy as np
 
 from sim.carry_save import booth_partial_products, reduce_words, schedule
 from sim.digits import NUM_DIGITS, booth_radix4_digits, check_gemm_dims, check_int8_gemm
+from sim.lazy import LazySeq, repeated
 
 PES = ("mult", "sbw", "csa")
 MAX_TILE = 256
@@ -156,8 +157,19 @@ class TreeResult:
 def tree_folds(m: int, n: int, k: int, cfg: TreeConfig) -> list[TreeFold]:
     """N-tiles outer, K-tiles inner (so a row's partial sums are in the buffer when the next
     K-tile of the same N-tile runs)."""
-    return [TreeFold(n0, min(n0 + cfg.n, n), k0, min(k0 + cfg.k, k))
-            for n0 in range(0, n, cfg.n) for k0 in range(0, k, cfg.k)]
+    return list(lazy_tree_folds(m, n, k, cfg))
+
+
+def lazy_tree_folds(m: int, n: int, k: int, cfg: TreeConfig) -> LazySeq:
+    """:func:`tree_folds` as a sequence whose folds are computed when read."""
+    k_tiles = -(-k // cfg.k)
+
+    def fold(i: int) -> TreeFold:
+        ni, ki = divmod(i, k_tiles)
+        n0, k0 = ni * cfg.n, ki * cfg.k
+        return TreeFold(n0, min(n0 + cfg.n, n), k0, min(k0 + cfg.k, k))
+
+    return LazySeq(-(-n // cfg.n) * k_tiles, fold)
 
 
 def row_groups(m: int, cfg: TreeConfig) -> int:
@@ -184,23 +196,24 @@ def _check_dims(m, n, k, cfg: TreeConfig) -> None:
     check_gemm_dims(m, n, k, cfg.max_k, "the int32 result")
 
 
-def _events(m: int, folds: list[TreeFold], cfg: TreeConfig, nonzero_digits: int | None) -> dict[str, int]:
-    ev = {"tree_slots": 0, "macs": 0, "b_reg_writes": 0, "a_reads_bytes": 0, "psum_reads_bytes": 0,
-          "out_writes_bytes": 0}
-    for f in folds:
-        kr, nr = f.k1 - f.k0, f.n1 - f.n0
-        ev["tree_slots"] += row_groups(m, cfg) * cfg.rows * cfg.k * cfg.n
-        ev["macs"] += m * kr * nr
-        ev["b_reg_writes"] += cfg.k * cfg.n
-        ev["a_reads_bytes"] += m * kr
-        ev["psum_reads_bytes"] += 4 * m * nr if f.k0 > 0 else 0
-        ev["out_writes_bytes"] += 4 * m * nr
+def _events(m: int, n: int, k: int, cfg: TreeConfig, nonzero_digits: int | None) -> dict[str, int]:
+    """Event counts of the whole GEMM (its folds: tree_folds), in closed form: per fold the trees
+    run every row group over the full K x N tile; a fold's own K and N extents set the MACs,
+    the A bytes read and the partial sums written (and read back by every K-tile after the first)."""
+    n_tiles, k_tiles = -(-n // cfg.n), -(-k // cfg.k)
+    folds = n_tiles * k_tiles
+    ev = {"tree_slots": folds * row_groups(m, cfg) * cfg.rows * cfg.k * cfg.n,
+          "macs": m * k * n,
+          "b_reg_writes": folds * cfg.k * cfg.n,
+          "a_reads_bytes": m * k * n_tiles,
+          "psum_reads_bytes": 4 * m * n * (k_tiles - 1),
+          "out_writes_bytes": 4 * m * n * k_tiles}
     if cfg.pe in ("sbw", "csa"):
-        ev["encodes"] = row_groups(m, cfg) * cfg.rows * cfg.k * len(folds)
+        ev["encodes"] = row_groups(m, cfg) * cfg.rows * cfg.k * folds
     if cfg.pe == "sbw":
         ev["nonzero_digits"] = int(nonzero_digits) if nonzero_digits is not None else -1
     if cfg.pe == "csa":
-        trees = row_groups(m, cfg) * cfg.rows * cfg.n * len(folds)
+        trees = row_groups(m, cfg) * cfg.rows * cfg.n * folds
         ev["booth_pps"] = NUM_DIGITS * ev["tree_slots"]
         ev["csa_compressions"] = trees * csa_compressions_per_tree(cfg)
         ev["cpa_adds"] = trees
@@ -211,12 +224,11 @@ def estimate_gemm(m: int, n: int, k: int, cfg: TreeConfig) -> TreeResult:
     """Cycles and events without the data (for sbw, nonzero_digits assumes every digit non-zero:
     an upper bound; simulate_gemm counts it exactly)."""
     _check_dims(m, n, k, cfg)
-    folds = tree_folds(m, n, k, cfg)
-    fc = [fold_cycles(m, cfg)] * len(folds)
-    upper = None
-    if cfg.pe == "sbw":
-        upper = sum(m * (f.k1 - f.k0) * NUM_DIGITS * cfg.n for f in folds)
-    return TreeResult(None, sum(fc), fc, folds, _events(m, folds, cfg, upper), cfg, (m, n, k))
+    folds = lazy_tree_folds(m, n, k, cfg)
+    per_fold = fold_cycles(m, cfg)
+    upper = m * k * NUM_DIGITS * cfg.n * -(-n // cfg.n) if cfg.pe == "sbw" else None
+    return TreeResult(None, per_fold * len(folds), repeated(per_fold, len(folds)), folds,
+                      _events(m, n, k, cfg, upper), cfg, (m, n, k))
 
 
 def sbw_column_sums(a_row: np.ndarray, b_tile: np.ndarray) -> np.ndarray:
@@ -301,7 +313,7 @@ def simulate_gemm(a, b, cfg: TreeConfig | None = None) -> TreeResult:
             nonzero += int((booth_radix4_digits(a_t.ravel()) != 0).sum()) * cfg.n
         c[:, f.n0:f.n1] += part
     fc = [fold_cycles(m, cfg)] * len(folds)
-    return TreeResult(c.astype(np.int32), sum(fc), fc, folds, _events(m, folds, cfg, nonzero), cfg, (m, n, k))
+    return TreeResult(c.astype(np.int32), sum(fc), fc, folds, _events(m, n, k, cfg, nonzero), cfg, (m, n, k))
 
 
 def edge_workloads(seed: int = 0) -> list[tuple[str, np.ndarray, np.ndarray]]:

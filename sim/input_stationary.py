@@ -36,6 +36,7 @@ from typing import Literal
 import numpy as np
 
 from sim import systolic, workloads
+from sim.lazy import LazySeq
 from sim.systolic import EVENT_NAMES, PES, Fold, GemmResult, SystolicConfig
 
 DATAFLOW = "is"
@@ -154,7 +155,8 @@ def _check_k(k: int, cfg: ISConfig) -> None:
 
 def _from_ws_result(ws: GemmResult, cfg: ISConfig, shape: tuple[int, int, int]) -> GemmResult:
     c = None if ws.c is None else np.ascontiguousarray(ws.c.T)
-    return GemmResult(c, ws.cycles, list(ws.fold_cycles), [_from_ws(f) for f in ws.folds],
+    folds = ws.folds
+    return GemmResult(c, ws.cycles, ws.fold_cycles, LazySeq(len(folds), lambda i: _from_ws(folds[i])),
                       _swap_operands(ws.events), cfg, shape, {"dataflow": DATAFLOW, "ws_config": ws.config})
 
 

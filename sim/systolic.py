@@ -38,6 +38,8 @@ from typing import Literal
 
 import numpy as np
 
+from sim.lazy import LazySeq, repeated
+
 from sim.carry_save import booth_partial_products, reduce_words
 
 DATAFLOWS = ("os", "ws")
@@ -135,17 +137,30 @@ def fold_schedule(m: int, n: int, k: int, cfg: SystolicConfig) -> list[Fold]:
     WS: n-tiles (outer) x k-tiles (inner), each streaming all of M; k-tiles after the first
     accumulate into the output buffer, so an n-tile's outputs are final after its last k-tile.
     """
+    return list(lazy_fold_schedule(m, n, k, cfg))
+
+
+def lazy_fold_schedule(m: int, n: int, k: int, cfg: SystolicConfig) -> LazySeq:
+    """:func:`fold_schedule` as a sequence whose folds are computed when read."""
     _check_dims(m, n, k)
-    folds = []
+    r, c = cfg.rows, cfg.cols
     if cfg.dataflow == "os":
-        for m0 in range(0, m, cfg.rows):
-            for n0 in range(0, n, cfg.cols):
-                folds.append(Fold(m0, min(m0 + cfg.rows, m), n0, min(n0 + cfg.cols, n), 0, k, False, k))
-    else:
-        for n0 in range(0, n, cfg.cols):
-            for k0 in range(0, k, cfg.rows):
-                folds.append(Fold(0, m, n0, min(n0 + cfg.cols, n), k0, min(k0 + cfg.rows, k), k0 > 0, m))
-    return folds
+        nt = -(-n // c)
+
+        def os_fold(i: int) -> Fold:
+            mi, ni = divmod(i, nt)
+            m0, n0 = mi * r, ni * c
+            return Fold(m0, min(m0 + r, m), n0, min(n0 + c, n), 0, k, False, k)
+
+        return LazySeq(-(-m // r) * nt, os_fold)
+    kt = -(-k // r)
+
+    def ws_fold(i: int) -> Fold:
+        ni, ki = divmod(i, kt)
+        n0, k0 = ni * c, ki * r
+        return Fold(0, m, n0, min(n0 + c, n), k0, min(k0 + r, k), k0 > 0, m)
+
+    return LazySeq(-(-n // c) * kt, ws_fold)
 
 
 def fold_cycles(cfg: SystolicConfig, t: int) -> int:
@@ -227,8 +242,8 @@ class GemmResult:
 
     c: np.ndarray | None  # int32 (or int64 for acc_bits > 32) M x N; None from estimate_gemm
     cycles: int
-    fold_cycles: list[int]
-    folds: list[Fold]
+    fold_cycles: list[int]  # a list, or from estimate_gemm a sim.lazy.LazySeq (computed when read)
+    folds: list[Fold]  # likewise
     events: dict[str, int]
     config: SystolicConfig
     shape: tuple[int, int, int]  # (M, N, K)
@@ -253,13 +268,22 @@ def estimate_gemm(m: int, n: int, k: int, cfg: SystolicConfig) -> GemmResult:
             f"K={k} exceeds the accumulator's safe range: at most {cfg.max_k} products of "
             f"{cfg.a_bits}x{cfg.b_bits} bits fit a signed {cfg.acc_bits}-bit accumulator"
         )
-    folds = fold_schedule(m, n, k, cfg)
-    cycles = [fold_cycles(cfg, f.t) for f in folds]
+    # closed form: every fold streams the same t, so all take as long; a fold's events depend on
+    # its extents only through "macs" (which the folds partition: M N K in all), so the folds of
+    # one kind (OS: all; WS: first k-tile / later k-tiles, which accumulate) add up as one times
+    # their count. folds and fold_cycles are computed when read.
+    folds = lazy_fold_schedule(m, n, k, cfg)
+    per_fold = fold_cycles(cfg, folds[0].t)
+    kinds = [(folds[0], len(folds))]
+    if cfg.dataflow == "ws" and k > cfg.rows:
+        n_tiles = -(-n // cfg.cols)
+        kinds = [(folds[0], n_tiles), (folds[1], len(folds) - n_tiles)]
     events = dict.fromkeys(EVENT_NAMES, 0)
-    for f in folds:
-        for name, count in fold_events(cfg, f).items():
-            events[name] += count
-    return GemmResult(None, sum(cycles), cycles, folds, events, cfg, (m, n, k))
+    for f, count in kinds:
+        for name, value in fold_events(cfg, f).items():
+            events[name] += count * value
+    events["macs"] = m * n * k
+    return GemmResult(None, per_fold * len(folds), repeated(per_fold, len(folds)), folds, events, cfg, (m, n, k))
 
 
 def simulate_gemm(a, b, cfg: SystolicConfig, mode: Literal["fast", "stepwise"] = "fast") -> GemmResult:
