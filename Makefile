@@ -44,9 +44,10 @@ iverilog:
 report: setup
 	$(VENV)/bin/bitweight report
 
-# every core: workers share the Verilator/Icarus build folders (locked) and the yosys cache (atomic writes)
+# every core: workers share the Verilator/Icarus build folders (locked) and the yosys cache (atomic
+# writes); JUnit XML of every test in test-results/junit.xml
 test: setup scalesim-env
-	$(PY) -m pytest -q -n auto
+	$(PY) -m pytest -q -n auto --junitxml=test-results/junit.xml
 
 bench: setup
 	$(PY) -m pytest --benchmark

@@ -8,10 +8,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 
-# the tests' Verilator builds are small designs whose C++ compile dominates: build them at -O0
-# (rtl_models/cosim.py; their folders are keyed apart from default builds). Set it to override.
-os.environ.setdefault("BITWEIGHT_VERILATOR_OPT", "-O0")
-
 
 def pytest_addoption(parser):
     parser.addoption(
@@ -27,6 +23,11 @@ def pytest_configure(config):
     if config.getoption("--benchmark"):
         # pytest-benchmark's own option: save every run's JSON under .benchmarks/
         config.option.benchmark_autosave = True
+    else:
+        # the tests' Verilator builds are small designs whose C++ compile dominates: build them at
+        # -O0 (rtl_models/cosim.py; their folders are keyed apart from default builds). Set it to
+        # override. Benchmarks keep Verilator's default optimisation: they measure its speed.
+        os.environ.setdefault("BITWEIGHT_VERILATOR_OPT", "-O0")
 
 
 def pytest_ignore_collect(collection_path, config):

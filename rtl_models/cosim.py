@@ -42,7 +42,9 @@ import importlib
 import json
 import os
 import shutil
+import sys
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,8 +60,14 @@ SIMULATORS = ("icarus", "verilator")
 ENV_IN = "BITWEIGHT_COSIM_IN"
 ENV_OUT = "BITWEIGHT_COSIM_OUT"
 # the C++ optimisation of Verilator builds, e.g. "-O0" (the test suite's: small designs, where the
-# compile dominates; about 30% less build time); unset: Verilator's own (-Os), for long simulations
+# compile dominates; about 30% less build time); unset: -O3, for long simulations (Verilator's own
+# -Os ran the 16x16 OS array 2.7x slower: 280k against 690k clock cycles/s, 20% quicker to build)
 ENV_VERILATOR_OPT = "BITWEIGHT_VERILATOR_OPT"
+DEFAULT_VERILATOR_OPT = "-O3"
+# a failing Icarus co-simulation is run again with waves and its VCD path reported; "0" turns it off
+ENV_FAILURE_WAVES = "BITWEIGHT_FAILURE_WAVES"
+REPLAY_KEY = "bitweight.replay"
+BUILD_TIMES = "build_times.json"  # in the build root: the last build time per (simulator, top)
 MIN_DEPTH = 4
 
 
@@ -191,17 +199,18 @@ class Binding:
     """How one family's RTL is co-simulated: everything :func:`cosim_batch` needs to know of it.
 
     ``top``: the Verilog top module, or a function of the config giving it. ``bench``: the cocotb
-    bench module (rtl_models.benches.*). ``params(cfg, cases)``: the Verilog parameters of a build
-    serving every (checked) case of the batch; it may raise ValueError when the batch cannot share
-    one build. ``config``: the config class (or classes) the binding takes (None: any, e.g. a dict).
+    bench module (rtl_models.benches.*), or a function of the config giving it.
+    ``params(cfg, cases)``: the Verilog parameters of a build serving every (checked) case of the
+    batch; it may raise ValueError when the batch cannot share one build. ``config``: the config class (or classes) the binding takes (None: any, e.g. a dict).
     ``check_config(cfg)``: further checks of a config. ``check_case(cfg, *case)``: checks one case
     and returns it as it travels (numpy arrays of the bench's dtypes); its TypeError or ValueError
     is raised again naming the case. ``arity`` and ``case_doc`` ("(a, b) pair of int8 matrices")
-    describe a case for the error messages. ``dtype``: the outcome values' dtype.
+    describe a case for the error messages. ``dtype``: the outcome values' dtype. ``ports_only``
+    (or a function of the config): the bench reads and drives only the top's own signals.
     """
 
     top: str | Callable[[Any], str]
-    bench: str
+    bench: str | Callable[[Any], str]
     params: Callable[[Any, list[tuple]], dict]
     config: type | tuple[type, ...] | None = None
     check_config: Callable[[Any], None] | None = None
@@ -210,9 +219,18 @@ class Binding:
     case_doc: str = "(a, b) pair"
     noun: str = "workload"
     dtype: Any = None
+    ports_only: bool | Callable[[Any], bool] = False
+
+    def only_ports(self, cfg) -> bool:
+        """Whether the bench touches only the top's ports (a bench-side host): then a Verilator
+        build makes only the top's signals public, not the whole design's (much faster)."""
+        return bool(self.ports_only(cfg) if callable(self.ports_only) else self.ports_only)
 
     def toplevel(self, cfg) -> str:
         return self.top(cfg) if callable(self.top) else self.top
+
+    def bench_module(self, cfg) -> str:
+        return self.bench(cfg) if callable(self.bench) else self.bench
 
 
 def cosim_batch(binding: Binding, cases, cfg, *, sim: str = "icarus", seed: int = 0, waves: bool = False,
@@ -241,8 +259,8 @@ def cosim_batch(binding: Binding, cases, cfg, *, sim: str = "icarus", seed: int 
     reason = simulator_missing(sim)
     if reason:
         raise CosimError(reason)
-    run = run_bench(sim, binding.toplevel(cfg), params, binding.bench, encode_job(cfg, cases), waves=waves,
-                    seed=seed, build_root=build_root)
+    run = run_bench(sim, binding.toplevel(cfg), params, binding.bench_module(cfg), encode_job(cfg, cases),
+                    waves=waves, seed=seed, build_root=build_root, ports_only=binding.only_ports(cfg))
     return [CosimOutcome(np.asarray(values, binding.dtype), cycles, fold_cycles, sim, run.build_dir, run.wave_file,
                          extra)
             for values, cycles, fold_cycles, extra in decode_results(run.outputs)]
@@ -351,23 +369,94 @@ class BenchRun:
 
 
 def run_bench(sim: str, top: str, params: dict, bench_module: str, job: dict, *, waves: bool = False,
-              seed: int = 0, build_root: str | os.PathLike | None = None) -> BenchRun:
+              seed: int = 0, build_root: str | os.PathLike | None = None, ports_only: bool = False) -> BenchRun:
     """Build ``top`` with ``params`` (cached) and run one cocotb bench module on ``job`` (a dict
     of numpy arrays, :func:`encode_job`); :func:`cosim_batch` checks the arguments first.
 
     A failed build, a failed cocotb test or a non-empty ``errors`` output raises
-    :class:`CosimError` with the errors and the simulator log's tail.
+    :class:`CosimError` with the errors and the simulator log's tail. A failed run also keeps its
+    job under the build folder (``failures/``) and names the command that replays it
+    (:func:`replay`); on Icarus it runs the job again with waves and names the VCD.
     """
     root = Path(build_root) if build_root is not None else DEFAULT_BUILD_ROOT
-    build_dir = build(sim, top, params, waves=waves, build_root=root)
+    build_dir = build(sim, top, params, waves=waves, build_root=root, ports_only=ports_only)
+    try:
+        return _run_job(sim, top, bench_module, build_dir, job, waves, seed)
+    except CosimError as failure:
+        message = str(failure)
+    # keep the failing job with everything needed to run it again, and say how
+    replay = {"sim": sim, "top": top, "params": params, "bench": bench_module, "seed": int(seed),
+              "ports_only": bool(ports_only)}
+    kept = _keep_failure(build_dir, job, replay)
+    message += (f"\nreplay (seed {seed}): python -m rtl_models.cosim replay {kept} --waves"
+                f"{'' if sim == 'icarus' else '  (add --sim icarus for a quick VCD)'}")
+    if sim == "icarus" and not waves and os.environ.get(ENV_FAILURE_WAVES, "1") != "0":
+        # Icarus builds with waves in about a second: run the job again and keep its VCD
+        wave_dir = build(sim, top, params, waves=True, build_root=root, ports_only=ports_only)
+        try:
+            _run_job(sim, top, bench_module, wave_dir, job, True, seed)
+        except CosimError:
+            pass  # the same failure, now with waves
+        waves_of = sorted((wave_dir / "waves").glob(f"seed{seed}-{_job_digest(job)}.vcd"))
+        if waves_of:
+            message += f"\nwaveform of the failing run: {waves_of[0]}"
+    raise CosimError(message)
+
+
+def _job_digest(job: dict) -> str:
+    h = hashlib.sha256()
+    for name in sorted(job):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(job[name]).tobytes())
+    return h.hexdigest()[:12]
+
+
+def _keep_failure(build_dir: Path, job: dict, replay: dict) -> Path:
+    """Save a failing job and how to run it (:func:`replay`) under the build folder; its path."""
+    folder = build_dir / "failures"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"seed{replay['seed']}-{_job_digest(job)}.npz"
+    np.savez(path, **job, **{REPLAY_KEY: np.array(json.dumps(replay, sort_keys=True))})
+    return path
+
+
+def replay(path: str | os.PathLike, *, sim: str | None = None, waves: bool = False,
+           build_root: str | os.PathLike | None = None) -> BenchRun:
+    """Run a job kept by a failed co-simulation again (same top, parameters, bench and seed; on
+    ``sim`` if given), with waves if asked; raises :class:`CosimError` as the original did."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no kept co-simulation job at {path}")
+    with np.load(path) as data:
+        if REPLAY_KEY not in data.files:
+            raise ValueError(f"{path} is not a job kept by a failed co-simulation (no {REPLAY_KEY!r} entry)")
+        meta = json.loads(str(data[REPLAY_KEY]))
+        job = {k: data[k] for k in data.files if k != REPLAY_KEY}
+    sim = sim or meta["sim"]
+    if sim not in SIMULATORS:
+        raise ValueError(f"sim must be one of {SIMULATORS}, got {sim!r}")
+    reason = simulator_missing(sim)
+    if reason:
+        raise CosimError(reason)
+    root = Path(build_root) if build_root is not None else DEFAULT_BUILD_ROOT
+    build_dir = build(sim, meta["top"], meta["params"], waves=waves, build_root=root, ports_only=meta["ports_only"])
+    try:
+        return _run_job(sim, meta["top"], meta["bench"], build_dir, job, waves, meta["seed"])
+    except CosimError as e:
+        vcd = build_dir / "waves" / f"seed{meta['seed']}-{_job_digest(job)}.vcd"
+        if waves and vcd.exists():
+            raise CosimError(f"{e}\nwaveform of the failing run: {vcd}") from None
+        raise
+
+
+def _run_job(sim: str, top: str, bench_module: str, build_dir: Path, job: dict, waves: bool, seed: int) -> BenchRun:
     with tempfile.TemporaryDirectory(prefix="cosim-") as tmp:
         run_dir = Path(tmp)
         job_file, out = run_dir / "job.npz", run_dir / "out.npz"
         np.savez(job_file, **job)
         wave_file = None
         if waves:
-            digest = hashlib.sha256(job_file.read_bytes()).hexdigest()[:12]
-            wave_file = build_dir / "waves" / f"seed{seed}-{digest}.vcd"
+            wave_file = build_dir / "waves" / f"seed{seed}-{_job_digest(job)}.vcd"
             wave_file.parent.mkdir(exist_ok=True)
         _run_bench(sim, top, bench_module, build_dir, run_dir, job_file, out, seed, wave_file)
         with np.load(out) as res:
@@ -376,12 +465,14 @@ def run_bench(sim: str, top: str, params: dict, bench_module: str, job: dict, *,
 
 
 def build(sim: str, top: str, params: dict, waves: bool = False,
-          build_root: Path = DEFAULT_BUILD_ROOT) -> Path:
-    """Build ``top`` with ``params`` for ``sim`` unless an up-to-date build exists; its folder."""
+          build_root: Path = DEFAULT_BUILD_ROOT, ports_only: bool = False) -> Path:
+    """Build ``top`` with ``params`` for ``sim`` unless an up-to-date build exists; its folder.
+    ``ports_only``: Verilator makes only the top's signals visible to the bench."""
     key = {"sim": sim, "top": top, "params": params, "waves": bool(waves)}
-    opt = _verilator_opt() if sim == "verilator" else None
-    if opt:  # only then, so default builds keep their folders' names
-        key["cxx_opt"] = opt
+    if ports_only and sim == "verilator":  # only then, so other builds keep their folders' names
+        key["vpi"] = "top ports"
+    if sim == "verilator":
+        key["cxx_opt"] = _verilator_opt()
     name = f"{sim}-{top}-{hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]}"
     build_dir = Path(build_root).resolve() / name
     sources = sources_for(top, VERILOG_DIR)
@@ -394,7 +485,11 @@ def build(sim: str, top: str, params: dict, waves: bool = False,
         shutil.rmtree(build_dir, ignore_errors=True)
         build_dir.mkdir()
         log = build_dir / "build.log"
-        runner = _runner(sim, waves)
+        runner = _runner(sim, waves, ports_only=bool(key.get("vpi")))
+        times = build_dir.parent / BUILD_TIMES
+        print(f"bitweight: compiling {top} {params} for {sim}{' with waves' if waves else ''} into {build_dir} "
+              f"({_usual_build_time(times, sim, top)})", file=sys.stderr, flush=True)
+        t0 = time.monotonic()
         try:
             with _tool_env(sim):
                 runner.build(sources=sources, hdl_toplevel=top, parameters=params,
@@ -402,8 +497,38 @@ def build(sim: str, top: str, params: dict, waves: bool = False,
         except (RuntimeError, SystemExit) as e:
             raise CosimError(f"{sim} build of {top} {params} failed ({e}); log {log}:\n"
                              f"{_tail(log)}") from None
+        _record_build_time(times, sim, top, time.monotonic() - t0)
         stamp_file.write_text(json.dumps(stamp, indent=1, sort_keys=True))
     return build_dir
+
+
+def _usual_build_time(times: Path, sim: str, top: str) -> str:
+    """How long a build of ``top`` took here before, or what builds usually take."""
+    try:
+        seconds = json.loads(times.read_text()).get(f"{sim}:{top}")
+    except (OSError, ValueError, AttributeError):
+        seconds = None
+    if isinstance(seconds, (int, float)):
+        return f"the last {sim} build of {top} here took {seconds:.0f} s"
+    return ("a Verilator build takes about 10 s for a small design and 1-2 min for a 16x16 array"
+            if sim == "verilator" else "an Icarus build takes about a second")
+
+
+def _record_build_time(times: Path, sim: str, top: str, seconds: float) -> None:
+    """Note a build's time for the next build's message (atomic replace; a lost race loses a note)."""
+    try:
+        record = json.loads(times.read_text()) if times.exists() else {}
+        if not isinstance(record, dict):
+            record = {}
+    except (OSError, ValueError):
+        record = {}
+    record[f"{sim}:{top}"] = round(seconds, 1)
+    tmp = times.with_name(f".{times.name}.{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
+        os.replace(tmp, times)
+    except OSError:
+        tmp.unlink(missing_ok=True)
 
 
 def _run_bench(sim, top, bench_module, build_dir, run_dir, job, out, seed, wave_file) -> None:
@@ -420,7 +545,10 @@ def _run_bench(sim, top, bench_module, build_dir, run_dir, job, out, seed, wave_
         with _tool_env(sim):
             runner.test(test_module=bench_module, hdl_toplevel=top, hdl_toplevel_lang="verilog",
                         build_dir=build_dir, test_dir=run_dir, seed=int(seed),
-                        extra_env={ENV_IN: str(job), ENV_OUT: str(out)},
+                        # no pytest assertion rewriting in the simulator's Python: cocotb's default
+                        # rewrites every module imported (numpy's too), 1.6 of the 2.3 s a small
+                        # run took; the benches' one assert carries its own message
+                        extra_env={ENV_IN: str(job), ENV_OUT: str(out), "COCOTB_REWRITE_ASSERTION_FILES": ""},
                         waves=wave_file is not None, plusargs=plusargs, log_file=log,
                         results_xml=str(results_xml))
     except (RuntimeError, SystemExit) as e:  # under pytest the runner sys.exit()s on failure
@@ -435,6 +563,8 @@ def _run_bench(sim, top, bench_module, build_dir, run_dir, job, out, seed, wave_
                 failure = f"{failed} of {tests} cocotb tests failed"
     if failure is None and not out.exists():
         failure = "the bench wrote no results"
+    if wave_file is not None and sim == "verilator" and (run_dir / "dump.vcd").exists():
+        shutil.move(run_dir / "dump.vcd", wave_file)  # Verilator's --trace writes it in the cwd
     if failure is not None:
         mismatches = ""
         if out.exists():
@@ -445,19 +575,17 @@ def _run_bench(sim, top, bench_module, build_dir, run_dir, job, out, seed, wave_
             shutil.copyfile(log, saved)
         raise CosimError(f"{sim} co-simulation of {top}: {failure}\n{mismatches}\n"
                          f"simulator log (copy in {saved}):\n{_tail(log)}")
-    if wave_file is not None and sim == "verilator":
-        shutil.move(run_dir / "dump.vcd", wave_file)  # Verilator's --trace writes it in the cwd
 
 
-def _verilator_opt() -> str | None:
-    """$BITWEIGHT_VERILATOR_OPT: an optimisation flag for the C++ compiler (-O0..-O3, -Os), or None."""
-    opt = os.environ.get(ENV_VERILATOR_OPT) or None
-    if opt is not None and opt not in ("-O0", "-O1", "-O2", "-O3", "-Os"):
+def _verilator_opt() -> str:
+    """$BITWEIGHT_VERILATOR_OPT: an optimisation flag for the C++ compiler (-O0..-O3, -Os); -O3 when unset."""
+    opt = os.environ.get(ENV_VERILATOR_OPT) or DEFAULT_VERILATOR_OPT
+    if opt not in ("-O0", "-O1", "-O2", "-O3", "-Os"):
         raise ValueError(f"${ENV_VERILATOR_OPT} must be one of -O0, -O1, -O2, -O3, -Os, got {opt!r}")
     return opt
 
 
-def _runner(sim: str, waves: bool):
+def _runner(sim: str, waves: bool, ports_only: bool = False):
     from cocotb_tools.runner import Icarus, get_runner
 
     if sim == "icarus" and waves:
@@ -482,8 +610,16 @@ def _runner(sim: str, waves: bool):
             def _build_command(self):
                 cmds = super()._build_command()
                 opt = _verilator_opt()
-                extra = ["CFG_CXXFLAGS_PCH_I=-include"] + ([f"OPT_FAST={opt}", f"OPT_SLOW={opt}", f"OPT_GLOBAL={opt}"]
-                                                          if opt else [])
+                # OPT_SLOW compiles the run-once code (constructors, which register every public
+                # signal): at -O3 a 16x16 array with --public-flat-rw took over 5 minutes there
+                extra = ["CFG_CXXFLAGS_PCH_I=-include", f"OPT_FAST={opt}", "OPT_SLOW=-O0", f"OPT_GLOBAL={opt}"]
+                if ports_only:
+                    # only the top's own signals visible to the bench: cocotb's --public-flat-rw
+                    # makes every signal of the design public, which keeps Verilator from
+                    # optimising the array (a 16x16 OS array on BERT-base's FFN layer: 57 s against 12 s)
+                    vlt = Path(self.build_dir) / "ports_only.vlt"
+                    vlt.write_text(f'`verilator_config\npublic_flat_rw -module "{self.hdl_toplevel}" -var "*"\n')
+                    cmds[0] = [arg for arg in cmds[0] if arg != "--public-flat-rw"] + [str(vlt)]
                 return [cmd + extra if cmd[:1] == ["make"] else cmd for cmd in cmds]
 
         return VerilatorWheel()
@@ -554,3 +690,34 @@ def _tail(path: Path, lines: int = 40) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m rtl_models.cosim replay JOB.npz [--sim icarus|verilator] [--waves]``: run a job
+    a failed co-simulation kept (its error message names the file) again; exit 1 if it fails."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m rtl_models.cosim",
+                                     description="Replay a co-simulation job kept by a failed run.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    rp = sub.add_parser("replay", help="run a kept failing job again (same top, parameters, bench and seed)")
+    rp.add_argument("job", help="the .npz file the failure message names (under a build folder's failures/)")
+    rp.add_argument("--sim", choices=SIMULATORS, default=None, help="simulator (default: the one that failed)")
+    rp.add_argument("--waves", action="store_true", help="keep a VCD of the run and print its path")
+    args = parser.parse_args(argv)
+    try:
+        run = replay(args.job, sim=args.sim, waves=args.waves)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}")
+        return 2
+    except CosimError as e:
+        print(f"FAILED again:\n{e}")
+        return 1
+    print(f"passed: {int(run.outputs['count'])} cases agree with the model (build {run.build_dir})")
+    if run.wave_file is not None:
+        print(f"waveform: {run.wave_file}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

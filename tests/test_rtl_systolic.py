@@ -9,10 +9,13 @@ that run's results. Icarus builds in a fraction of a second, Verilator in about 
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from rtl_models.cosim import CosimError, buffer_depth
+from rtl_models.cosim import CosimError, buffer_depth, main as cosim_main, replay
 from rtl_models.systolic_cosim import run_cosim, run_cosim_batch
 from rtl_models.testing import SIMS, broken_rtl, check_gemm_outcome, needs, run_cache
 from sim.systolic import SystolicConfig, simulate_gemm
@@ -78,19 +81,25 @@ def test_run_cosim_keeps_a_vcd(sim, dataflow):
 
 
 @pytest.mark.rtl
-def test_build_folders_are_keyed_by_parameters_and_reused(tmp_path):
+def test_build_folders_are_keyed_by_parameters_and_reused(tmp_path, capsys):
+    """One folder per parameter set, reused; a build says it is compiling and how long the last
+    build of that top took here."""
     needs("icarus")
     rng = np.random.default_rng(2)
     a = rng.integers(-128, 128, (3, 5), dtype=np.int8)
     b = rng.integers(-128, 128, (5, 2), dtype=np.int8)
     first = run_cosim(a, b, 2, 2, "os", build_root=tmp_path)
+    said = capsys.readouterr().err
+    assert "bitweight: compiling systolic_host" in said and "an Icarus build takes about a second" in said
     built = (first.build_dir / "sim.vvp").stat().st_mtime_ns
     again = run_cosim(a, b, 2, 2, "os", build_root=tmp_path)
     assert again.build_dir == first.build_dir
     assert (again.build_dir / "sim.vvp").stat().st_mtime_ns == built  # not rebuilt
+    assert "compiling" not in capsys.readouterr().err
     other = run_cosim(a, b, 2, 3, "os", build_root=tmp_path)  # another C: another folder
+    assert re.search(r"the last icarus build of systolic_host here took \d+ s", capsys.readouterr().err)
     assert other.build_dir != first.build_dir and other.build_dir.parent == tmp_path
-    assert first.build_dir.name.startswith("icarus-os_systolic_array-")
+    assert first.build_dir.name.startswith("icarus-systolic_host-")
     assert buffer_depth(1) == 4 and buffer_depth(5) == 8 and buffer_depth(64) == 64
 
 
@@ -101,8 +110,66 @@ def test_bench_catches_an_rtl_cycle_off_by_one(tmp_path, monkeypatch):
     build_root = broken_rtl(tmp_path, monkeypatch, "os_systolic_array.v", "DRAIN_END_I = 2 * R + C - 3",
                             "DRAIN_END_I = 2 * R + C - 2", count=None)
     a = np.ones((2, 3), np.int8)
-    with pytest.raises(CosimError, match=r"fold 0 .*: 14 cycles, model 13"):
+    with pytest.raises(CosimError, match=r"fold 0 .*: 14 cycles, model 13") as err:
+        run_cosim(a, a.T.copy(), 4, 4, "os", build_root=build_root, seed=5)
+    # the failure is replayable: the job is kept, the command printed, and Icarus's VCD kept
+    message = str(err.value)
+    kept = re.search(r"replay \(seed 5\): python -m rtl_models.cosim replay (\S+) --waves", message)
+    vcd = re.search(r"waveform of the failing run: (\S+\.vcd)", message)
+    assert kept and vcd and Path(vcd.group(1)).stat().st_size > 0
+    with pytest.raises(CosimError, match=r"14 cycles, model 13(?s:.*)waveform of the failing run"):
+        replay(kept.group(1), waves=True, build_root=build_root)
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("sim", SIMS)
+def test_host_and_port_driver_measure_the_same(sim):
+    """The OS array through its bench-side host and through the Python port driver: the same C and
+    the same per-fold cycles (both held to the model), with a fold that only partly fills the array."""
+    needs(sim)
+    rng = np.random.default_rng(7)
+    work = [(rng.integers(-128, 128, (m, k), dtype=np.int8), rng.integers(-128, 128, (k, n), dtype=np.int8))
+            for m, n, k in ((5, 7, 9), (4, 4, 1))]
+    host = run_cosim_batch(work, 4, 4, "os", sim=sim)
+    ports = run_cosim_batch(work, 4, 4, "os", sim=sim, driver="ports")
+    assert host[0].build_dir.name.startswith(f"{sim}-systolic_host-")
+    assert ports[0].build_dir.name.startswith(f"{sim}-os_systolic_array-")
+    for h, p, (a, b) in zip(host, ports, work):
+        check_gemm_outcome(h, simulate_gemm(a, b, SystolicConfig(4, 4, "os")), a, b)
+        np.testing.assert_array_equal(h.values, p.values)
+        assert h.fold_cycles == p.fold_cycles
+
+
+@pytest.mark.rtl
+def test_host_stops_at_a_fold_whose_done_never_comes(tmp_path, monkeypatch):
+    """The OS host bounds every fold (twice the model's cycles plus 64): an array whose fold never
+    ends fails with the fold named, after the host wrote what it had."""
+    needs("icarus")
+    build_root = broken_rtl(tmp_path, monkeypatch, "os_fold_ctrl.v", "busy <= 1'b0;\n                    done <= 1'b1;",
+                            "busy <= 1'b0;\n                    done <= 1'b0;")
+    a = np.ones((6, 3), np.int8)
+    with pytest.raises(CosimError, match=r"(?s)fold 0 .*done not seen within the fold's limit.*"
+                                         r"the host stopped after 0 of 4 folds"):
         run_cosim(a, a.T.copy(), 4, 4, "os", build_root=build_root)
+
+
+@pytest.mark.rtl
+def test_host_checks_busy_against_done(tmp_path, monkeypatch):
+    """The host checks the handshake as the port driver did: busy still high when done rose fails."""
+    needs("icarus")
+    build_root = broken_rtl(tmp_path, monkeypatch, "os_fold_ctrl.v", "busy <= 1'b0;\n                    done <= 1'b1;",
+                            "busy <= 1'b1;\n                    done <= 1'b1;")
+    a = np.ones((2, 3), np.int8)
+    with pytest.raises(CosimError, match=r"fold 0 .*: busy still high on the edge done rose"):
+        run_cosim(a, a.T.copy(), 4, 4, "os", build_root=build_root)
+
+
+def test_replay_refuses_what_it_cannot_run(tmp_path, capsys):
+    assert cosim_main(["replay", str(tmp_path / "none.npz")]) == 2
+    assert f"no kept co-simulation job at {tmp_path / 'none.npz'}" in capsys.readouterr().out
+    np.savez(tmp_path / "job.npz", count=np.int64(0))
+    with pytest.raises(ValueError, match=r"is not a job kept by a failed co-simulation"):
+        replay(tmp_path / "job.npz")
 
 
 # argument checks: no simulator runs, so no rtl marker
@@ -122,6 +189,7 @@ B = np.zeros((3, 4), np.int8)
     (dict(b=np.zeros((0, 4), np.int8)), r"b must be a non-empty 2-D matrix, got shape \(0, 4\)"),
     (dict(b=np.zeros((4, 4), np.int8)), r"shape mismatch: a is \(2, 3\) \(M x K\) but b is \(4, 4\)"),
     (dict(seed="x"), r"seed must be an integer, got 'x'"),
+    (dict(driver="vpi"), r"driver must be one of \('host', 'ports'\), got 'vpi'"),
 ])
 def test_run_cosim_rejects_bad_arguments(kwargs, message):
     args = dict(a=A, b=B, rows=4, cols=4, dataflow="os", sim="icarus") | kwargs
@@ -146,4 +214,4 @@ def test_verilator_opt_level_is_checked_and_keys_the_build(monkeypatch, tmp_path
     monkeypatch.setenv(cosim.ENV_VERILATOR_OPT, "-O0")
     assert cosim._verilator_opt() == "-O0"
     monkeypatch.delenv(cosim.ENV_VERILATOR_OPT)
-    assert cosim._verilator_opt() is None
+    assert cosim._verilator_opt() == "-O3"  # long simulations: the default
