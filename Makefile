@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.bitweight-installed
 
-.PHONY: setup report test bench cosim synth gpu-check clean iverilog scalesim-env
+.PHONY: setup report test bench cosim synth gpu-check clean iverilog scalesim-env coverage lcov
 
 setup: $(STAMP) iverilog
 
@@ -48,6 +48,25 @@ report: setup
 # writes); JUnit XML of every test in test-results/junit.xml
 test: setup scalesim-env
 	$(PY) -m pytest -q -n auto --junitxml=test-results/junit.xml
+
+# line and toggle coverage of the RTL from every Verilator test (builds of their own, with
+# coverage): rtl_models/build/coverage/ holds modules.csv, uncovered.csv, coverage.info, html/
+COVERAGE_DIR := rtl_models/build/coverage
+coverage: setup lcov
+	rm -rf $(COVERAGE_DIR)/data
+	BITWEIGHT_COVERAGE=$(CURDIR)/$(COVERAGE_DIR)/data $(PY) -m pytest -q -n auto -m rtl -k verilator
+	$(PY) -m rtl_models.coverage $(COVERAGE_DIR)/data --out $(COVERAGE_DIR)
+
+# lcov's genhtml (Debian package lcov) for the coverage HTML; installed here when we are root
+lcov:
+	@if ! command -v genhtml >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing lcov (Debian package lcov)"; \
+	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -q lcov || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q lcov)) >/dev/null; \
+	  else \
+	    echo "lcov is missing: run  sudo apt-get install -y lcov  and retry" >&2; exit 1; \
+	  fi; \
+	fi
 
 bench: setup
 	$(PY) -m pytest --benchmark

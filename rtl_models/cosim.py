@@ -67,7 +67,8 @@ DEFAULT_VERILATOR_OPT = "-O3"
 # a failing Icarus co-simulation is run again with waves and its VCD path reported; "0" turns it off
 ENV_FAILURE_WAVES = "BITWEIGHT_FAILURE_WAVES"
 REPLAY_KEY = "bitweight.replay"
-BUILD_TIMES = "build_times.json"  # in the build root: the last build time per (simulator, top)
+BUILD_TIMES = "build_times.json"
+ENV_COVERAGE = "BITWEIGHT_COVERAGE"  # a folder: Verilator builds with line and toggle coverage, runs write there  # in the build root: the last build time per (simulator, top)
 MIN_DEPTH = 4
 
 
@@ -473,6 +474,8 @@ def build(sim: str, top: str, params: dict, waves: bool = False,
         key["vpi"] = "top ports"
     if sim == "verilator":
         key["cxx_opt"] = _verilator_opt()
+        if _coverage_dir() is not None:  # only then, so other builds keep their folders' names
+            key["coverage"] = "line toggle"
     name = f"{sim}-{top}-{hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]}"
     build_dir = Path(build_root).resolve() / name
     sources = sources_for(top, VERILOG_DIR)
@@ -485,7 +488,7 @@ def build(sim: str, top: str, params: dict, waves: bool = False,
         shutil.rmtree(build_dir, ignore_errors=True)
         build_dir.mkdir()
         log = build_dir / "build.log"
-        runner = _runner(sim, waves, ports_only=bool(key.get("vpi")))
+        runner = _runner(sim, waves, ports_only=bool(key.get("vpi")), coverage=bool(key.get("coverage")))
         times = build_dir.parent / BUILD_TIMES
         print(f"bitweight: compiling {top} {params} for {sim}{' with waves' if waves else ''} into {build_dir} "
               f"({_usual_build_time(times, sim, top)})", file=sys.stderr, flush=True)
@@ -538,6 +541,10 @@ def _run_bench(sim, top, bench_module, build_dir, run_dir, job, out, seed, wave_
     log = run_dir / "sim.log"
     results_xml = run_dir / "results.xml"
     plusargs = []
+    coverage = _coverage_dir() if sim == "verilator" else None
+    if coverage is not None:  # one counts file per run; rtl_models.coverage merges them
+        coverage.mkdir(parents=True, exist_ok=True)
+        plusargs.append(f"+verilator+coverage+file+{coverage / f'{top}-{os.getpid()}-{time.time_ns()}.dat'}")
     if wave_file is not None and sim == "icarus":
         plusargs.append(f"+dumpfile_path={wave_file}")  # read by cocotb's Icarus dump module
     failure = None
@@ -585,7 +592,13 @@ def _verilator_opt() -> str:
     return opt
 
 
-def _runner(sim: str, waves: bool, ports_only: bool = False):
+def _coverage_dir() -> Path | None:
+    """$BITWEIGHT_COVERAGE: the folder Verilator runs write their coverage counts to (rtl_models.coverage)."""
+    folder = os.environ.get(ENV_COVERAGE) or None
+    return Path(folder).resolve() if folder else None
+
+
+def _runner(sim: str, waves: bool, ports_only: bool = False, coverage: bool = False):
     from cocotb_tools.runner import Icarus, get_runner
 
     if sim == "icarus" and waves:
@@ -620,6 +633,8 @@ def _runner(sim: str, waves: bool, ports_only: bool = False):
                     vlt = Path(self.build_dir) / "ports_only.vlt"
                     vlt.write_text(f'`verilator_config\npublic_flat_rw -module "{self.hdl_toplevel}" -var "*"\n')
                     cmds[0] = [arg for arg in cmds[0] if arg != "--public-flat-rw"] + [str(vlt)]
+                if coverage:
+                    cmds[0] = cmds[0] + ["--coverage-line", "--coverage-toggle"]
                 return [cmd + extra if cmd[:1] == ["make"] else cmd for cmd in cmds]
 
         return VerilatorWheel()
