@@ -634,7 +634,8 @@ def _runner(sim: str, waves: bool, ports_only: bool = False, coverage: bool = Fa
                     vlt.write_text(f'`verilator_config\npublic_flat_rw -module "{self.hdl_toplevel}" -var "*"\n')
                     cmds[0] = [arg for arg in cmds[0] if arg != "--public-flat-rw"] + [str(vlt)]
                 if coverage:
-                    cmds[0] = cmds[0] + ["--coverage-line", "--coverage-toggle"]
+                    # (coverage code names signals in C++: a signal called "far" is then only a warning)
+                    cmds[0] = cmds[0] + ["--coverage-line", "--coverage-toggle", "-Wno-SYMRSVDWORD"]
                 return [cmd + extra if cmd[:1] == ["make"] else cmd for cmd in cmds]
 
         return VerilatorWheel()

@@ -12,6 +12,8 @@ and, for toggles, the signal bit and direction; the counts are summed) and write
 * ``modules.csv``: per Verilog module, line points (statement blocks and branch arms) and toggle
   points hit and in all, and their percentages;
 * ``uncovered.csv``: every line point never reached, by module, file and line;
+* ``functional.csv``: the benches' functional cover points (rtl_models/benches/functional.py:
+  fold edges, accumulator extremes, digit patterns, FP8 operand classes), bins hit and missing;
 * ``coverage.info``: the line counts in lcov's format, and with lcov's ``genhtml`` on PATH (Debian
   package lcov; ``make coverage`` installs it) an HTML tree in ``html/``.
 
@@ -155,6 +157,30 @@ def _write_csv(path: Path, rows: list[dict], fields: list[str]) -> None:
         w.writerows(rows)
 
 
+def functional_table(folder: str | Path) -> list[dict]:
+    """The benches' functional coverage (rtl_models/benches/functional.py, functional-*.yml under
+    ``folder``), every run's bins summed: per cover point its bins, the bins hit and the missing ones."""
+    import yaml
+
+    hits: dict[str, dict] = {}
+    for path in sorted(Path(folder).rglob("functional-*.yml")):
+        db = yaml.safe_load(Path(path).read_text()) or {}
+        for name, item in db.items():
+            bins = item.get("bins:_hits") if isinstance(item, dict) else None
+            if bins is None:  # a group of points, not a point
+                continue
+            acc = hits.setdefault(name, {})
+            for b, n in bins.items():
+                acc[b] = acc.get(b, 0) + int(n)
+    rows = []
+    for name in sorted(hits):
+        bins = hits[name]
+        missing = [str(b) for b, n in bins.items() if n == 0]
+        rows.append({"cover_point": name, "bins": len(bins), "bins_hit": len(bins) - len(missing),
+                     "pct": round(100 * (len(bins) - len(missing)) / len(bins), 1), "missing": " ".join(missing)})
+    return rows
+
+
 def write_report(data: str | Path, out: str | Path, html: bool = True) -> dict:
     """Merge ``data`` and write modules.csv, uncovered.csv, coverage.info (and html/ with genhtml)
     into ``out``; what was written."""
@@ -167,6 +193,10 @@ def write_report(data: str | Path, out: str | Path, html: bool = True) -> dict:
     _write_csv(out / "uncovered.csv", uncovered(points), ["module", "file", "line", "what"])
     (out / "coverage.info").write_text(lcov_info(points))
     written = {"modules": out / "modules.csv", "uncovered": out / "uncovered.csv", "lcov": out / "coverage.info"}
+    functional = functional_table(data)
+    if functional:
+        _write_csv(out / "functional.csv", functional, ["cover_point", "bins", "bins_hit", "pct", "missing"])
+        written["functional"] = out / "functional.csv"
     genhtml = shutil.which("genhtml")
     if html and genhtml:
         proc = subprocess.run([genhtml, "-q", "-o", str(out / "html"), str(out / "coverage.info")],
@@ -197,6 +227,10 @@ def main(argv: list[str] | None = None) -> int:
         lines = f"{r['lines_hit']}/{r['lines']} ({r['line_pct'] or '-'}%)"
         toggles = f"{r['toggles_hit']}/{r['toggles']} ({r['toggle_pct'] or '-'}%)"
         print(f"{r['module'] + (' (bench)' if r['bench'] == 'True' else ''):24}{lines:>16}{toggles:>20}")
+    if "functional" in written:
+        with open(written["functional"]) as f:
+            for r in csv.DictReader(f):
+                print(f"{r['cover_point']:32}{r['bins_hit']:>4}/{r['bins']:<4}{'  missing: ' + r['missing'] if r['missing'] else ''}")
     for name, path in written.items():
         print(f"{name}: {path}")
     if "html" not in written and not args.no_html:

@@ -94,3 +94,35 @@ def test_report_section_shows_the_last_run_or_says_there_is_none(tmp_path):
     (tmp_path / "modules.csv").write_text("module\nmac_pe\n")
     with pytest.raises(ValueError, match=r"modules.csv lacks the columns \['file'"):
         coverage_table(tmp_path)
+
+
+@pytest.mark.rtl
+def test_benches_sample_functional_coverage(tmp_path, monkeypatch):
+    """With $BITWEIGHT_COVERAGE set the host bench samples fold edges and accumulator extremes, and
+    the merge counts bins across runs (a partial tile and a full one: both bins of .rows hit)."""
+    needs("icarus")
+    from rtl_models.systolic_cosim import run_cosim_batch
+
+    monkeypatch.setenv(coverage.ENV_COVERAGE, str(tmp_path / "data"))
+    a = np.full((3, 2), 127, np.int8)
+    run_cosim_batch([(a, a.T.copy())], 2, 2, "os", build_root=tmp_path / "build")
+    run_cosim_batch([(a[:2], a[:2].T.copy())], 2, 2, "ws", build_root=tmp_path / "build")
+    rows = {r["cover_point"]: r for r in coverage.functional_table(tmp_path / "data")}
+    assert rows["gemm.os.rows"]["bins_hit"] == 2 and rows["gemm.os.folds"]["missing"] == "one"
+    assert rows["gemm.os.extreme"]["bins"] == 8 and rows["gemm.os.extreme"]["bins_hit"] == 1
+    assert rows["gemm.ws.accumulate"]["missing"] == "accumulates"
+
+
+def test_functional_samplers(monkeypatch):
+    from cocotb_coverage.coverage import coverage_db
+
+    from rtl_models.benches import functional
+
+    monkeypatch.setenv(coverage.ENV_COVERAGE, "/nonexistent")
+    functional.digit_patterns("ent", np.array([0, 1, 2, 3, -128, 127]))
+    hit = {b for b, n in coverage_db["digits.ent.d0"].detailed_coverage.items() if n}
+    assert hit == {0, 1, 2, -1}  # 3 = 4 - 1: digit -1 carry 1
+    assert coverage_db["digits.ent.mask"].detailed_coverage[0] == 1  # a = 0: no non-zero digit
+    functional.fp8_classes("e5m2", "e4m3", np.array([0x00, 0x01, 0x7C, 0x7D]), np.array([0x7F, 0x38, 0x00, 0x01]))
+    classes = {b for b, n in coverage_db["fp8.e5m2xe4m3.classes"].detailed_coverage.items() if n}
+    assert classes == {"zero*nan", "subnormal*normal", "inf*zero", "nan*subnormal"}

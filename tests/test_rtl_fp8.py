@@ -38,7 +38,9 @@ FORMAT_RUNS = [("icarus", "e4m3", "e4m3"), ("icarus", "e5m2", "e5m2"), ("icarus"
 
 
 @pytest.mark.rtl
-@pytest.mark.parametrize("sim,fa,fb", FORMAT_RUNS)
+# Verilator also the reversed mixed pair: `make coverage` found fp8_mul.v's FMT_A = e5m2 / FMT_B =
+# e4m3 decoder arms (lines 35-38, 48-49, 56) unreached on Verilator with the one mixed build
+@pytest.mark.parametrize("sim,fa,fb", FORMAT_RUNS + [("verilator", "e5m2", "e4m3")])
 def test_multiplier_all_pairs_bit_exact(sim, fa, fb):
     needs(sim)
     p = run_fp8_mul_all_pairs(fa, fb, sim=sim)

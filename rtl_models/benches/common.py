@@ -48,6 +48,9 @@ def timeout_ns(edge_budget: Callable) -> int:
 def finish(results: list[Measured], errors: list[str], model: str) -> None:
     """Write every case's measurements and the disagreements for the caller, then fail the test if
     there are any (written first, so the caller sees both the numbers and the errors)."""
+    from rtl_models.benches import functional
+
+    functional.export()  # functional coverage of this run, when $BITWEIGHT_COVERAGE is set
     np.savez(os.environ[ENV_OUT], **encode_results(errors, results))
     assert not errors, f"RTL disagrees with {model}:\n" + "\n".join(errors)
 

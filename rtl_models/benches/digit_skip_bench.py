@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import cocotb
 
+from rtl_models.benches import functional
 from rtl_models.benches.common import check_dot_job, dot_budget, timeout_ns
 from sim import digit_skip, digit_skip_4e
 
@@ -26,6 +27,7 @@ ROW_MODELS = {digit_skip.DigitSkipConfig: digit_skip.simulate_row,
 
 
 def _model(a, b, cfg):
+    functional.digit_patterns(cfg.encoding, a)
     row = ROW_MODELS[type(cfg)](a, b, cfg)
     return row.values, row.cycles
 

@@ -22,6 +22,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, Timer
 
+from rtl_models.benches import functional
 from rtl_models.benches.common import (
     Measured,
     clock_and_reset,
@@ -84,6 +85,7 @@ async def _mul(dut, cfg, cases, errors) -> list[Measured]:
     a = np.repeat(np.arange(256), 256)  # pair i = (a, b) = (i // 256, i % 256)
     b = np.tile(np.arange(256), 256)
     want = fp8_product_bits(a, b, fmt_a, fmt_b)
+    functional.fp8_classes(fmt_a, fmt_b, a, b)
     steps = 65536 // lanes
     got = await _lanes(dut, a.reshape(steps, lanes), b.reshape(steps, lanes), lanes, "<u1", "p")
     _compare(errors, f"{fmt_a} x {fmt_b}", got, want, lambda i: f"{int(a[i]):#04x} * {int(b[i]):#04x}")
@@ -106,6 +108,7 @@ async def _mac(dut, cfg, cases, errors) -> list[Measured]:
     await clock_and_reset(dut, ("ld_en", "ld_addr", "ld_a", "ld_b", "start", "k_len"), cycles=3)
     results = []
     for w, (a, b) in enumerate(cases):
+        functional.fp8_classes(cfg.fmt_a, cfg.fmt_b, a, b)
         model = simulate_dot(a, b, cfg)
         for k in range(len(a)):
             dut.ld_en.value = 1

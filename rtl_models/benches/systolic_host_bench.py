@@ -19,6 +19,7 @@ import cocotb
 import numpy as np
 
 import sim.systolic as systolic
+from rtl_models.benches import functional
 from rtl_models.benches.common import Measured, clock_and_reset, compare, finish, load_job, timeout_ns
 from rtl_models.memimage import read_hex, write_hex
 from sim.systolic import SystolicConfig, fold_cycles, fold_schedule
@@ -143,6 +144,8 @@ async def gemm_host(dut):
                     errors.append(f"{tag}: output rows {f.m0}..{f.m1 - 1}, columns {f.n0}..{f.n1 - 1} hold x")
                 got[f.m0 : f.m1, f.n0 : f.n1] = c_img[base : base + rows, : f.n1 - f.n0]
         expect = systolic.simulate_gemm(a, b, cfg)
+        functional.gemm_folds(cfg.dataflow, cfg.rows, cfg.cols, folds)
+        functional.gemm_extreme(cfg.dataflow, expect.c)
         for i, f in enumerate(folds[: len(measured)]):
             compare(errors, f"{tag} fold {i} {f}", cycles=measured[i], model_cycles=fold_cycles(cfg, f.t))
         if ran < len(table):
