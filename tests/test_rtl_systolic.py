@@ -143,6 +143,25 @@ def test_host_and_port_driver_measure_the_same(sim):
 
 
 @pytest.mark.rtl
+@pytest.mark.parametrize("sim", SIMS)
+def test_accumulator_top_bits_on_both_signs(sim):
+    """|C| at 2^30 and beyond, positive and negative: `make coverage`'s functional bins showed the
+    golden workloads stop below 2^23 (accumulator_stress(61) peaks at 61 x 2^14), so the top bits of
+    the 32-bit accumulators never carried. K = 66,054 products of -128 x -128 (+2^30.0) and of
+    -128 x 127 (-2^30.0) through a 2x2 OS array, and K = 1,000 (between 2^23 and 2^30)."""
+    needs(sim)
+    work = []
+    for k in (66054, 1000):  # beyond 2^30, and between 2^23 and 2^30
+        a = np.full((1, k), -128, np.int8)
+        work.append((a, np.stack([np.full(k, -128, np.int8), np.full(k, 127, np.int8)], axis=1)))
+    results = run_cosim_batch(work, 2, 2, "os", sim=sim)
+    for res, (a, b) in zip(results, work):
+        check_gemm_outcome(res, simulate_gemm(a, b, SystolicConfig(2, 2, "os")), a, b)
+    assert results[0].values[0, 0] >= 2**30 and results[0].values[0, 1] <= -(2**30)
+    assert 2**23 <= results[1].values[0, 0] < 2**30 and -(2**30) < results[1].values[0, 1] <= -(2**23)
+
+
+@pytest.mark.rtl
 def test_host_stops_at_a_fold_whose_done_never_comes(tmp_path, monkeypatch):
     """The OS host bounds every fold (twice the model's cycles plus 64): an array whose fold never
     ends fails with the fold named, after the host wrote what it had."""

@@ -11,10 +11,11 @@ Cover points (bins):
   ``.t``: the streamed length is 1, shorter than the array's rows, or as long or longer;
   ``.folds``: a workload of one fold or several; ``gemm.ws.accumulate``: a WS fold starts a tile
   or accumulates into one;
-* ``gemm.<dataflow>.extreme``: the largest |C| of a workload, by magnitude (below 2^15, to 2^23, to
-  2^30, 2^30 and beyond: the accumulator's top bits) and sign;
+* ``gemm.<dataflow>.extreme``: a workload's largest and most negative C, by sign and magnitude
+  (below 2^15, to 2^23, to 2^30, 2^30 and beyond: the accumulator's top bits);
 * ``digits.<encoding>.mask``: which of an a-operand's four radix-4 digits are non-zero (16
-  patterns), and ``digits.<encoding>.d<j>``: every value -2..2 at digit position j;
+  patterns), and ``digits.<encoding>.d<j>``: every value -2..2 at digit position j (Booth's digit 0
+  cannot be +2: its x_{-1} is 0);
 * ``fp8.<fmt_a>x<fmt_b>.classes``: the (a, b) operand classes (zero, subnormal, normal, inf,
   nan) that met in a multiplier or MAC, as "a*b" (e4m3 has no inf: those bins cannot be hit).
 """
@@ -74,15 +75,17 @@ def gemm_folds(dataflow: str, rows: int, cols: int, folds) -> None:
 
 
 def gemm_extreme(dataflow: str, c: np.ndarray) -> None:
-    """The largest |C| of a workload by magnitude and sign."""
+    """A workload's largest and most negative C, by magnitude."""
     if not enabled() or c.size == 0:
         return
     c = np.asarray(c, np.int64)
-    v = int(c.flat[np.argmax(np.abs(c))])
-    mag = abs(v)
-    bucket = MAGNITUDES[0 if mag < 2**15 else 1 if mag < 2**23 else 2 if mag < 2**30 else 3]
     bins = [f"{s} {m}" for s in ("+", "-") for m in MAGNITUDES]
-    sample(f"gemm.{dataflow}.extreme", bins, [f"{'-' if v < 0 else '+'} {bucket}"])
+    hits = []
+    for v in {int(c.max()), int(c.min())}:
+        mag = abs(v)
+        bucket = MAGNITUDES[0 if mag < 2**15 else 1 if mag < 2**23 else 2 if mag < 2**30 else 3]
+        hits.append(f"{'-' if v < 0 else '+'} {bucket}")
+    sample(f"gemm.{dataflow}.extreme", bins, hits)
 
 
 def digit_patterns(encoding: str, a: np.ndarray) -> None:
