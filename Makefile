@@ -29,17 +29,20 @@ $(SCALESIM_STAMP):
 	$(SCALESIM_VENV)/bin/python -m pip install -q scalesim==3.0.0 "numpy<2"
 	@touch $@
 
-# Icarus Verilog comes from Debian; installed here when missing and we are root, else we stop
-# with the exact command to run.
-iverilog:
-	@if ! command -v iverilog >/dev/null; then \
+# A Debian package, when its command is missing: installed here when we are root, else we stop
+# with the exact command to run. $(call debian,COMMAND,PACKAGE)
+debian = if ! command -v $(1) >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing Icarus Verilog (Debian package iverilog)"; \
-	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -q iverilog || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q iverilog)) >/dev/null; \
+	    echo "installing $(2) (Debian package $(2))"; \
+	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(2) || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(2))) >/dev/null; \
 	  else \
-	    echo "Icarus Verilog is missing: run  sudo apt-get install -y iverilog  and retry" >&2; exit 1; \
+	    echo "$(1) is missing: run  sudo apt-get install -y $(2)  and retry" >&2; exit 1; \
 	  fi; \
 	fi
+
+# Icarus Verilog (iverilog, vvp) comes from Debian
+iverilog:
+	@$(call debian,iverilog,iverilog)
 
 report: setup
 	$(VENV)/bin/bitweight report
@@ -57,16 +60,9 @@ coverage: setup lcov
 	BITWEIGHT_COVERAGE=$(CURDIR)/$(COVERAGE_DIR)/data $(PY) -m pytest -q -n auto -m rtl -k verilator
 	$(PY) -m rtl_models.coverage $(COVERAGE_DIR)/data --out $(COVERAGE_DIR)
 
-# lcov's genhtml (Debian package lcov) for the coverage HTML; installed here when we are root
+# lcov's genhtml (Debian package lcov) for the coverage HTML
 lcov:
-	@if ! command -v genhtml >/dev/null; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing lcov (Debian package lcov)"; \
-	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -q lcov || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q lcov)) >/dev/null; \
-	  else \
-	    echo "lcov is missing: run  sudo apt-get install -y lcov  and retry" >&2; exit 1; \
-	  fi; \
-	fi
+	@$(call debian,genhtml,lcov)
 
 bench: setup
 	$(PY) -m pytest --benchmark
