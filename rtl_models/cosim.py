@@ -67,8 +67,10 @@ DEFAULT_VERILATOR_OPT = "-O3"
 # a failing Icarus co-simulation is run again with waves and its VCD path reported; "0" turns it off
 ENV_FAILURE_WAVES = "BITWEIGHT_FAILURE_WAVES"
 REPLAY_KEY = "bitweight.replay"
-BUILD_TIMES = "build_times.json"
-ENV_COVERAGE = "BITWEIGHT_COVERAGE"  # a folder: Verilator builds with line and toggle coverage, runs write there  # in the build root: the last build time per (simulator, top)
+BUILD_TIMES = "build_times.json"  # in the build root: the last build time per (simulator, top)
+# a folder: Verilator builds get line and toggle coverage and every run writes its counts there
+# (rtl_models.coverage merges them; the benches' functional coverage goes there too)
+ENV_COVERAGE = "BITWEIGHT_COVERAGE"
 MIN_DEPTH = 4
 
 

@@ -33,9 +33,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from rtl_models.cosim import ENV_COVERAGE
 from rtl_models.sources import VERILOG_DIR
-
-ENV_COVERAGE = "BITWEIGHT_COVERAGE"
 _LINE = re.compile(r"^C '(.*)' (\d+)\s*$")
 TOGGLE, LINE = "toggle", "line"
 
@@ -217,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         written = write_report(args.data, args.out, html=not args.no_html)
-    except (FileNotFoundError, ValueError, RuntimeError) as e:
+    except (OSError, ValueError, RuntimeError) as e:  # no data, a bad file, an output place we cannot write
         print(f"error: {e}", file=sys.stderr)
         return 1
     with open(written["modules"]) as f:

@@ -56,6 +56,10 @@ def test_write_report_and_its_errors(tmp_path, capsys):
     assert rows[0]["module"] == "mac_pe" and rows[0]["line_pct"] == "100.0"
     assert coverage.main([str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 1
     assert "no coverage data (*.dat) under" in capsys.readouterr().err
+    (tmp_path / "a_file").write_text("")
+    assert coverage.main([str(tmp_path / "d"), "--out", str(tmp_path / "a_file"), "--no-html"]) == 1
+    said = capsys.readouterr().err
+    assert said.startswith("error:") and str(tmp_path / "a_file") in said
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "x.dat").write_text("hello\n")
     with pytest.raises(ValueError, match=r"x.dat is not a Verilator coverage file"):

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-ENV_COVERAGE = "BITWEIGHT_COVERAGE"  # rtl_models.cosim.ENV_COVERAGE (not imported: benches stay light)
+from rtl_models.cosim import ENV_COVERAGE
+
 MAGNITUDES = ("<2^15", "2^15..2^23", "2^23..2^30", ">=2^30")
 FP8_CLASSES = ("zero", "subnormal", "normal", "inf", "nan")
 
