@@ -10,7 +10,9 @@ Steps:
    pyverilog): the GPU image has none of them;
 3. ``pytest -m gpu tests/test_kernels_*.py`` (collection errors in other modules are reported, not fatal to the
    run, so one module needing cocotb cannot hide every GPU result);
-4. ``pytest --benchmark -m gpu bench/`` with ``--benchmark-json``;
+4. ``pytest --benchmark -m gpu bench/`` with ``--benchmark-json``, recorded in the results database
+   (``$BITWEIGHT_DB`` or ``bitweight-results.sqlite`` in the checkout) as a ``gpu-check`` run when
+   reports/dse/history.py imports (``bitweight history`` compares it with the previous one);
 5. a summary: test counts and failures; per benchmark its shape, time, TOPS, ratios vs peers
    and % of peak, read from ``extra_info`` (keys ``shape``, ``time_s``, ``tops``,
    ``ratio_vs_<peer>``, ``pct_of_peak``, ``pct_of_roofline``: benchmarks of other kernel
@@ -65,7 +67,27 @@ def _versions() -> dict:
 def _child_env() -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    env["BITWEIGHT_HISTORY"] = "0"  # the check records its benchmarks itself, as kind gpu-check
     return env
+
+
+def _record_history(bench_json: Path, versions: dict) -> str:
+    """Record the benchmarks in the results database (reports/dse/history.py); one line saying how.
+    Never raises: the check's own result does not depend on it."""
+    try:
+        from reports.dse.history import record_pytest_benchmark
+        from reports.dse.store import ENV_DB, default_path
+
+        db = default_path()
+        if not os.environ.get(ENV_DB) and not db.is_absolute():
+            db = REPO_ROOT / db
+        extra = {k: v for k, v in versions.items()
+                 if k not in ("python", "pytest_benchmark") and not str(v).startswith("unavailable")}
+        run_id = record_pytest_benchmark(bench_json, db, kind="gpu-check", source="python -m bench.gpu_check",
+                                         versions=extra)
+        return f"history: recorded as gpu-check run {run_id} in {db} (`bitweight history --db {db}` compares it)"
+    except Exception as e:  # a missing module, a read-only database, ...
+        return f"history: benchmarks not recorded ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
 
 
 def check_imports() -> list[str]:
@@ -205,6 +227,7 @@ def main(argv=None) -> int:
                 timeout_s=left,
             )
         rows = _benchmark_rows(bench_json)
+        history = _record_history(bench_json, versions) if bench_json.exists() else None
 
     # ---------------------------------------------------------------------------- summary
     print("\n" + "=" * 30 + " GPU check summary " + "=" * 30)
@@ -223,6 +246,8 @@ def main(argv=None) -> int:
         [[r["name"], r["shape"], _fmt(r["time_ms"], ".3f"), _fmt(r["tops"], ".1f"), r["ratios"],
           _fmt(r["pct_of_peak"], ".1f"), _fmt(r["pct_of_roofline"], ".1f")] for r in rows],
     )
+    if history:
+        print(history)
 
     failures = list(problems)
     if tests_rc is None:

@@ -4,6 +4,9 @@
     bitweight cosim    --engine os --rows 4 --cols 4 --shape 7x5x11 [--sim icarus|verilator] [--waves]
     bitweight synth    --engine os --rows 16 --cols 16 | --top mac_pe
     bitweight layers   --topology net.csv --config scale.cfg [--costs]
+    bitweight sweep    SPACE.toml [--db FILE] [--scheduler ADDRESS] [--workers N]
+    bitweight results  [--db FILE] [--sweep NAME] [--pareto A,B] [--where "area_mm2 <= 4"] [--csv OUT]
+    bitweight history  [--db FILE] [--run ID] [--threshold 0.10] [--record FILE.json]
     bitweight inventory
     bitweight engines
 
@@ -241,6 +244,56 @@ def cmd_engines(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from reports.dse import space as dspace
+    from reports.dse import store, sweep
+
+    sp = dspace.load(args.space)
+    db = args.db or store.default_path()
+    summary = sweep.run(sp, db=db, scheduler=args.scheduler, workers=args.workers, chunk=args.chunk,
+                        progress=not args.no_progress)
+    print(sweep.describe(summary))
+    print(f"results in {db}: `bitweight results --db {db} --sweep {sp.name}` lists them, --pareto the front")
+    return 0
+
+
+def cmd_results(args) -> int:
+    from reports.dse import results, store
+
+    db = args.db or store.default_path()
+    if args.csv:
+        check_output_file(args.csv, "--csv")
+    if args.plot:
+        check_output_file(args.plot, "--plot")
+    if args.list:
+        print(results.sweeps(db).to_string(index=False))
+        return 0
+    where = [results.parse_where(w) for w in args.where or []]
+    pareto = [o.strip() for o in args.pareto.split(",")] if args.pareto else None
+    df = results.load(db, sweep=args.sweep, pareto=pareto, where=where, all_models=args.all_models)
+    shown = df[df.pareto] if args.front else df
+    if args.csv:
+        shown.to_csv(args.csv, index=False)
+    if args.plot:
+        results.figure(df).savefig(args.plot, dpi=120)
+    objectives = df.attrs["objectives"]
+    print(f"sweep {df['sweep'].iloc[0] if len(df) else args.sweep}: {len(df)} points, {int(df.feasible.sum())} "
+          f"feasible ({'; '.join(df.attrs['constraints']) or 'no constraints'}), {int(df.pareto.sum())} on the "
+          f"Pareto front of {', '.join(objectives)}")
+    cols = ["engine", "rows", "cols", "a_bits", "w_bits", "ifmap_kb", "filter_kb", "ofmap_kb", "bandwidth",
+            "network", *objectives, "area_mm2", "area_source", "pareto"]
+    cols = list(dict.fromkeys(cols))
+    view = shown.sort_values(objectives[0])[cols].head(args.limit)
+    print(view.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if len(shown) > args.limit:
+        print(f"... {len(shown) - args.limit} more rows (--limit, or --csv for all)")
+    if args.csv:
+        print(f"wrote {len(shown)} rows to {args.csv}")
+    if args.plot:
+        print(f"wrote {args.plot}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bitweight", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -291,6 +344,34 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default horowitz_low)")
     p.add_argument("--out", help="write the table as CSV")
     p.set_defaults(func=cmd_layers)
+
+    p = sub.add_parser("sweep", help="price a declared design space (TOML) on Dask; every point stored in SQLite, "
+                       "resumable", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("space", help="the space file (docs/sweeps/example.toml shows every key)")
+    p.add_argument("--db", help="results database (default $BITWEIGHT_DB or ./bitweight-results.sqlite)")
+    p.add_argument("--scheduler", help="address of a running Dask scheduler (default: a local cluster)")
+    p.add_argument("--workers", type=_positive_int, help="local cluster worker processes (default: one per core)")
+    p.add_argument("--chunk", type=_positive_int, help="points per Dask task (default: 20..250, by the space size)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("results", help="query a sweep's stored points: constraints, Pareto front, CSV, plot",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--db", help="results database (default $BITWEIGHT_DB or ./bitweight-results.sqlite)")
+    p.add_argument("--sweep", help="the sweep's name (default: the latest priced by this cost model)")
+    p.add_argument("--list", action="store_true", help="list the stored sweeps and stop")
+    p.add_argument("--pareto", help="objectives of the front, comma-separated (default: the space file's)")
+    p.add_argument("--where", action="append", help='a constraint such as "area_mm2 <= 4" (repeatable)')
+    p.add_argument("--front", action="store_true", help="only the Pareto front's points")
+    p.add_argument("--all-models", action="store_true", help="also rows priced by other versions of the cost model")
+    p.add_argument("--limit", type=_positive_int, default=20, help="rows printed")
+    p.add_argument("--csv", help="write the rows (all, or the front with --front) as CSV")
+    p.add_argument("--plot", help="write the Pareto plot (PNG)")
+    p.set_defaults(func=cmd_results)
+
+    from reports.dse import history
+
+    history.add_parser(sub)
 
     p = sub.add_parser("synth", help="synthesise an engine (or any RTL top) with yosys: cells, area, depth, clock")
     p.add_argument("--engine", choices=list(ENGINES), default="os",

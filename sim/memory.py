@@ -274,7 +274,7 @@ def simulate(m: int, n: int, k: int, tile_cycles: Callable[[int, int, int], int]
         weight = np.prod([w.reshape(-1) for w in wgrid], axis=0)
 
     def index(t: np.ndarray) -> dict[str, np.ndarray]:
-        tc = np.clip(t, 0, steps - 1)
+        tc = np.minimum(np.maximum(t, 0), steps - 1)
         return {d: (tc // strides[pos]) % shape[pos] for pos, d in enumerate(order)}
 
     def info(t: np.ndarray) -> dict[str, np.ndarray]:
@@ -314,17 +314,25 @@ def simulate(m: int, n: int, k: int, tile_cycles: Callable[[int, int, int], int]
         reads = {op: burst(i["read"][op], True) for op in OPERANDS}
         return {"reads": reads, "write": burst(i["write"], False)}
 
-    here = info(lin)
+    # every step the slots need (t, t+1, t-1, the first, the last) in one vectorised pass
+    nl = len(lin)
+    every = info(np.concatenate([lin, lin + 1, lin - 1, np.array([0, steps - 1], dtype=np.int64)]))
+
+    def part(tree, sl: slice):
+        return {key: part(v, sl) for key, v in tree.items()} if isinstance(tree, dict) else tree[sl]
+
+    here = part(every, slice(0, nl))
     # compute cycles from the (at most eight) distinct tile shapes
     shapes = np.stack([here["ext"]["m"], here["ext"]["n"], here["ext"]["k"]], axis=1)
     uniq, inverse = np.unique(shapes, axis=0, return_inverse=True)
     per_shape = np.array([int(tile_cycles(int(a), int(b), int(c))) for a, b, c in uniq], dtype=np.int64)
     compute = per_shape[inverse.reshape(-1)]
-    cyc_here = cycles(here)
+    cyc_every = cycles(every)
+    cyc_here = part(cyc_every, slice(0, nl))
     if mem.double_buffered:
         # slot t+1 computes step t, reads step t+1, writes step t-1
         has_next, has_prev = lin + 1 < steps, lin >= 1
-        cyc_next, cyc_prev = cycles(info(lin + 1)), cycles(info(lin - 1))
+        cyc_next, cyc_prev = part(cyc_every, slice(nl, 2 * nl)), part(cyc_every, slice(2 * nl, 3 * nl))
         r_next = {op: np.where(has_next, cyc_next["reads"][op], 0) for op in OPERANDS}
         w_prev = np.where(has_prev, cyc_prev["write"], 0)
         if mem.dram.shared:
@@ -332,10 +340,10 @@ def simulate(m: int, n: int, k: int, tile_cycles: Callable[[int, int, int], int]
         else:  # one port per operand: the slowest sets the slot; the ofmap port reads and writes
             dram = np.maximum.reduce([r_next["ifmap"], r_next["filter"], r_next["ofmap"] + w_prev])
         slot = np.maximum(compute, dram)
-        first_reads = cycles(info(np.zeros(1, dtype=np.int64)))["reads"]
+        first_reads = part(cyc_every, slice(3 * nl, 3 * nl + 1))["reads"]
         slot0 = (sum(int(v[0]) for v in first_reads.values()) if mem.dram.shared
                  else max(int(v[0]) for v in first_reads.values()))
-        last_write = int(cycles(info(np.array([steps - 1], dtype=np.int64)))["write"][0])
+        last_write = int(cyc_every["write"][3 * nl + 1])
         total = slot0 + int((slot * weight).sum()) + last_write + slot_overhead * (steps + 2)
     else:
         fetch = (sum(cyc_here["reads"].values()) if mem.dram.shared
