@@ -5,8 +5,8 @@
 
 Rows come from the current model hash only (a point priced by another version of the cost model
 is never mixed in), unless ``--all-models``. ``feasible`` marks the points that meet the sweep's
-constraints (and every ``--where``); ``pareto`` the feasible points no other feasible point
-dominates on the chosen objectives (each minimised, or maximised where larger is better: see
+constraints (and every ``--where``); ``pareto`` the feasible points no other feasible point of
+the same network dominates on the chosen objectives (each minimised, or maximised where larger is better: see
 reports/dse/space.py OBJECTIVES).
 """
 
@@ -116,37 +116,42 @@ def load(db=None, sweep: str | None = None, pareto: Sequence[str] | None = None,
         ok &= df[c.objective].notna() & c.holds(df[c.objective].fillna(np.nan))
     df["feasible"] = ok
     df["pareto"] = False
-    if ok.any():
-        sub = df.loc[ok, objectives].to_numpy(float)
-        df.loc[ok, "pareto"] = pareto_mask(sub, [OBJECTIVES[o][1] for o in objectives])
+    for _, idx in df[ok].groupby("network").groups.items():  # a front per network: its points compete
+        df.loc[idx, "pareto"] = pareto_mask(df.loc[idx, objectives].to_numpy(float),
+                                            [OBJECTIVES[o][1] for o in objectives])
     df.attrs.update(objectives=objectives, constraints=[str(c) for c in constraints], space=space)
     return df
 
 
 def figure(df: pd.DataFrame, x: str | None = None, y: str | None = None):
-    """The feasible points of a sweep on two objectives, coloured by engine, the Pareto front joined."""
+    """The feasible points of a sweep on two objectives, one panel per network, coloured by engine,
+    each network's Pareto front joined."""
+    import matplotlib
     from matplotlib.figure import Figure
 
     objectives = df.attrs.get("objectives", ["energy_uj", "latency_us"])
     x, y = x or objectives[0], y or objectives[1]
-    fig = Figure(figsize=(7.5, 5), layout="constrained")
-    ax = fig.add_subplot()
-    feas = df[df.feasible]
-    cmap = __import__("matplotlib").colormaps["tab10"]
-    for i, (eng, sub) in enumerate(feas.groupby("engine")):
-        ax.scatter(sub[x], sub[y], s=8, alpha=0.35, color=cmap(i % 10), label=eng)
-    front = feas[feas.pareto].sort_values(x)
-    ax.plot(front[x], front[y], "k.--", lw=1, ms=6, label=f"Pareto front ({len(front)} points)")
-    if len(df) > len(feas):
-        ax.scatter([], [], s=0, label=f"{len(df) - len(feas)} points outside the constraints not shown")
-    ax.set_xlabel(f"{x} ({OBJECTIVES[x][0]})")
-    ax.set_ylabel(f"{y} ({OBJECTIVES[y][0]})")
-    if feas.empty:
-        ax.text(0.5, 0.5, "no design point meets the constraints", ha="center", transform=ax.transAxes)
-    else:
-        for axis, col in ((ax.xaxis, x), (ax.yaxis, y)):
-            if (feas[col] > 0).all() and feas[col].max() > 10 * feas[col].min():  # wide ranges read best on log
-                (ax.set_xscale if axis is ax.xaxis else ax.set_yscale)("log")
-    ax.set_title(f"{df.attrs.get('space', {}).get('name', 'sweep')}: {len(feas)} feasible design points")
-    ax.legend(fontsize=7)
+    networks = sorted(df.network.unique()) or ["(none)"]
+    fig = Figure(figsize=(min(4.8 * len(networks), 15), 4.6), layout="constrained")
+    axes = fig.subplots(1, len(networks), squeeze=False)[0]
+    colours = {e: matplotlib.colormaps["tab10"](i % 10) for i, e in enumerate(sorted(df.engine.unique()))}
+    for ax, net in zip(axes, networks):
+        here = df[df.network == net]
+        feas = here[here.feasible]
+        for eng, sub in feas.groupby("engine"):
+            ax.scatter(sub[x], sub[y], s=9, alpha=0.4, color=colours[eng], label=eng)
+        front = feas[feas.pareto].sort_values(x)
+        ax.plot(front[x], front[y], "k.--", lw=1, ms=6, label=f"Pareto front ({len(front)})")
+        if feas.empty:
+            ax.text(0.5, 0.5, "no design point meets the constraints", ha="center", transform=ax.transAxes)
+        else:
+            for col, set_scale in ((x, ax.set_xscale), (y, ax.set_yscale)):
+                if (feas[col] > 0).all() and feas[col].max() > 10 * feas[col].min():  # wide ranges: log
+                    set_scale("log")
+        ax.set_xlabel(f"{x} ({OBJECTIVES[x][0]})")
+        ax.set_ylabel(f"{y} ({OBJECTIVES[y][0]})")
+        left_out = len(here) - len(feas)
+        ax.set_title(f"{net}: {len(feas)} feasible points" + (f", {left_out} outside the constraints" if left_out
+                                                                else ""), fontsize=9)
+        ax.legend(fontsize=7)
     return fig

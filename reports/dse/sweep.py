@@ -196,9 +196,9 @@ def run(space: Space, db: str | None = None, scheduler: str | None = None, worke
             summary.syntheses_run = len(set(keys.values()) - set(known))
             designs, models = _fit(groups, to_synth, keys, results, need)
             _store_models(con, sid, models)
-            summary.area_models = models
             summary.computed, summary.errors = _price(client, con, sid, space, missing, designs, mhash, nworkers,
                                                       chunk, progress)
+        summary.area_models = _stored_models(con, sid)
         summary.seconds = time.perf_counter() - t0
         return summary
     finally:
