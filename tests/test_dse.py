@@ -238,6 +238,15 @@ def test_area_model_fit_and_leave_one_out():
     assert [e["rows"] for e in loo] == [2, 4, 8, 16] and max(abs(e["rel_error"]) for e in loo) < 1e-9
     assert areamodel.leave_one_out("area", samples[:1]) == []
     assert areamodel.fit("clock", [(4, 2, 2, 300.0)]).predict(64, 8, 8) == pytest.approx(300.0)
+    # the period grows 100 ps per doubling of units (an adder tree): extrapolated on both sides
+    tree = [(u, 0, 0, 1e6 / (2000 + 100 * np.log2(u))) for u in (4, 16, 64)]
+    f = areamodel.fit("clock", tree)
+    assert f.predict(1024, 0, 0) == pytest.approx(1e6 / 3000) and f.predict(32, 0, 0) == pytest.approx(1e6 / 2500)
+    # a period that shrinks with size is held at the largest synthesised size's, not extrapolated
+    # to an ever faster clock; below the smallest it grows as fitted
+    shrink = [(4, 2, 2, 300.0), (16, 4, 4, 400.0)]
+    assert areamodel.fit("clock", shrink).predict(1024, 32, 32) == pytest.approx(400.0)
+    assert areamodel.fit("clock", shrink).predict(1, 1, 1) < 300.0
 
 
 # -- the driver, on Dask --------------------------------------------------------------------------

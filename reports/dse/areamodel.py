@@ -3,11 +3,13 @@
 For one engine at one pair of operand widths (a *group*), each synthesised size gives the
 array's area (um^2) and clock (MHz). The fitted models, least squares:
 
-    area(R, C)  = c0 + c1 * units + c2 * (R + C)      units = the engine's multiply units at R x C
-    clock(R, C) = d0 + d1 * log2(units)
+    area(R, C)   = c0 + c1 * units + c2 * (R + C)      units = the engine's multiply units at R x C
+    period(R, C) = d0 + d1 * log2(units)               clock = 1 / period
 
 (the PE grid grows with units, the edge registers and buffers' ports with R + C; the critical path
-stays within a PE for the arrays, and grows with the adder depth, log2, for the trees). With
+stays within a PE for the arrays, and grows with the adder depth, log2, for the trees). Outside
+the synthesised sizes the period follows the fitted slope only where it grows with size, never
+where it shrinks (a 2x2 array's shorter accumulate path must not promise a faster 32x32). With
 fewer synthesised sizes than coefficients the last terms are dropped: two sizes fit c0 + c1 *
 units, one size scales area by units and keeps the clock.
 
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 AREA_MODEL = "area = c0 + c1 * units + c2 * (rows + cols)"
-CLOCK_MODEL = "clock = d0 + d1 * log2(units)"
+CLOCK_MODEL = "clock = 1 / (d0 + d1 * log2(units)), the period never shrinking outside the synthesised sizes"
 
 
 def _features(quantity: str, units: float, rows: int, cols: int, terms: int) -> list[float]:
@@ -35,12 +37,25 @@ def _features(quantity: str, units: float, rows: int, cols: int, terms: int) -> 
 
 @dataclass(frozen=True)
 class Fit:
-    quantity: str  # "area" or "clock"
+    quantity: str  # "area" (um^2) or "clock" (MHz; fitted as the period in ps)
     coefficients: tuple[float, ...]
     terms: int
+    units_range: tuple[float, float] = (1.0, 1.0)  # the synthesised sizes' multiply units, min and max
+
+    def _raw(self, units: float, rows: int, cols: int) -> float:
+        return float(np.dot(self.coefficients, _features(self.quantity, units, rows, cols, self.terms)))
 
     def predict(self, units: float, rows: int, cols: int) -> float:
-        return float(np.dot(self.coefficients, _features(self.quantity, units, rows, cols, self.terms)))
+        if self.quantity == "area":
+            return self._raw(units, rows, cols)
+        lo, hi = self.units_range
+        slope = self.coefficients[1] if self.terms > 1 else 0.0
+        inside = min(max(units, lo), hi)
+        period = self._raw(inside, rows, cols)
+        if units != inside:  # outside: the fitted slope only where the period grows away from the data
+            step = math.log2(units) - math.log2(inside)
+            period += max(slope * step, 0.0)
+        return 1e6 / period
 
     @property
     def model(self) -> str:
@@ -54,9 +69,10 @@ def fit(quantity: str, samples: list[tuple[float, int, int, float]]) -> Fit:
     distinct = len({(u, r, c) for u, r, c, _ in samples})
     terms = min(distinct, 3 if quantity == "area" else 2)
     x = np.array([_features(quantity, u, r, c, terms) for u, r, c, _ in samples])
-    y = np.array([v for *_, v in samples])
+    y = np.array([v if quantity == "area" else 1e6 / v for *_, v in samples])  # clock: fit the period, ps
     coef, *_ = np.linalg.lstsq(x, y, rcond=None)
-    return Fit(quantity, tuple(float(c) for c in coef), terms)
+    units = [u for u, *_ in samples]
+    return Fit(quantity, tuple(float(c) for c in coef), terms, (float(min(units)), float(max(units))))
 
 
 def leave_one_out(quantity: str, samples: list[tuple[float, int, int, float]]) -> list[dict]:

@@ -45,8 +45,8 @@ class Summary:
     stored_before: int
     computed: int
     errors: int
-    syntheses_run: int
-    syntheses_reused: int
+    syntheses_run: int  # yosys ran
+    syntheses_reused: int  # from the results database or the yosys cache
     seconds: float
     workers: int
     area_models: list = field(default_factory=list)
@@ -62,7 +62,8 @@ def synth_task(top: str, params: dict) -> dict:
     from rtl_models.synth import verilog_sources
 
     res = synth.synthesize(verilog_sources(top), top, params, progress=None)
-    return {"area_um2": res.area_um2, "clock_mhz": res.est_clock_mhz, "runtime_s": res.synth_runtime_s}
+    return {"area_um2": res.area_um2, "clock_mhz": res.est_clock_mhz, "runtime_s": res.synth_runtime_s,
+            "yosys_ran": not res.cached}
 
 
 def synth_key(top: str, params: dict) -> str:
@@ -192,8 +193,8 @@ def run(space: Space, db: str | None = None, scheduler: str | None = None, worke
             where = f"Dask scheduler {scheduler}" if scheduler else "a local Dask cluster"
             log(f"on {where} with {nworkers} worker{'s' if nworkers > 1 else ''}")
             results = _synthesise(client, con, to_synth, keys, known, progress, log)
-            summary.syntheses_reused = len(set(keys.values()) & set(known))
-            summary.syntheses_run = len(set(keys.values()) - set(known))
+            summary.syntheses_run = sum(bool(r.get("yosys_ran")) for r in results.values())
+            summary.syntheses_reused = len(set(keys.values())) - summary.syntheses_run
             designs, models = _fit(groups, to_synth, keys, results, need)
             _store_models(con, sid, models)
             summary.computed, summary.errors = _price(client, con, sid, space, missing, designs, mhash, nworkers,
@@ -331,7 +332,8 @@ def describe(summary: Summary) -> str:
         lines.append(f"{summary.errors} points are not designs (a buffer smaller than one tile of a layer): stored "
                      "with their error, left out of the fronts")
     if summary.syntheses_run or summary.syntheses_reused:
-        lines.append(f"syntheses: {summary.syntheses_run} run, {summary.syntheses_reused} reused from the database")
+        lines.append(f"syntheses: {summary.syntheses_run} run by yosys, {summary.syntheses_reused} reused (results "
+                     "database or yosys cache)")
     if summary.area_models:
         lines.append("area and clock of sizes not synthesised: " + areamodel.AREA_MODEL + "; " + areamodel.CLOCK_MODEL
                      + "; leave-one-out error at each synthesised size:")
