@@ -93,6 +93,41 @@ def test_space_errors_name_the_file_and_key(tmp_path, edit, message):
     assert str(path) in str(err.value) and "\n" not in str(err.value)
 
 
+def test_space_family_axis(tmp_path):
+    from reports.registry import engines
+
+    sp = space.load(write(tmp_path, SMALL.replace('engine = ["os", "ws"]', 'engine = ["os"]\nfamily = ["systolic"]')))
+    systolic = [n for n, e in engines(sized=True).items() if e.family == "systolic"]
+    assert sp.axes["engine"] == tuple(dict.fromkeys(["os"] + systolic)) and len(systolic) >= 4
+    with pytest.raises(space.SpaceError, match=r"\[space\] family: must be a family with sized engines"):
+        space.load(write(tmp_path, SMALL.replace('engine = ["os", "ws"]', 'family = ["gpu"]')))
+
+
+def test_sweep_refuses_a_database_it_cannot_use_and_keeps_it(tmp_path, capsys, monkeypatch):
+    path = write(tmp_path, SMALL)
+    db = tmp_path / "r.sqlite"
+    store.connect(db).close()
+    con = sqlite3.connect(db)
+    con.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'")
+    con.commit()
+    con.close()
+    before = db.read_bytes()
+    assert cli.main(["sweep", str(path), "--db", str(db), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "has schema version 0, this bitweight reads version 1" in err
+    assert db.read_bytes() == before
+    real = os.access
+    ro = tmp_path / "ro.sqlite"
+    store.connect(ro).close()
+    monkeypatch.setattr(store.os, "access", lambda p, mode: False if Path(p) == ro and mode == os.W_OK
+                        else real(p, mode))
+    before = ro.read_bytes()
+    assert cli.main(["sweep", str(path), "--db", str(ro), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is read-only; give a writable --db (nothing was changed)" in err
+    assert ro.read_bytes() == before
+
+
 def test_space_file_not_toml_or_missing(tmp_path):
     with pytest.raises(space.SpaceError, match="not valid TOML"):
         space.load(write(tmp_path, "name = \n"))

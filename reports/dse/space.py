@@ -7,6 +7,7 @@
 
     [space]                             # every combination is one design point per network
     engine = ["os", "ws", "os_csa"]     # registered engines with a sizing (`bitweight engines`)
+    family = ["tree"]                   # and/or every sized engine of these families
     rows = [8, 16, 32]
     cols = [8, 16, 32]                  # omit for square arrays (cols = rows)
     a_bits = [8]                        # operand widths; an engine with fixed widths keeps its own
@@ -48,7 +49,7 @@ OBJECTIVES = {"area_mm2": ("mm^2", False), "energy_uj": ("uJ per inference", Fal
               "latency_us": ("us per inference", False), "edp_uj_us": ("uJ x us", False),
               "power_w": ("W", False), "gops_per_mm2": ("GOPS / mm^2", True), "gops_per_w": ("GOPS / W", True)}
 MAPPINGS = ("scalesim", "latency", "dram", "edp")
-AXES = ("engine", "rows", "cols", "a_bits", "w_bits", "ifmap_kb", "filter_kb", "ofmap_kb", "bandwidth",
+AXES = ("engine", "family", "rows", "cols", "a_bits", "w_bits", "ifmap_kb", "filter_kb", "ofmap_kb", "bandwidth",
         "dram_latency", "mapping")
 DEFAULTS = {"a_bits": [8], "w_bits": [8], "ifmap_kb": [64], "filter_kb": [64], "ofmap_kb": [64],
             "bandwidth": [16], "dram_latency": [100], "mapping": ["scalesim"]}
@@ -155,9 +156,17 @@ def parse(text: str, source: str = "<space>", base: Path | None = None) -> Space
     sized = engines(sized=True)
     pos = lambda v: v > 0  # noqa: E731
     axes = {}
+    families = sorted({e.family for e in sized.values()})
+    if "family" in table:
+        fams = _list(source, "[space] family", table["family"], str, lambda v: v in families,
+                     f"a family with sized engines ({', '.join(families)})")
+        from_families = [n for n, e in sized.items() if e.family in fams]
+        table = {**table, "engine": list(dict.fromkeys(list(table.get("engine", [])) + from_families))}
     for axis in AXES:
+        if axis == "family":
+            continue
         if axis not in table and axis in ("engine", "rows"):
-            raise _err(source, "[space]", f"{axis} is required")
+            raise _err(source, "[space]", f"{axis} is required" + (" (or family)" if axis == "engine" else ""))
         if axis == "cols" and axis not in table:
             continue
         value = table.get(axis, DEFAULTS.get(axis))
