@@ -57,6 +57,10 @@ def test_space_points_and_defaults(tmp_path):
     assert sp.constraints[0].holds(9.9) and not sp.constraints[0].holds(10.1)
     assert len({evaluate.point_key(p, "m") for p in pts}) == len(pts)
     assert evaluate.point_key(pts[0], "m") != evaluate.point_key(pts[0], "other model")
+    # the DRAM energy source and the sizes the area model is fitted on price a point too
+    for edit in (('name = "small"', 'name = "small"\ndram_energy = "shiftaddllm"'), ("synthesise = [2]", "synthesise = [2, 4]")):
+        other = space.points(space.load(write(tmp_path, SMALL.replace(*edit), "other.toml")))
+        assert evaluate.point_key(other[0], "m") != evaluate.point_key(pts[0], "m")
 
 
 def test_space_drops_what_an_engine_cannot_be(tmp_path):

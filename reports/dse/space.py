@@ -276,6 +276,9 @@ def _points(space: Space) -> tuple[list[dict], dict]:
         cfg = spec.sizing.config(ArchConfig(4, 4, "os"))
         native[eng] = (_widths(cfg), getattr(cfg, "dataflow", None))
     sizes = [(r, r) for r in ax["rows"]] if space.square else list(itertools.product(ax["rows"], ax["cols"]))
+    # what else prices a point: the DRAM energy source and the sizes its area model is fitted on
+    common = {"dram_energy": space.dram_energy,
+              "synthesise": space.synthesise if space.synthesise == "all" else ",".join(map(str, space.synthesise))}
     for eng, (r, c), a, w, mp in itertools.product(ax["engine"], sizes, ax["a_bits"], ax["w_bits"], ax["mapping"]):
         widths, dataflow = native[eng]
         if "a_bits" not in widths and a != 8 or "b_bits" not in widths and w != 8:
@@ -290,5 +293,5 @@ def _points(space: Space) -> tuple[list[dict], dict]:
                                                           ax["ofmap_kb"], ax["bandwidth"], ax["dram_latency"]):
             out.append({"engine": eng, "rows": r, "cols": c, "a_bits": a, "w_bits": w, "ifmap_kb": float(ib),
                         "filter_kb": float(fb), "ofmap_kb": float(ob), "bandwidth": float(bw), "dram_latency": lat,
-                        "network": net, "mapping": mp})
+                        "network": net, "mapping": mp, **common})
     return out, dropped

@@ -8,7 +8,8 @@ refused with a one-line error, never migrated silently):
                   tables that price a point (:func:`reports.dse.evaluate.model_hash`), so a changed
                   cost model never reuses an old row. Inputs: engine, rows, cols, a_bits, w_bits,
                   ifmap_kb, filter_kb, ofmap_kb, bandwidth (bytes/cycle), dram_latency (cycles),
-                  network, mapping. Results: area_mm2 (array and buffers; array_area_mm2 the
+                  network, mapping, dram_energy (the DRAM energy source), synthesise (the sizes
+                  the area and clock model was fitted on, e.g. "4,8,16", or "all"). Results: area_mm2 (array and buffers; array_area_mm2 the
                   array alone, area_source "synth" or "fit"), clock_mhz, macs, cycles, stall_cycles, latency_us, energy_uj and its parts
                   (energy_array_uj, energy_buffers_uj, energy_dram_uj), power_w, edp_uj_us,
                   gops, gops_per_mm2, gops_per_w, dram_bytes, memory_bound_layers, and
@@ -39,13 +40,14 @@ ENV_DB = "BITWEIGHT_DB"
 DEFAULT_DB = "bitweight-results.sqlite"
 
 POINT_INPUTS = ("engine", "rows", "cols", "a_bits", "w_bits", "ifmap_kb", "filter_kb", "ofmap_kb", "bandwidth",
-                "dram_latency", "network", "mapping")
+                "dram_latency", "network", "mapping", "dram_energy", "synthesise")
 POINT_RESULTS = ("area_mm2", "array_area_mm2", "area_source", "clock_mhz", "macs", "cycles", "stall_cycles",
                  "latency_us", "energy_uj",
                  "energy_array_uj", "energy_buffers_uj", "energy_dram_uj", "power_w", "edp_uj_us", "gops",
                  "gops_per_mm2", "gops_per_w", "dram_bytes", "memory_bound_layers", "error")
 
 _TYPES = {"engine": "TEXT", "network": "TEXT", "mapping": "TEXT", "area_source": "TEXT", "error": "TEXT",
+          "dram_energy": "TEXT", "synthesise": "TEXT",
           "ifmap_kb": "REAL", "filter_kb": "REAL", "ofmap_kb": "REAL", "bandwidth": "REAL"}
 _INT = {"rows", "cols", "a_bits", "w_bits", "dram_latency", "macs", "cycles", "stall_cycles", "dram_bytes",
         "memory_bound_layers"}
