@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.bitweight-installed
 
-.PHONY: setup report test bench cosim synth gpu-check clean iverilog scalesim-env coverage lcov
+.PHONY: setup report test bench cosim synth gpu-check clean iverilog scalesim-env coverage lcov chromium
 
 setup: $(STAMP) iverilog
 
@@ -49,8 +49,12 @@ report: setup
 
 # every core: workers share the Verilator/Icarus build folders (locked) and the yosys cache (atomic
 # writes); JUnit XML of every test in test-results/junit.xml
-test: setup scalesim-env
+test: setup scalesim-env chromium
 	$(PY) -m pytest -q -n auto --junitxml=test-results/junit.xml
+
+# Debian's Chromium, for the report's browser test (tests/browser.py, driven by Playwright)
+chromium:
+	@$(call debian,chromium,chromium)
 
 # line and toggle coverage of the RTL from every Verilator test (builds of their own, with
 # coverage): rtl_models/build/coverage/ holds modules.csv, uncovered.csv, coverage.info, html/

@@ -20,8 +20,10 @@ import html
 import json
 import os
 import platform
+import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -147,6 +149,43 @@ def pe_alone_targets() -> list[tuple[str, SynthTarget]]:
     return [(e.name, SynthTarget(e.pe_top, {})) for e in engines().values() if e.pe_alone]
 
 
+def _synth_one(files: list[str], top: str, params: dict) -> tuple[bool, float]:
+    res = synth.synthesize([Path(f) for f in files], top, params, progress=None)
+    return res.cached, res.synth_runtime_s
+
+
+def synthesize_all(targets: Iterable[SynthTarget], workers: int | None = None,
+                   progress: Callable[[str], None] | None = print) -> int:
+    """Synthesise ``targets`` into the cache, independent ones in parallel (yosys runs on one core:
+    one process per core), so the report's sequential passes then read the cache. Prints each
+    synthesis as it finishes with the count and an ETA. Returns how many yosys runs there were."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    unique = {}
+    for t in targets:
+        if t is not None:
+            unique.setdefault((t.top, tuple(sorted(t.params.items())), tuple(map(str, t.files()))), t)
+    todo = [t for t in unique.values() if not synth.is_cached(t.files(), t.top, dict(t.params))]
+    if not todo:
+        return 0
+    workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
+    say = progress or (lambda _m: None)
+    say(f"synthesis: {len(todo)} design(s) not in the cache, {workers} at a time (the largest take minutes)")
+    t0 = time.perf_counter()
+    done = 0
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futs = {pool.submit(_synth_one, [str(f) for f in t.files()], t.top, dict(t.params)): t for t in todo}
+        for fut in as_completed(futs):
+            t = futs[fut]
+            cached, runtime = fut.result()
+            done += 1
+            elapsed = time.perf_counter() - t0
+            eta = elapsed / done * (len(todo) - done)
+            say(f"synthesis [{done}/{len(todo)}] {t.label()}: {runtime:.1f} s; {elapsed:.0f} s so far"
+                + (f", about {eta:.0f} s left" if done < len(todo) else ""))
+    return len(todo)
+
+
 def default_workloads() -> list[GemmWorkload]:
     """The named layer shapes of sim/workloads.py (the RTL-sized tiny ones left out)."""
     from sim.workloads import GEMM_NOTES, NAMED_GEMMS
@@ -199,140 +238,139 @@ def _rtl_inventory(tops: set[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _plots(folder: Path, costs: pd.DataFrame, synth_df: pd.DataFrame) -> list[tuple[str, str]]:
-    # Figure + Agg canvas directly: no pyplot global state, no display needed.
+def _plots(folder: Path, costs: pd.DataFrame, synth_df: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """key -> (PNG file, caption) of the report's own figures (reports/plots.py)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
-    made = []
+    from reports import plots
 
-    def save(fig: Figure, name: str, caption: str) -> None:
+    made = {}
+
+    def save(key: str, fig, name: str, caption: str) -> None:
         FigureCanvasAgg(fig)
-        fig.tight_layout()
         fig.savefig(folder / name, dpi=120)
-        made.append((name, caption))
+        made[key] = (name, caption)
 
+    save("efficiency", plots.efficiency(costs), "efficiency.png",
+         "Area efficiency (GOPS/mm^2 of the synthesised array) against energy efficiency (GOPS/W, memory included) "
+         "of every priced engine, each the geometric mean over the workloads: up and to the right is better.")
+    save("latency", plots.heatmap(costs, "latency_us", "latency (us)"), "latency.png",
+         "Latency of each workload on each engine: cycles (stalls included) / the synthesised clock estimate.")
+    save("energy", plots.heatmap(costs, "energy_per_mac_pj", "energy per MAC (pJ)"), "energy_per_mac_map.png",
+         "Energy per useful MAC of each engine on each workload, memory included.")
     comps = [c for c in cost.COMPONENTS if f"energy_{c}_pj" in costs]
-    fig = Figure(figsize=(max(6, 0.9 * len(costs)), 4.5))
-    ax = fig.add_subplot()
-    labels = [f"{e}\n{w}" for e, w in zip(costs.engine, costs.workload)]
-    bottom = [0.0] * len(costs)
-    for c in comps:
-        per_mac = (costs[f"energy_{c}_pj"] / costs.macs).tolist()
-        ax.bar(range(len(costs)), per_mac, bottom=bottom, label=c.replace("_", " "))
-        bottom = [b + v for b, v in zip(bottom, per_mac)]
-    ax.set_xticks(range(len(costs)), labels, rotation=60, ha="right", fontsize=7)
-    ax.set_ylabel("energy per MAC (pJ)")
-    ax.set_title("Energy per MAC by component (45 nm, dynamic only)")
-    ax.legend(fontsize=8)
-    save(fig, "energy_per_mac.png", "Energy per useful MAC, split into MAC arithmetic, PE registers, buffers and DRAM.")
-
-    engines = list(dict.fromkeys(costs.engine))
-    workloads = list(dict.fromkeys(costs.workload))
-    fig = Figure(figsize=(max(6, 1.2 * len(workloads)), 4.5))
-    ax = fig.add_subplot()
-    width = 0.8 / max(1, len(engines))
-    for i, e in enumerate(engines):
-        sub = costs[costs.engine == e].set_index("workload").reindex(workloads)
-        ax.bar([j + i * width for j in range(len(workloads))], sub.latency_us, width, label=e)
-    ax.set_xticks([j + width * (len(engines) - 1) / 2 for j in range(len(workloads))], workloads,
-                  rotation=30, ha="right", fontsize=8)
-    ax.set_yscale("log")
-    ax.set_ylabel("latency (us), log scale")
-    ax.set_title("Latency per workload (cycles / estimated clock)")
-    ax.legend(fontsize=8)
-    save(fig, "latency.png", "Latency of each workload on each engine: model cycles (stalls included) divided by the synthesised clock estimate.")
-
-    # PEs (um^2) and arrays (mm^2) differ by ~400x: one linear panel each, stacked comb + flip-flops
-    roles = [r for r in ("pe", "array") if r in set(synth_df.role)]
-    fig = Figure(figsize=(5 * len(roles), 4.5))
-    for i, role in enumerate(roles):
-        ax = fig.add_subplot(1, len(roles), i + 1)
-        sub = synth_df[synth_df.role == role]
-        scale, unit = (1.0, "um^2") if role == "pe" else (1e-6, "mm^2")
-        x = range(len(sub))
-        ax.bar(x, sub.comb_area_um2 * scale, label="combinational")
-        ax.bar(x, sub.seq_area_um2 * scale, bottom=sub.comb_area_um2 * scale, label="flip-flops")
-        ax.set_xticks(x, [f"{e}\n{t}" for e, t in zip(sub.engine, sub.top)], rotation=20, ha="right", fontsize=8)
-        ax.set_ylabel(f"cell area ({unit})")
-        ax.set_title(f"{'PE alone' if role == 'pe' else 'whole array'}")
-        ax.legend(fontsize=8)
-    fig.suptitle("Synthesised standard-cell area (NanGate 45 nm X1 equivalents)")
-    save(fig, "area.png", "Standard-cell area of each PE and each whole array (buffers and control included), "
-         "combinational logic and flip-flops.")
+    save("breakdown", plots.energy_breakdown(costs, comps), "energy_per_mac.png",
+         "Energy per useful MAC split into MAC arithmetic, PE registers, buffers and DRAM, per workload.")
+    save("area", plots.area(synth_df), "area.png",
+         "Standard-cell area of each PE and each whole array (buffers and control included), combinational logic "
+         "and flip-flops.")
     return made
 
 
-def _fmt(v: object) -> str:
-    if isinstance(v, float):
-        if v != v or v in (float("inf"), float("-inf")):
-            return str(v)
-        if v == 0:
-            return "0"
-        if abs(v) >= 1000:
-            return f"{v:,.0f}"
-        return f"{v:.4g}"
-    return html.escape(str(v))
+def best_per_workload(costs: pd.DataFrame) -> pd.DataFrame:
+    """Per workload, the engine with the best area efficiency, the lowest energy per MAC and the lowest latency."""
+    rows = []
+    for w, sub in costs.groupby("workload", sort=False):
+        row = {"workload": w}
+        for label, col, pick in (("area efficiency (GOPS/mm^2)", "gops_per_mm2", "idxmax"),
+                                 ("energy per MAC (pJ)", "energy_per_mac_pj", "idxmin"),
+                                 ("latency (us)", "latency_us", "idxmin")):
+            vals = sub[col].dropna()
+            if vals.empty:
+                row[f"best {label}"], row[label] = "n/a", float("nan")
+                continue
+            i = getattr(vals, pick)()
+            row[f"best {label}"], row[label] = sub.loc[i, "engine"], float(vals[i])
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
-def _table_html(df: pd.DataFrame) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    body = "".join("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>"
-                   for row in df.itertuples(index=False))
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+PROVENANCE = [
+    "<li><b>cycles, utilisation, event counts</b>: the engine's cycle-level model in <code>sim/</code> "
+    "(closed-form per fold, held equal to the RTL's measured cycles by the co-simulation tests).</li>",
+    "<li><b>area_um2, logic depth</b>: our Verilog (<code>rtl_models/verilog/</code>) synthesised with "
+    "yosys <code>synth -flatten</code>; each generic gate is costed as NanGate FreePDK45 X1 standard cells "
+    "(<code>reports/tables/yosys_generic_cell_area.csv</code>). Standard-cell area only: no wires, no "
+    "placement utilisation. The arrays' operand and output buffers are the RTL's DEPTH-deep flip-flop "
+    "buffers (DEPTH as in the synthesis table's parameters, else the RTL default), whereas the energy model "
+    "prices buffer accesses as SRAM reads: the area covers less storage than the energy assumes.</li>",
+    "<li><b>clock_mhz</b>: 1 / (critical path + DFF clock-to-Q + setup + the end flip-flop's enable/reset "
+    "gating), the critical path being the slowest register-to-register path with every gate at its NanGate "
+    "X1 delay (<code>critical_path_gates</code> gates; <code>logic_depth</code> is yosys's <code>ltp</code> "
+    "count of the longest path in gates). Unit-load delays, no wires, ripple-carry adders from generic "
+    "synthesis: a first-order, pessimistic estimate.</li>",
+    "<li><b>energy_pj</b>: event counts x energy per event (the event -> energy table), built from Horowitz "
+    "ISSCC 2014 (45 nm, 0.9 V) operation and SRAM energies and a DFF_X1 register-write energy derived from the "
+    "NanGate Liberty file, plus the memory system's buffer fills and DRAM traffic (reports/memory.py). "
+    "Dynamic energy only: no leakage, no clock tree, no wires.</li>",
+    "<li><b>latency_us</b> = cycles / clock; <b>throughput_gops</b> counts 2 ops per MAC; "
+    "<b>gops_per_mm2</b> uses the synthesised array area; <b>gops_per_w</b> = ops / energy.</li>",
+    "<li><b>utilisation</b> = useful MACs / (multiply units x cycles). It exceeds 1 where one unit does more "
+    "than one MAC per cycle: a LUT lane's table lookup serves a whole group of binary-coded weights (8 per "
+    "lookup), so those engines read above 1.</li>",
+    "<li><b>n/a</b> in a table: the value does not apply to that row (an engine not priced on a workload, a "
+    "column another kind of engine does not have); hover over it for the reason.</li>",
+]
+
+COST_TITLES = {
+    "utilisation": "useful MACs / (multiply units x cycles); above 1 when a unit does more than one MAC per cycle "
+                   "(LUT lookups)",
+    "bound": "compute: the engine is busier than the DRAM port; memory: the DRAM port is",
+    "stall_cycles": "cycles the engine waits for the memory system",
+    "energy_per_mac_pj": "all energy (MAC, registers, buffers, DRAM) / useful MACs",
+}
 
 
-def _index_html(meta: dict, sections: list[ReportSection], plots: list[tuple[str, str]]) -> str:
-    css = ("body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em;line-height:1.4}"
-           "table{border-collapse:collapse;font-size:12px;margin:0.5em 0 1.5em}"
-           "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right;vertical-align:top}"
-           "th{background:#f3f3f3}td:nth-child(-n+2){text-align:left}img{max-width:100%}"
-           "code{background:#f3f3f3;padding:0 3px}")
+def _section_html(sec: ReportSection, figures: Sequence[tuple[str, str]] = (), fold_over: int = 60) -> str:
+    from reports import page
+
+    tid = "t-" + page.slug(sec.csv_name[:-4])
+    parts = [f"<p class='note'>{sec.note} Data: <a href='{html.escape(sec.csv_name)}'>{html.escape(sec.csv_name)}</a>.</p>"]
+    tab = page.table(sec.table, tid, COST_TITLES if sec.csv_name == "gemm_costs.csv" else None)
+    if len(sec.table) > fold_over:
+        tab = f"<details><summary>show the table ({len(sec.table)} rows)</summary>{tab}</details>"
+    parts.append(tab)
+    if sec.figure_name:
+        parts.append(page.figure_html(sec.figure_name, sec.figure_caption))
+    parts += [page.figure_html(name, caption) for name, caption in figures]
+    return "".join(parts)
+
+
+def _index_html(meta: dict, sections: list[ReportSection], plots: dict[str, tuple[str, str]],
+                costs: pd.DataFrame) -> str:
+    from reports import page
+
     env = ", ".join(f"{k} {html.escape(v)}" for k, v in meta["versions"].items())
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>bitweight report</title>",
-        f"<style>{css}</style></head><body>",
-        "<h1>bitweight: area, energy and latency of the GEMM engines</h1>",
-        f"<p>Built {html.escape(meta['built'])}. Environment: {env}.</p>",
-        "<h2>Where each number comes from</h2><ul>",
-        "<li><b>cycles, utilisation, event counts</b>: the engine's cycle-level model in <code>sim/</code> "
-        "(closed-form per fold, held equal to the RTL's measured cycles by the co-simulation tests).</li>",
-        "<li><b>area_um2, logic depth</b>: our Verilog (<code>rtl_models/verilog/</code>) synthesised with "
-        "yosys <code>synth -flatten</code>; each generic gate is costed as NanGate FreePDK45 X1 standard cells "
-        "(<code>reports/tables/yosys_generic_cell_area.csv</code>). Standard-cell area only: no wires, no "
-        "placement utilisation. The arrays' operand and output buffers are the RTL's DEPTH-deep flip-flop "
-        "buffers (DEPTH as in the synthesis table's parameters, else the RTL default), whereas the energy model "
-        "prices buffer accesses as 32 KB SRAM reads: the area covers less storage than the energy assumes.</li>",
-        "<li><b>clock_mhz</b>: 1 / (critical path + DFF clock-to-Q + setup + the end flip-flop's enable/reset "
-        "gating), the critical path being the slowest register-to-register path with every gate at its NanGate "
-        "X1 delay (<code>critical_path_gates</code> gates; <code>logic_depth</code> is yosys's <code>ltp</code> "
-        "count of the longest path in gates). Unit-load delays, no wires, ripple-carry adders from generic "
-        "synthesis: a first-order, pessimistic estimate.</li>",
-        "<li><b>energy_pj</b>: event counts x energy per event (table below), built from Horowitz ISSCC 2014 "
-        "(45 nm, 0.9 V) operation and SRAM energies and a DFF_X1 register-write energy derived from the "
-        "NanGate Liberty file. Dynamic energy only: no leakage, no clock tree, no wires, no DRAM.</li>",
-        "<li><b>latency_us</b> = cycles / clock; <b>throughput_gops</b> counts 2 ops per MAC; "
-        "<b>gops_per_mm2</b> uses the synthesised array area; <b>gops_per_w</b> = ops / energy.</li>",
-        "</ul>",
-    ]
+    head = (f"<p class='meta'>Built {html.escape(meta['built'])} on {env}. {len(meta['engines'])} priced engines x "
+            f"{len(meta['workloads'])} workloads; every table below is also a CSV file in this folder.</p>")
+    if meta.get("quick"):
+        head += ("<div class='banner' role='note'>Reduced report (<code>bitweight report --quick</code>): small arrays, "
+                 "few sentences and steps in every section. The code paths are the full report's; the numbers are "
+                 "not. Run <code>make report</code> for the full one.</div>")
+    summary = best_per_workload(costs)
+    blocks = [("Summary", "<p class='note'>The best engine on each workload for area efficiency, energy per MAC "
+                          "(memory included) and latency, then every engine's area efficiency against its energy "
+                          "efficiency.</p>" + page.table(summary, "t-summary")
+               + page.figure_html(*plots["efficiency"]))]
+    by_csv = {s.csv_name: s for s in sections}
+    cost_sec = by_csv["gemm_costs.csv"]
+    blocks.append(("Cost pivot: engines x workloads",
+                   "<p class='note'>Pick a metric; click a header to sort. " + cost_sec.note + "</p>"
+                   + page.pivot_html(page.pivot_data(costs))
+                   + page.figure_html(*plots["energy"]) + page.figure_html(*plots["latency"])
+                   + page.figure_html(*plots["breakdown"])))
+    extra = {"gemm_costs.csv": [], "synthesis.csv": [plots["area"]]}
+    folded = {"rtl_inventory.csv", "event_energy.csv", "technology.csv", "event_counts.csv"}
     for sec in sections:
-        parts.append(f"<h2>{html.escape(sec.title)}</h2><p>{sec.note} File: <a href='{sec.csv_name}'>"
-                     f"{sec.csv_name}</a>.</p>")
-        parts.append(_table_html(sec.table))
-        if sec.figure_name:
-            parts.append(f"<figure><img src='{sec.figure_name}' alt='{html.escape(sec.figure_caption)}'>"
-                         f"<figcaption>{html.escape(sec.figure_caption)}</figcaption></figure>")
-    parts.append("<h2>Plots</h2>")
-    for name, caption in plots:
-        parts.append(f"<figure><img src='{name}' alt='{html.escape(caption)}'><figcaption>{html.escape(caption)}"
-                     "</figcaption></figure>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+        blocks.append((sec.title, _section_html(sec, extra.get(sec.csv_name, ()),
+                                                fold_over=0 if sec.csv_name in folded else 60)))
+    blocks.append(("Where each number comes from", "<ul>" + "".join(PROVENANCE) + "</ul>"))
+    return page.page("bitweight: area, energy and latency of the GEMM engines", head, blocks)
 
 
 def _write_report(folder: Path, engines: Sequence[EngineSpec], workloads: Sequence[GemmWorkload],
                   progress: Callable[[str], None], extra_synth: Sequence[tuple[str, SynthTarget]] = (),
-                  extra_sections: Sequence[ReportSection] = ()) -> None:
+                  extra_sections: Sequence[ReportSection] = (), quick: bool = False) -> None:
     synth_rows, cell_rows, clock, area = [], [], {}, {}
     targets = [(e.name, role, t) for e in engines for role, t in (("pe", e.pe), ("array", e.array))]
     targets += [(name, "pe", t) for name, t in extra_synth]
@@ -419,7 +457,7 @@ def _write_report(folder: Path, engines: Sequence[EngineSpec], workloads: Sequen
     progress("report: plots")
     plots = _plots(folder, costs, synth_df)
     meta = {"built": datetime.datetime.now().astimezone().isoformat(timespec="seconds"), "versions": _versions(),
-            "engines": [e.name for e in engines], "workloads": [w.name for w in workloads]}
+            "engines": [e.name for e in engines], "workloads": [w.name for w in workloads], "quick": quick}
     (folder / "meta.json").write_text(json.dumps(meta, indent=1))
     synth_cols = ["engine", "role", "top", "params", "num_cells", "flop_bits", "area_um2", "logic_depth",
                   "critical_path_gates", "critical_path_ps", "flop_overhead_ps", "est_clock_mhz",
@@ -443,20 +481,68 @@ def _write_report(folder: Path, engines: Sequence[EngineSpec], workloads: Sequen
         ("Technology table", "technology.csv", technology,
          "Every technology number used, with its unit and source (reports/tables/README.md explains each file)."),
     ]]
-    (folder / "index.html").write_text(_index_html(meta, sections, plots), encoding="utf-8")
+    (folder / "index.html").write_text(_index_html(meta, sections, plots, costs), encoding="utf-8")
     (folder / MARKER).write_text("written by reports/build.py; build_report replaces this folder whole\n")
+
+
+def check_output(out_dir: str | os.PathLike) -> Path:
+    """Refuse, before any work, an output folder build_report could not write: a file, a folder
+    holding other things than a report, or a place that cannot be written. Returns the resolved path."""
+    out = Path(out_dir).resolve()
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder for the report")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise ValueError(f"--out {out} holds other files and is not a bitweight report folder; refusing to replace "
+                         "it (give an empty or new folder)")
+    parent = out.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"--out {out}: {parent} is a file, so the folder cannot be made")
+    if not os.access(parent, os.W_OK | os.X_OK) or (out.is_dir() and not os.access(out.parent, os.W_OK)):
+        raise ValueError(f"--out {out}: {parent if not out.parent.exists() else out.parent} is not writable")
+    return out
+
+
+def remove_stale(out: Path, legacy_age_s: float = 3600.0) -> list[Path]:
+    """Remove scratch folders that killed runs left beside ``out``: ``.NAME.partial-PID-*`` and
+    ``.NAME.old-PID`` whose process PID is gone, and scratch folders without a PID in their name
+    (older bitweight) untouched for ``legacy_age_s``. Returns what was removed."""
+    import time
+
+    gone = []
+    for path in out.parent.glob(f".{out.name}.*"):
+        m = re.fullmatch(rf"\.{re.escape(out.name)}\.(partial|old)-(.*)", path.name)
+        if not m or not path.is_dir():
+            continue
+        pid = re.match(r"(\d+)(-|$)", m.group(2))
+        if pid:
+            try:
+                os.kill(int(pid.group(1)), 0)
+                continue  # its process still runs (or the PID was reused): leave it
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue
+        elif time.time() - path.stat().st_mtime < legacy_age_s:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        gone.append(path)
+    return gone
 
 
 def build_report(out_dir: str | os.PathLike, engines: Iterable[EngineSpec], workloads: Iterable[GemmWorkload],
                  progress: Callable[[str], None] | None = print,
                  extra_synth: Iterable[tuple[str, SynthTarget]] = (),
-                 extra_sections: Iterable[ReportSection | tuple[str, str, pd.DataFrame, str]] = ()) -> Path:
+                 extra_sections: Iterable[ReportSection | tuple[str, str, pd.DataFrame, str]] = (),
+                 quick: bool = False) -> Path:
     """Write the report into `out_dir` (replaced whole, atomically) and return its path.
 
     ``extra_synth``: (engine name, PE target) pairs of engine families the cost table does not
     price yet; their processing elements join the synthesis table beside the arrays' PEs.
     ``extra_sections``: ReportSection values (or (title, csv file name, table, note) tuples) shown
-    after the cost tables; reports/sections/ gathers every family's.
+    after the cost tables; reports/sections/ gathers every family's. ``quick``: the page says the
+    report is reduced. Scratch folders of killed runs beside ``out_dir`` are removed first.
     """
     engines, workloads = list(engines), list(workloads)
     if not engines or not workloads:
@@ -465,15 +551,15 @@ def build_report(out_dir: str | os.PathLike, engines: Iterable[EngineSpec], work
     if len(set(names)) != len(names):
         raise ValueError(f"engine names must be unique, got {names}")
     progress = progress or (lambda _msg: None)
-    out = Path(out_dir).resolve()
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
-        raise ValueError(f"{out} exists and is not a bitweight report folder; refusing to replace it")
+    out = check_output(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    for path in remove_stale(out):
+        progress(f"report: removed {path} (left by a run that was killed)")
+    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-{os.getpid()}-", dir=out.parent))
     os.chmod(scratch, 0o755)  # mkdtemp makes it private; a report is for reading
     try:
         _write_report(scratch, engines, workloads, progress, list(extra_synth),
-                      [_as_section(s) for s in extra_sections])
+                      [_as_section(s) for s in extra_sections], quick)
         old = None
         if out.exists():
             old = out.parent / f".{out.name}.old-{os.getpid()}"

@@ -21,14 +21,25 @@ runs the yosys flow of rtl_models/synth.py (`synth -flatten`, `stat -json`, `ltp
 
 Results are cached, keyed by the Verilog sources, top, parameters, yosys version and the cell
 tables, in $BITWEIGHT_CACHE_DIR (default ~/.cache/bitweight/synth): a 16 x 16 array takes about
-a minute.
+a minute. An entry is ``<key>.json`` (yosys's counts and the timing pass, plus a ``"check"``
+record: schema version, the netlist file's size and SHA-256, and a SHA-256 over all of it) and
+``<key>.netlist.json`` (the netlist as yosys wrote it). Every read validates the entry; a damaged
+one (unreadable, not JSON, wrong shape, checksum mismatch, netlist missing or truncated) is
+recomputed with one `CacheWarning` naming the file and replaced. Entries written before the
+check existed are validated by shape and upgraded in place, without rerunning yosys. A cache
+folder that cannot be written costs the caching, not the result (one warning per folder);
+`check_cache_writable` tests it up front.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import tempfile
+import threading
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -76,6 +87,27 @@ def cache_dir() -> Path:
         return Path(env) / "synth"
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "bitweight" / "synth"
+
+
+class CacheWarning(UserWarning):
+    """A synthesis cache entry was damaged (it is recomputed and replaced), or the cache folder
+    cannot be written (results are computed but not kept)."""
+
+
+def check_cache_writable() -> None:
+    """Raise ValueError, one line naming the folder, unless the synthesis cache folder
+    (`cache_dir`) can be created and written: for a command to call before any work starts."""
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError("permission denied")
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ValueError(f"synthesis cache folder {folder} cannot be written ({_reason(e)}); "
+                         f"set BITWEIGHT_CACHE_DIR to a writable folder") from None
 
 
 # The cache holds priced results (the timing pass below uses the cell tables), so it lives here,
@@ -218,37 +250,7 @@ def synthesize(
     top = check_top(top)
     params = check_params(params or {})
     paths = check_files(verilog_files)
-    label = f"{top}" + (" " + " ".join(f"{k}={v}" for k, v in params.items()) if params else "")
-    cache_file = cache_dir() / f"{_cache_key(paths, top, params)}.json"
-    if use_cache and cache_file.exists():
-        try:
-            counts = json.loads(cache_file.read_text())
-            result = cost_of_counts(top, params, counts, cached=True)
-            if progress:
-                progress(f"synth {label}: cached ({counts['synth_runtime_s']:.1f} s when run)")
-            return result
-        except (json.JSONDecodeError, KeyError):
-            pass  # a damaged or outdated entry is re-run and overwritten
-    if progress:
-        progress(f"synth {label}: running yosys ...")
-    counts = run_synthesis(paths, top, params, timeout_s)
-    module = counts.pop("netlist")
-    counts.update(critical_path(module))
-    if use_cache:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        for path, blob in ((_netlist_file(cache_file), module), (cache_file, counts)):  # netlist first
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text(json.dumps(blob, sort_keys=True))
-            os.replace(tmp, path)
-    result = cost_of_counts(top, params, counts)
-    if progress:
-        progress(f"synth {label}: {result.num_cells} cells, {result.area_um2:.0f} um^2, depth {result.logic_depth}, "
-                 f"~{result.est_clock_mhz:.0f} MHz ({result.synth_runtime_s:.1f} s)")
-    return result
-
-
-def _netlist_file(cache_file: Path) -> Path:
-    return cache_file.with_name(cache_file.stem + ".netlist.json")
+    return _synth(paths, top, params, use_cache, timeout_s, progress, want_netlist=False)[0]
 
 
 def gate_netlist(
@@ -261,14 +263,241 @@ def gate_netlist(
 ) -> dict:
     """The flattened gate-level netlist of `top` (yosys ``write_json`` module: ports, cells of
     yosys's internal gate types, bit numbers), the very netlist `synthesize` costs; cached beside
-    its result."""
+    its result (checked against the entry's checksum on every read)."""
+    top = check_top(top)
     params = check_params(params or {})
     paths = check_files(verilog_files)
+    return _synth(paths, top, params, True, timeout_s, progress, want_netlist=True)[1]
+
+
+def _synth(paths: list[Path], top: str, params: dict[str, int], use_cache: bool, timeout_s: float,
+           progress: Callable[[str], None] | None, want_netlist: bool) -> tuple[SynthResult, dict | None]:
+    """`synthesize`'s work; with `want_netlist` also the netlist, else None in its place."""
+    label = f"{top}" + (" " + " ".join(f"{k}={v}" for k, v in params.items()) if params else "")
     cache_file = cache_dir() / f"{_cache_key(paths, top, params)}.json"
-    net = _netlist_file(cache_file)
-    if not net.exists():
-        synthesize(paths, top, params, use_cache=True, timeout_s=timeout_s, progress=progress)
-    if not net.exists():  # a result cached before netlists were kept: run yosys again
-        cache_file.unlink(missing_ok=True)
-        synthesize(paths, top, params, use_cache=True, timeout_s=timeout_s, progress=progress)
-    return json.loads(net.read_text())
+    if use_cache and (hit := _read_entry(cache_file, want_netlist)) is not None:
+        counts, module = hit
+        result = cost_of_counts(top, params, counts, cached=True)
+        if progress:
+            progress(f"synth {label}: cached ({counts['synth_runtime_s']:.1f} s when run)")
+        return result, module
+    if progress:
+        progress(f"synth {label}: running yosys ...")
+    counts = run_synthesis(paths, top, params, timeout_s)
+    module = counts.pop("netlist")
+    counts.update(critical_path(module))
+    net_raw = json.dumps(module, sort_keys=True).encode() if use_cache or want_netlist else b""
+    if use_cache:
+        _store(cache_file, counts, net_raw, write_netlist=True)
+    result = cost_of_counts(top, params, counts)
+    if progress:
+        progress(f"synth {label}: {result.num_cells} cells, {result.area_um2:.0f} um^2, depth {result.logic_depth}, "
+                 f"~{result.est_clock_mhz:.0f} MHz ({result.synth_runtime_s:.1f} s)")
+    # the netlist as a cache read returns it (keys sorted), whether or not it could be stored
+    return result, (json.loads(net_raw) if want_netlist else None)
+
+
+# --------------------------------------------------------------------------------------------
+# cache entries: <key>.json = the counts plus {"check": {"schema", "netlist": {"bytes", "sha256"},
+# "sha256"}}, <key>.netlist.json = yosys's module, keys sorted. The counts stay at the top level
+# (not wrapped in a payload object), so an entry written before the check existed is still the
+# same counts: it is validated by shape and upgraded in place (check added, yosys not rerun), and
+# older bitweight versions read new entries as before (they ignore "check").
+# --------------------------------------------------------------------------------------------
+
+SCHEMA = 2  # of the "check" record; entries without one (schema 1) are upgraded in place
+
+# what cost_of_counts reads from an entry, and what each must be
+_COUNT_FIELDS = {
+    "cells": "counts", "path_cells": "counts",
+    "logic_depth": "int", "critical_path_gates": "int",
+    "critical_path_ps": "number", "synth_runtime_s": "number", "flop_overhead_ps": "positive",
+    "yosys_version": "str",
+}
+_EXPECTED = {"counts": "an object of non-negative integers", "int": "a non-negative integer",
+             "number": "a finite non-negative number", "positive": "a finite positive number", "str": "a string"}
+
+_UNWRITABLE_WARNED: set[str] = set()  # cache folders already warned about, once per process
+
+
+class _Damaged(Exception):
+    def __init__(self, path: Path, what: str):
+        super().__init__(f"{path}: {what}")
+        self.path, self.what = path, what
+
+
+def _netlist_file(cache_file: Path) -> Path:
+    return cache_file.with_name(cache_file.stem + ".netlist.json")
+
+
+def _reason(e: OSError) -> str:
+    return (e.strerror or str(e)).lower()
+
+
+def _read_entry(cache_file: Path, want_netlist: bool) -> tuple[dict, dict | None] | None:
+    """The counts (and with `want_netlist` the netlist) of a valid entry; None when there is no
+    entry or it is damaged, which is warned about (one line naming the file and the damage)."""
+    try:
+        return _load_entry(cache_file, want_netlist)
+    except _Damaged as d:
+        warnings.warn(f"synthesis cache entry {d.path} is damaged ({d.what}); running yosys again to replace it",
+                      CacheWarning, stacklevel=4)
+        return None
+
+
+def _load_entry(cache_file: Path, want_netlist: bool) -> tuple[dict, dict | None] | None:
+    raw = _read_bytes(cache_file)
+    if raw is None:
+        return None
+    counts = _parse_json(cache_file, raw)
+    if not isinstance(counts, dict):
+        raise _Damaged(cache_file, f"wrong shape: a JSON {type(counts).__name__}, not an object")
+    check = counts.pop("check", None)
+    _check_counts(cache_file, counts)
+    net_file = _netlist_file(cache_file)
+    if check is None:  # written before entries carried a check: validated by shape, then upgraded
+        net_raw = _read_bytes(net_file)
+        if net_raw is None:
+            raise _Damaged(net_file, "netlist missing")
+        module = _parse_module(net_file, net_raw)
+        _store(cache_file, counts, net_raw, write_netlist=False)
+        return counts, module if want_netlist else None
+    expected = _check_record(cache_file, check, counts)
+    if not want_netlist:  # the size catches a truncated or missing netlist without reading it
+        try:
+            size = net_file.stat().st_size
+        except (FileNotFoundError, NotADirectoryError):
+            raise _Damaged(net_file, "netlist missing") from None
+        except OSError as e:
+            raise _Damaged(net_file, f"cannot be read: {_reason(e)}") from None
+        if size != expected["bytes"]:
+            raise _Damaged(net_file, f"truncated or changed: {size} bytes, {expected['bytes']} written")
+        return counts, None
+    net_raw = _read_bytes(net_file)
+    if net_raw is None:
+        raise _Damaged(net_file, "netlist missing")
+    if len(net_raw) != expected["bytes"]:
+        raise _Damaged(net_file, f"truncated or changed: {len(net_raw)} bytes, {expected['bytes']} written")
+    if hashlib.sha256(net_raw).hexdigest() != expected["sha256"]:
+        raise _Damaged(net_file, "checksum mismatch: changed after it was written")
+    return counts, _parse_module(net_file, net_raw)
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        raise _Damaged(path, f"cannot be read: {_reason(e)}") from None
+
+
+def _parse_json(path: Path, raw: bytes):
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _Damaged(path, f"not UTF-8 text: byte {e.start} is 0x{raw[e.start]:02x}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise _Damaged(path, f"not valid JSON, truncated?: {e.msg} at line {e.lineno} column {e.colno}") from None
+    except RecursionError:
+        raise _Damaged(path, "not valid JSON: nested too deeply") from None
+
+
+def _short(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _valid(kind: str, v) -> bool:
+    def number(x) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+    if kind == "counts":
+        return isinstance(v, dict) and all(
+            isinstance(k, str) and isinstance(n, int) and not isinstance(n, bool) and n >= 0 for k, n in v.items())
+    if kind == "int":
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+    if kind == "number":
+        return number(v) and v >= 0
+    if kind == "positive":
+        return number(v) and v > 0
+    return isinstance(v, str)
+
+
+def _check_counts(path: Path, counts: dict) -> None:
+    for name, kind in _COUNT_FIELDS.items():
+        if name not in counts:
+            raise _Damaged(path, f"wrong shape: no {name!r}")
+        if not _valid(kind, counts[name]):
+            raise _Damaged(path, f"wrong shape: {name!r} is {_short(counts[name])}, expected {_EXPECTED[kind]}")
+
+
+def _check_record(path: Path, check, counts: dict) -> dict:
+    """The netlist's {"bytes", "sha256"} of a valid "check" record; raises _Damaged otherwise."""
+    if not (isinstance(check, dict) and isinstance(check.get("netlist"), dict) and isinstance(check.get("sha256"), str)
+            and _valid("int", check["netlist"].get("bytes")) and isinstance(check["netlist"].get("sha256"), str)):
+        raise _Damaged(path, f"wrong shape: 'check' is {_short(check)}")
+    if check.get("schema") != SCHEMA:
+        raise _Damaged(path, f"entry schema {_short(check.get('schema'))}, this bitweight reads {SCHEMA}")
+    if check["sha256"] != _entry_sha256(path.stem, counts, check["netlist"]):
+        raise _Damaged(path, "checksum mismatch: changed after it was written")
+    return check["netlist"]
+
+
+def _entry_sha256(key: str, counts: dict, netlist: dict) -> str:
+    """SHA-256 over the entry's key, counts and netlist record (canonical JSON: floats round-trip)."""
+    blob = {"schema": SCHEMA, "key": key, "counts": counts, "netlist": netlist}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
+
+
+def _parse_module(path: Path, raw: bytes) -> dict:
+    module = _parse_json(path, raw)
+    if not isinstance(module, dict) or not isinstance(module.get("cells"), dict) \
+            or not isinstance(module.get("ports"), dict):
+        raise _Damaged(path, "wrong shape: not a yosys module with 'cells' and 'ports'")
+    for name, cell in module["cells"].items():
+        if not (isinstance(cell, dict) and isinstance(cell.get("type"), str)
+                and isinstance(cell.get("port_directions"), dict) and isinstance(cell.get("connections"), dict)):
+            raise _Damaged(path, f"wrong shape: cell {name!r} is not a yosys cell")
+    for name, port in module["ports"].items():
+        if not (isinstance(port, dict) and isinstance(port.get("direction"), str)
+                and isinstance(port.get("bits"), list)):
+            raise _Damaged(path, f"wrong shape: port {name!r} is not a yosys port")
+    return module
+
+
+def _store(cache_file: Path, counts: dict, net_raw: bytes, write_netlist: bool) -> None:
+    """Write the entry (netlist first, each file atomically); a folder that cannot be written is
+    warned about once per process and the entry is not kept."""
+    netlist = {"bytes": len(net_raw), "sha256": hashlib.sha256(net_raw).hexdigest()}
+    check = {"schema": SCHEMA, "netlist": netlist, "sha256": _entry_sha256(cache_file.stem, counts, netlist)}
+    folder = cache_file.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if write_netlist:
+            _write_atomic(_netlist_file(cache_file), net_raw)
+        _write_atomic(cache_file, json.dumps({**counts, "check": check}, sort_keys=True).encode())
+    except OSError as e:
+        if str(folder) not in _UNWRITABLE_WARNED:
+            _UNWRITABLE_WARNED.add(str(folder))
+            warnings.warn(f"synthesis cache folder {folder} cannot be written ({_reason(e)}): results are computed "
+                          f"but not cached; set BITWEIGHT_CACHE_DIR to a writable folder", CacheWarning, stacklevel=4)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def is_cached(paths: list[Path], top: str, params: dict[str, int]) -> bool:
+    """Whether a synthesis of ``top`` at ``params`` has a cache entry (its netlist included); the
+    entry is validated when it is read."""
+    cache_file = cache_dir() / f"{_cache_key(paths, top, params)}.json"
+    return cache_file.is_file() and _netlist_file(cache_file).is_file()

@@ -67,7 +67,11 @@ def _calibration_netlist(kind: str, progress) -> dict:
     folder = Path(tempfile.gettempdir()) / "bitweight-toggle-cal"
     folder.mkdir(exist_ok=True)
     path = folder / f"cal_{kind}.v"
-    if not path.exists() or path.read_text() != src:  # written whole (parallel test workers read it)
+    try:  # a missing, unreadable or damaged copy (any bytes but these) is rewritten
+        current = path.read_bytes()
+    except OSError:
+        current = None
+    if current != src.encode():  # written whole (parallel test workers read it)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(src)
         os.replace(tmp, path)

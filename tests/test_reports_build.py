@@ -47,7 +47,8 @@ def engines(tmp_path):
 
 
 WORKLOADS = [build.GemmWorkload("small", 4, 4, 4, "4^3"), build.GemmWorkload("wide", 2, 16, 8)]
-FILES = {"index.html", "gemm_costs.csv", "synthesis.csv", "synthesis_cells.csv", "event_counts.csv",
+FILES = {"index.html", "gemm_costs.csv", "synthesis.csv", "synthesis_cells.csv", "event_counts.csv", "efficiency.png",
+         "energy_per_mac_map.png",
          "event_energy.csv", "technology.csv", "workloads.csv", "rtl_inventory.csv", "meta.json", "energy_per_mac.png",
          "latency.png", "area.png", build.MARKER}
 

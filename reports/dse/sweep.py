@@ -95,8 +95,8 @@ def client_for(scheduler: str | None, workers: int | None, log: Callable[[str], 
             client.close()
         return
     n = workers or os.cpu_count() or 1
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                           silence_logs=logging.ERROR)
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                           scheduler_kwargs={"dashboard": False}, silence_logs=logging.CRITICAL)
     client = Client(cluster)
     try:
         yield client, n
@@ -198,7 +198,7 @@ def run(space: Space, db: str | None = None, scheduler: str | None = None, worke
             designs, models = _fit(groups, to_synth, keys, results, need)
             _store_models(con, sid, models)
             summary.computed, summary.errors = _price(client, con, sid, space, missing, designs, mhash, nworkers,
-                                                      chunk, progress)
+                                                      chunk, progress, log)
         summary.area_models = _stored_models(con, sid)
         summary.seconds = time.perf_counter() - t0
         return summary
@@ -234,6 +234,11 @@ def _synthesise(client, con, to_synth: dict, keys: dict, known: dict, progress: 
                                                             res["clock_mhz"], res["runtime_s"]))
             out[k] = res
             bar.update(1)
+            if not progress:  # no bar (not a terminal): a line per synthesis, so the log never goes quiet
+                label = f"{top} {' '.join(f'{p}={v}' for p, v in params.items())}"
+                took = (f"{res['runtime_s']:.1f} s" if res.get("yosys_ran")
+                        else f"from the yosys cache ({res['runtime_s']:.1f} s when run)")
+                log(f"synthesis [{len(out) - len(known)}/{len(todo)}] {label}: {took}")
     return out
 
 
@@ -293,7 +298,7 @@ def _stored_models(con, sid: int) -> list:
 
 
 def _price(client, con, sid: int, space: Space, missing: list, designs: dict, mhash: str, nworkers: int,
-           chunk: int | None, progress: bool) -> tuple[int, int]:
+           chunk: int | None, progress: bool, log: Callable[[str], None] = print) -> tuple[int, int]:
     from distributed import as_completed
 
     size = chunk or max(20, min(250, len(missing) // (nworkers * 8) or 1))
@@ -304,6 +309,7 @@ def _price(client, con, sid: int, space: Space, missing: list, designs: dict, mh
         futures.append(client.submit(evaluate.evaluate_chunk, part, sub, space.dram_energy, space.topologies, mhash,
                                      pure=False))
     computed = errors = 0
+    t_start = time.perf_counter()
     with _progress_bar(len(missing), "pricing", progress) as bar:
         try:
             for fut in as_completed(futures):
@@ -313,9 +319,13 @@ def _price(client, con, sid: int, space: Space, missing: list, designs: dict, mh
                     raise SweepError(f"a chunk of points failed on a worker: {exc.__class__.__name__}: {exc} "
                                      f"({computed} points stored; rerun to resume)") from None
                 _insert(con, sid, rows)
-                computed += len(rows)
+                before, computed = computed, computed + len(rows)
                 errors += sum(r["error"] is not None for r in rows)
                 bar.update(len(rows))
+                if not progress and computed * 10 // len(missing) > before * 10 // len(missing):
+                    rate = computed / max(time.perf_counter() - t_start, 1e-9)
+                    log(f"priced {computed}/{len(missing)} points ({rate:,.0f} points/s, about "
+                        f"{(len(missing) - computed) / rate:.0f} s left)")
         finally:
             for fut in futures:
                 fut.cancel()
