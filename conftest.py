@@ -53,3 +53,52 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
     except ImportError:  # the GPU image may lack what reports/ needs
         return
     pytest_record_hook(config, output_json)
+
+
+# the figure each benchmark is about, from its extra_info, in the order shown: (key, unit)
+HEADLINE_FIGURES = (
+    ("macs_per_s", "MAC/s"),
+    ("cycles_per_s", "cycles/s"),
+    ("points_per_min", "points/min"),
+    ("tops", "TOPS"),
+    ("gb_per_s", "GB/s"),
+    ("achieved_gb_per_s", "GB/s"),
+    ("speedup_vs_scalesim", "x SCALE-Sim"),
+    ("pct_of_peak", "% of peak"),
+)
+
+
+def _headline(extra: dict) -> str:
+    """The benchmark's figures of merit from its extra_info: rates, then ratio_vs_<peer> (peer time /
+    this time), as one compact string."""
+
+    def number(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v  # not NaN
+
+    parts = [f"{extra[k]:.3g} {unit}" for k, unit in HEADLINE_FIGURES if number(extra.get(k))]
+    parts += [f"{v:.2f}x vs {k[len('ratio_vs_'):]}" for k, v in extra.items()
+              if k.startswith("ratio_vs_") and number(v)]
+    return ", ".join(parts)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    # `pytest --benchmark`: each benchmark's headline figure (MAC/s, cycles/s, TOPS, ratios) on screen,
+    # not only in the JSON: name, median time and the figures of its extra_info
+    session = getattr(config, "_benchmarksession", None)
+    benchmarks = [b for b in getattr(session, "benchmarks", None) or [] if getattr(b, "extra_info", None) is not None]
+    if not benchmarks:
+        return
+    rows = []
+    for b in benchmarks:
+        try:
+            median = b.stats.median
+            when = f"{median * 1e3:.3g} ms" if median < 1 else f"{median:.3g} s"
+        except (AttributeError, TypeError):
+            when = "-"
+        rows.append((b.name, when, _headline(b.extra_info) or "-"))
+    width = max(len(r[0]) for r in rows)
+    tw = terminalreporter
+    tw.write_sep("-", "benchmark figures (median time; extra_info)")
+    for name, when, figures in rows:
+        tw.write_line(f"{name:{width}}  {when:>10}  {figures}")

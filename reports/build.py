@@ -23,7 +23,6 @@ import platform
 import re
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -149,41 +148,40 @@ def pe_alone_targets() -> list[tuple[str, SynthTarget]]:
     return [(e.name, SynthTarget(e.pe_top, {})) for e in engines().values() if e.pe_alone]
 
 
-def _synth_one(files: list[str], top: str, params: dict) -> tuple[bool, float]:
+def _synth_one(files: list[str], top: str, params: dict, label: str) -> tuple[bool, float]:
     res = synth.synthesize([Path(f) for f in files], top, params, progress=None)
+    if not res.cached:
+        print(f"synthesis {label}: {res.synth_runtime_s:.1f} s", flush=True)
     return res.cached, res.synth_runtime_s
 
 
-def synthesize_all(targets: Iterable[SynthTarget], workers: int | None = None,
-                   progress: Callable[[str], None] | None = print) -> int:
-    """Synthesise ``targets`` into the cache, independent ones in parallel (yosys runs on one core:
-    one process per core), so the report's sequential passes then read the cache. Prints each
-    synthesis as it finishes with the count and an ETA. Returns how many yosys runs there were."""
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
+def synthesize_all(targets: Iterable[SynthTarget], pool=None,
+                   progress: Callable[[str], None] | None = print) -> Callable[[], int]:
+    """Start synthesising ``targets`` into the cache in ``pool`` (a process pool: yosys runs on one
+    core, so one per core) and return a function that waits for them and returns how many yosys
+    runs there were. The report's passes then read the cache (or wait on a design's lock).
+    Without a pool they run here, one after another."""
     unique = {}
     for t in targets:
         if t is not None:
             unique.setdefault((t.top, tuple(sorted(t.params.items())), tuple(map(str, t.files()))), t)
     todo = [t for t in unique.values() if not synth.is_cached(t.files(), t.top, dict(t.params))]
-    if not todo:
-        return 0
-    workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
     say = progress or (lambda _m: None)
-    say(f"synthesis: {len(todo)} design(s) not in the cache, {workers} at a time (the largest take minutes)")
-    t0 = time.perf_counter()
-    done = 0
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futs = {pool.submit(_synth_one, [str(f) for f in t.files()], t.top, dict(t.params)): t for t in todo}
-        for fut in as_completed(futs):
-            t = futs[fut]
-            cached, runtime = fut.result()
-            done += 1
-            elapsed = time.perf_counter() - t0
-            eta = elapsed / done * (len(todo) - done)
-            say(f"synthesis [{done}/{len(todo)}] {t.label()}: {runtime:.1f} s; {elapsed:.0f} s so far"
-                + (f", about {eta:.0f} s left" if done < len(todo) else ""))
-    return len(todo)
+    if todo:
+        say(f"synthesis: {len(todo)} design(s) of the cost table not in the cache; started in the background")
+    jobs = [([str(f) for f in t.files()], t.top, dict(t.params), t.label()) for t in todo]
+    futs = [pool.submit(_synth_one, *job) for job in jobs] if pool is not None else []
+
+    def wait() -> int:
+        if pool is None:
+            for job in jobs:
+                _synth_one(*job)
+        else:
+            for fut in futs:
+                fut.result()
+        return len(todo)
+
+    return wait
 
 
 def default_workloads() -> list[GemmWorkload]:

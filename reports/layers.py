@@ -47,6 +47,12 @@ SCALE_SIM_ELEMENT_COLUMNS = ["DRAM IFMAP Read Elements", "DRAM Filter Read Eleme
                              "Avg DRAM Read Bytes/Cycle", "Avg DRAM Write Bytes/Cycle"]
 
 
+def _elements(nbytes: int, bits: int) -> int | float:
+    """Elements of ``bits`` bits in ``nbytes`` bytes: an integer when whole (it is for whole tiles)."""
+    n = nbytes * 8 / bits
+    return int(n) if float(n).is_integer() else n
+
+
 def layer_table(layers: Sequence[Layer], arch: ArchConfig, costs: bool = False,
                 progress: Callable[[str], None] | None = None, engine: str | None = None,
                 memory: MemoryConfig | None = None, mapping: str = "latency",
@@ -114,8 +120,8 @@ def layer_table(layers: Sequence[Layer], arch: ArchConfig, costs: bool = False,
                         "DRAM OFMAP Write Bytes": mem.dram_write_bytes["ofmap"] * layer.repeat})
             # SCALE-Sim counts elements (its word is one byte, an int8): the same traffic in elements
             # at each operand's width, and its bandwidth report's average words per cycle as bytes
-            row.update({"DRAM IFMAP Read Elements": row["DRAM IFMAP Read Bytes"] * 8 / bits.a,
-                        "DRAM Filter Read Elements": row["DRAM Filter Read Bytes"] * 8 / bits.w,
+            row.update({"DRAM IFMAP Read Elements": _elements(row["DRAM IFMAP Read Bytes"], bits.a),
+                        "DRAM Filter Read Elements": _elements(row["DRAM Filter Read Bytes"], bits.w),
                         "DRAM OFMAP Write Elements": mem.dram_write_elements * layer.repeat,
                         "Avg DRAM Read Bytes/Cycle": sum(mem.dram_read_bytes.values()) / mem.total_cycles,
                         "Avg DRAM Write Bytes/Cycle": mem.dram_write_bytes["ofmap"] / mem.total_cycles})
@@ -147,4 +153,8 @@ def layer_table(layers: Sequence[Layer], arch: ArchConfig, costs: bool = False,
         total[col] = df[col].sum()
     if costs:
         total["energy_per_mac_pj"] = total["energy_pj"] / total["macs"]
+    # integer columns the total row leaves empty (M, N, K, repeat) would turn float (16.0) through
+    # its NaN: hold them as nullable integers, the total row's cell <NA> (empty in a CSV)
+    ints = [c for c in df.columns if pd.api.types.is_integer_dtype(df[c]) and c not in total]
+    df = df.astype({c: "Int64" for c in ints})
     return pd.concat([df, pd.DataFrame([total])], ignore_index=True)

@@ -41,10 +41,22 @@ def efficiency(costs: pd.DataFrame):
     cols = _colours(len(g))
     for (name, row), c in zip(g.iterrows(), cols):
         ax.scatter(row.gops_per_mm2, row.gops_per_w, s=45, color=c, edgecolor="black", linewidth=0.4, zorder=3)
-        ax.annotate(name, (row.gops_per_mm2, row.gops_per_w), fontsize=8, xytext=(4, 3), textcoords="offset points")
     for axis_set, col in ((ax.set_xscale, "gops_per_mm2"), (ax.set_yscale, "gops_per_w")):
         if len(g) and g[col].max() > 8 * g[col].min():
             axis_set("log")
+    ax.autoscale_view()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()  # final limits, so labels can be kept apart in pixels
+    placed: list[tuple[float, float]] = []
+    for name, row in g.sort_values("gops_per_w", ascending=False).iterrows():
+        px, py = ax.transData.transform((row.gops_per_mm2, row.gops_per_w))
+        dy = 3.0
+        while any(abs(px - qx) < 9 * len(name) * 0.6 and abs(py + dy - qy) < 11 for qx, qy in placed):
+            dy -= 11  # the next line down, clear of the labels already placed
+        placed.append((px, py + dy))
+        ax.annotate(name, (row.gops_per_mm2, row.gops_per_w), fontsize=8, xytext=(4, dy), textcoords="offset points",
+                    arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.5"} if dy < -5 else None)
     ax.set_xlabel("area efficiency (GOPS / mm^2, synthesised array area) - better to the right")
     ax.set_ylabel("energy efficiency (GOPS / W, memory included) - better up")
     ax.set_title("Every priced engine: geometric mean over the workloads")
@@ -111,7 +123,7 @@ def energy_breakdown(costs: pd.DataFrame, components: list[str]):
         ax.grid(True, axis="x", alpha=0.3)
     for k in range(len(workloads), nrows * ncols):
         axes[k // ncols][k % ncols].set_visible(False)
-    fig.legend(loc="outside upper center", ncols=len(components), fontsize=8)
+    fig.legend(loc="outside lower center", ncols=len(components), fontsize=8)
     fig.suptitle("Energy per useful MAC by component (45 nm, dynamic)", fontsize=10)
     return fig
 

@@ -33,6 +33,8 @@ folder that cannot be written costs the caching, not the result (one warning per
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import math
@@ -275,6 +277,38 @@ def _synth(paths: list[Path], top: str, params: dict[str, int], use_cache: bool,
     """`synthesize`'s work; with `want_netlist` also the netlist, else None in its place."""
     label = f"{top}" + (" " + " ".join(f"{k}={v}" for k, v in params.items()) if params else "")
     cache_file = cache_dir() / f"{_cache_key(paths, top, params)}.json"
+    if not use_cache:
+        return _synth_locked(paths, top, params, use_cache, timeout_s, progress, want_netlist, label, cache_file)
+    with _key_lock(cache_file, label, progress):  # one process synthesises a design; the others then read it
+        return _synth_locked(paths, top, params, use_cache, timeout_s, progress, want_netlist, label, cache_file)
+
+
+@contextlib.contextmanager
+def _key_lock(cache_file: Path, label: str, progress: Callable[[str], None] | None):
+    """An exclusive lock per cache key (``<key>.lock``, flock): processes asking for the same design
+    at once wait for the first, then read its entry. No lock where the folder cannot be written."""
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(cache_file.with_name(cache_file.stem + ".lock"), os.O_CREAT | os.O_RDWR, 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if progress:
+                progress(f"synth {label}: another process is synthesising it; waiting for its result")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _synth_locked(paths: list[Path], top: str, params: dict[str, int], use_cache: bool, timeout_s: float,
+                  progress: Callable[[str], None] | None, want_netlist: bool, label: str,
+                  cache_file: Path) -> tuple[SynthResult, dict | None]:
     if use_cache and (hit := _read_entry(cache_file, want_netlist)) is not None:
         counts, module = hit
         result = cost_of_counts(top, params, counts, cached=True)

@@ -150,6 +150,48 @@ class ArchConfig:
             Dram(self.bandwidth * WORD_BYTES, latency, shared=shared))
 
 
+def _read_text(path: Path, what: str) -> str:
+    """The file's text (UTF-8, a byte-order mark allowed); every failure names the file."""
+    if not path.exists():
+        raise FileNotFoundError(f"{what} {path} does not exist")
+    if not path.is_file():
+        raise ValueError(f"{what} {path} is a folder, not a file" if path.is_dir() else
+                         f"{what} {path} is not a regular file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{what} {path} cannot be read ({exc.strerror or exc})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ValueError(f"{path} line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+                         f"{exc.start}); save the {what} as UTF-8") from None
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise ValueError(f"{path} line {line}: a NUL byte: a binary file, not a {what}")
+    return text
+
+
+def _config_error(path: Path, exc: Exception) -> str:
+    """One line naming the file, the line and what configparser could not read there."""
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        return (f"{path} line {exc.lineno}: {exc.line.strip()!r} comes before any [section] header (a SCALE-Sim "
+                f".cfg starts with a section such as [architecture_presets])")
+    if isinstance(exc, configparser.ParsingError):
+        lineno, line = exc.errors[0]
+        line = str(line).strip()
+        shown = line if line[:1] in "'\"" else repr(line)  # Python 3.11-3.12 store the line's repr
+        more = f" (and {len(exc.errors) - 1} more lines)" if len(exc.errors) > 1 else ""
+        return f"{path} line {lineno}: cannot read {shown}: expected KEY: VALUE or a [section]{more}"
+    if isinstance(exc, (configparser.DuplicateSectionError, configparser.DuplicateOptionError)):
+        section = f"[{exc.section}] " if isinstance(exc, configparser.DuplicateOptionError) else ""
+        what = f"key {exc.option!r}" if isinstance(exc, configparser.DuplicateOptionError) else \
+            f"section [{exc.section}]"
+        return f"{path} line {exc.lineno}: {section}{what} is repeated"
+    return f"{path}: not a valid config file: {' '.join(str(exc).split())}"
+
+
 def _int_field(value: str, what: str, where: str) -> int:
     try:
         number = int(value.strip())
@@ -176,13 +218,14 @@ def _sparsity(value: str, where: str) -> None:
 def read_topology(path: str | Path) -> list[Layer]:
     """Layers of a SCALE-Sim topology CSV (convolution or GEMM form, told apart by the header)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"topology file {path} does not exist")
-    with path.open(newline="") as f:
-        rows = [[cell.strip() for cell in row] for row in csv.reader(f)]
+    text = _read_text(path, "topology file")
+    try:
+        rows = [[cell.strip() for cell in row] for row in csv.reader(text.splitlines())]
+    except csv.Error as exc:  # e.g. a NUL byte: a binary file
+        raise ValueError(f"{path}: not a CSV topology file ({exc})") from None
     rows = [row[:-1] if row and row[-1] == "" else row for row in rows if any(cell for cell in row)]
     if not rows:
-        raise ValueError(f"{path}: empty topology file")
+        raise ValueError(f"{path}: empty topology file (no header row, no layers)")
     header = [h.lower() for h in rows[0]]
     gemm_form = len(header) >= 4 and header[1:4] == ["m", "n", "k"]
     layers = []
@@ -236,14 +279,14 @@ def _bool(value: str, where: str) -> bool:
 def read_arch_config(path: str | Path) -> ArchConfig:
     """The array size, dataflow, SRAM sizes and DRAM bandwidth of a SCALE-Sim .cfg file."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config file {path} does not exist")
-    parser = configparser.ConfigParser()
+    text = _read_text(path, "config file")
+    # no interpolation: a '%' in a value is text, never a configparser error at first use
+    parser = configparser.ConfigParser(interpolation=None)
     parser.optionxform = str.lower  # SCALE-Sim's keys are CamelCase; match them case-blind
     try:
-        parser.read(path)
+        parser.read_string(text, source=str(path))
     except configparser.Error as exc:
-        raise ValueError(f"{path}: not a valid config file: {str(exc).splitlines()[0]}") from None
+        raise ValueError(_config_error(path, exc)) from None
     for sec in parser.sections():
         known = CONFIG_KEYS.get(sec.lower())
         if known is None:

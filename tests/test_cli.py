@@ -78,11 +78,17 @@ def test_report_end_to_end_on_small_arrays(tmp_path, capsys):
     gemv = costs[(costs.engine == "os_4x4") & (costs.workload == "llama7b_up_decode")].iloc[0]
     assert gemv.bound == "compute" and gemv.energy_dram_pj > gemv.energy_pj / 2
     assert gemv.dram_bytes >= 11008 * 4096
+    # the real report in a real browser: no console errors, every image and link resolving, the
+    # summary, the pivot, sorting and filtering working (tests/browser.py); screenshots in test-results/
+    from browser import check_report
+
+    seen = check_report(out, "quick-report")
+    assert seen["pivot_rows"] == len(set(costs.engine))
     assert gemv.cycles == gemv.compute_cycles + gemv.stall_cycles
     from reports.sections import PROVIDERS
 
     assert len(PROVIDERS) >= 10
-    for title in ("TPE paper: claimed vs measured ratios", "Design-space sweep and Pareto front",
+    for title in ("TPE paper: claimed vs measured ratios", "Design-space sweep and Pareto fronts",
                   "Low-bit engines vs INT8 and FP16", "Weight quantisers on a real model",
                   "Hadamard rotation: outliers and quantisation error per projection",
                   "FP8 training: tiny LM loss per recipe", "Bit-serial PEs vs OPT3",

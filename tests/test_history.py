@@ -32,7 +32,9 @@ def real_session(tmp_path_factory):
     work = tmp_path_factory.mktemp("session")
     shutil.copy(ROOT / "conftest.py", work / "conftest.py")
     (work / "test_tiny.py").write_text(BENCH_FILE)
-    env = {k: v for k, v in os.environ.items() if k not in (store.ENV_DB, history.ENV_HISTORY)}
+    # not the outer run's settings: under pytest-xdist its PYTEST_* variables make the inner session a worker
+    env = {k: v for k, v in os.environ.items()
+           if k not in (store.ENV_DB, history.ENV_HISTORY) and not k.startswith(("PYTEST_", "XDIST"))}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     r = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--benchmark", "--benchmark-json=out.json",

@@ -94,6 +94,24 @@ def test_bad_config_messages(tmp_path):
         read_arch_config(tmp_path / "nothing.cfg")
 
 
+def test_cli_layers_writes_integer_columns_as_integers(tmp_path, capsys):
+    """M, N, K, repeat and the counts stay integers in the CSV and on screen (not 128.0), the total
+    row's empty cells included."""
+    import csv
+
+    topo = write(tmp_path, "m.csv", CONV + "fc, 1, 1, 1, 1, 1, 1, 1,\n")
+    out = tmp_path / "layers.csv"
+    assert main(["layers", "--topology", str(topo), "--config", str(write(tmp_path, "s.cfg", CFG)),
+                 "--out", str(out)]) == 0
+    assert ".0 " not in capsys.readouterr().out.split("\n", 1)[1]
+    rows = list(csv.DictReader(out.open()))
+    assert rows[0]["M"] == str(55 * 55) and rows[2]["repeat"] == "32" and rows[-1]["LayerID"] == "total"
+    for row in rows:
+        for col in ("M", "N", "K", "repeat", "Total Cycles", "Stall Cycles", "SRAM IFMAP Reads", "macs"):
+            assert "." not in row[col], (col, row[col])
+    assert rows[-1]["M"] == "" and int(rows[-1]["macs"]) == sum(int(r["macs"]) for r in rows[:-1])
+
+
 def test_cli_layers_with_costs(tmp_path, capsys):
     topo = write(tmp_path, "g.csv", GEMM)
     cfg = write(tmp_path, "s.cfg", CFG.replace("32", "4"))

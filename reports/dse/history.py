@@ -347,10 +347,10 @@ def _history(args) -> int:
     db = Path(args.db) if getattr(args, "db", None) else default_path()
     threshold = _check_threshold(getattr(args, "threshold", DEFAULT_THRESHOLD))
     csv = getattr(args, "csv", None)
-    if csv:
+    if csv is not None:
         from reports.cli import check_output_file
 
-        check_output_file(csv, "--csv")
+        check_output_file(csv, "--csv", "history.csv")
     recorded = []
     for path in getattr(args, "record", None) or []:
         run_id = record_pytest_benchmark(path, db, kind=getattr(args, "kind", None) or "pytest-benchmark")

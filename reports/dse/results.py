@@ -93,10 +93,11 @@ def load(db=None, sweep: str | None = None, pareto: Sequence[str] | None = None,
         rows = con.execute(q + " ORDER BY sweep_id DESC", args).fetchall()
         if not rows:
             known = [r[0] for r in con.execute("SELECT DISTINCT name FROM sweeps")]
-            what = f"sweep {sweep!r}" if sweep else "any sweep"
+            what = f"sweep {sweep!r}" if sweep else "sweep"
             hint = (f"; stored sweeps: {', '.join(known)} (rerun `bitweight sweep` to price them with this "
-                    "cost model, or give --all-models)") if known else ""
-            raise SpaceError(f"results database has no {what} priced by this cost model (model {mhash}){hint}")
+                    "cost model, or give --all-models)") if known else " (run `bitweight sweep SPACE.toml` first)"
+            raise SpaceError(f"results database {db or store.default_path()} has no {what} priced by this cost "
+                             f"model (model {mhash}){hint}")
         space = json.loads(rows[0]["space_json"])
         ids = [r["sweep_id"] for r in rows] if sweep is not None and all_models else [rows[0]["sweep_id"]]
         df = pd.read_sql_query(

@@ -122,6 +122,7 @@ def parse(text: str, source: str = "<space>", base: Path | None = None) -> Space
     from reports import memory as memcost
     from reports.registry import engines
     from sim.networks import NETWORKS
+    from sim.topology import read_topology
 
     try:
         doc = tomllib.loads(text)
@@ -138,8 +139,12 @@ def parse(text: str, source: str = "<space>", base: Path | None = None) -> Space
     for net in networks:
         if net.endswith(".csv"):
             path = (base or Path.cwd()) / net
-            if not path.is_file():
+            if not path.exists():
                 raise _err(source, "networks", f"topology file {path} does not exist")
+            try:  # read it now: a bad file fails here, named, not later on a Dask worker
+                read_topology(path)
+            except (ValueError, OSError) as exc:
+                raise _err(source, "networks", str(exc)) from None
             topologies[net] = str(path.resolve())
         elif net not in NETWORKS:
             raise _err(source, "networks", f"unknown network {net!r} (known: {', '.join(NETWORKS)}, or a .csv)")
@@ -245,8 +250,11 @@ def parse_constraint(objective: str, value, where: str) -> Constraint:
 
 def load(path: str | Path) -> Space:
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise SpaceError(f"space file {path} does not exist")
+    if not path.is_file():
+        raise SpaceError(f"space file {path} is a folder, not a file" if path.is_dir() else
+                         f"space file {path} is not a regular file")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:

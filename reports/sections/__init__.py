@@ -44,21 +44,44 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def _run(spec: str, quick: bool, progress: Callable[[str], None] = print) -> tuple[list, float]:
+    import time
+
+    t0 = time.perf_counter()
+    fn = load(spec)
+    sections = fn(progress, quick=True) if quick else fn(progress)
+    return sections, time.perf_counter() - t0
+
+
 def gather(progress: Callable[[str], None] = print, providers: Sequence[str] | None = None,
-           quick: bool = False) -> list:
+           quick: bool = False, pool=None, wait: bool = True):
     """Every provider's sections, in order (an error names the provider that failed).
 
     ``providers``: ``"module:function"`` strings to run instead of the discovered ones (PROVIDERS).
     ``quick``: every provider runs a reduced version (small arrays, few sentences, few steps):
     the same code paths in seconds, for tests and a first look; the numbers are not the report's.
+    ``pool``: a ``concurrent.futures`` process pool to run the providers in, side by side (they are
+    independent; a synthesis two of them need is run once, reports/synth.py locks each design);
+    their progress lines then go to standard output as they come. ``wait=False`` (with a pool):
+    return at once a function that waits for the sections and returns them.
     """
     specs = discover() if providers is None else providers
+    if pool is None:
+        runs = [(spec, None) for spec in specs]
+    else:
+        runs = [(spec, pool.submit(_run, spec, quick)) for spec in specs]
+    if pool is not None and not wait:
+        return lambda: _collect(runs, quick, progress)
+    return _collect(runs, quick, progress)
+
+
+def _collect(runs: list, quick: bool, progress: Callable[[str], None]) -> list:
     out = []
-    for spec in specs:
-        fn = load(spec)
+    for spec, fut in runs:
         try:
-            sections = fn(progress, quick=True) if quick else fn(progress)
+            sections, seconds = _run(spec, quick, progress) if fut is None else fut.result()
         except Exception as exc:
             raise RuntimeError(f"report section provider {spec} failed: {exc}") from exc
+        progress(f"report: {spec.split(':')[0].rsplit('.', 1)[-1]} sections done ({seconds:.0f} s)")
         out.extend(sections)
     return out

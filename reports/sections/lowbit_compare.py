@@ -29,20 +29,23 @@ WORKLOADS = {"gemv_4096": (1, 4096, 4096), "llama7b_up_decode": (1, 11008, 4096)
              "minilm_ffn_up_128tok": (128, 1536, 384)}
 
 
-def _specs(rows: int, cols: int) -> list:
+def _specs(rows: int, cols: int, quick: bool = False) -> list:
+    from dataclasses import replace
+
     from reports.build import priced_engines
     from reports.engine import Sizes
 
     # the engines of the "lowbit" table (the INT8 OS array and its narrow-weight forms), then those
-    # of "lowbit_planes" (the LUT engines) at 2, 3 and 4 sign planes
-    return (priced_engines(Sizes(rows, cols), table="lowbit")
-            + [s for q in (2, 3, 4) for s in priced_engines(Sizes(rows, cols, lut_q=q), table="lowbit_planes")])
+    # of "lowbit_planes" (the LUT engines) at 2, 3 and 4 sign planes; quick: the quick report's sizes
+    sizes = Sizes.quick(rows, cols) if quick else Sizes(rows, cols)
+    return (priced_engines(sizes, table="lowbit")
+            + [s for q in (2, 3, 4) for s in priced_engines(replace(sizes, lut_q=q), table="lowbit_planes")])
 
 
-def lowbit_table(rows: int = 16, cols: int = 16, progress=print) -> pd.DataFrame:
-    """One row per engine x workload (module docstring)."""
+def lowbit_table(rows: int = 16, cols: int = 16, progress=print, quick: bool = False) -> pd.DataFrame:
+    """One row per engine x workload (module docstring); ``quick``: the quick report's LUT lanes."""
     out = []
-    specs = _specs(rows, cols)
+    specs = _specs(rows, cols, quick)
     int8 = specs[0]
     for spec in specs + [None]:
         if spec is None:  # the FP16 baseline: INT8 events, FP16 prices, no RTL
@@ -93,7 +96,7 @@ def report_sections(progress=print, quick: bool = False) -> list:
     from reports.build import ReportSection
 
     progress("report: low-bit engines beside the INT8 and FP16 baselines")
-    df = lowbit_table(*((4, 4) if quick else (16, 16)), progress=progress)
+    df = lowbit_table(*((4, 4) if quick else (16, 16)), progress=progress, quick=quick)
     note = ("Energy per MAC of the low-bit engines against the INT8 and FP16 baselines on two GEMVs (a decode "
             "step) and a batched MiniLM layer (45 nm dynamic energy from event counts; LUT reads 0.37 pJ and shifts "
             "0.15 pJ from ShiftAddLLM, the rest Horowitz), memory included: " + memory.REPORT_MEMORY_NOTE + ", the "
