@@ -192,23 +192,13 @@ def parse(text: str, source: str = "<space>", base: Path | None = None) -> Space
             axes[axis] = _list(source, where, value, float, pos, f"a positive number of {unit}")
     square = "cols" not in axes
 
-    area = doc.get("area", {})
-    if not isinstance(area, dict):
-        raise _err(source, "[area]", "must be a table")
-    for key in area:
-        if key != "synthesise":
-            raise _err(source, "[area]", f"unknown key {key!r} (known: synthesise)")
+    area = _table(doc, "area", ("synthesise",), source)
     synthesise = area.get("synthesise", [4, 8])
     if synthesise != "all":
         synthesise = _list(source, "[area] synthesise", synthesise, int, lambda v: 1 <= v <= 64,
                            'an array size in 1..64 (rows = cols), or "all"')
 
-    obj = doc.get("objectives", {})
-    if not isinstance(obj, dict):
-        raise _err(source, "[objectives]", "must be a table")
-    for key in obj:
-        if key != "pareto":
-            raise _err(source, "[objectives]", f"unknown key {key!r} (known: pareto)")
+    obj = _table(doc, "objectives", ("pareto",), source)
     pareto = _list(source, "[objectives] pareto", obj.get("pareto", ["energy_uj", "latency_us"]), str,
                    lambda v: v in OBJECTIVES, f"one of {', '.join(OBJECTIVES)}")
     if not 2 <= len(pareto) <= 3:
@@ -230,6 +220,17 @@ def parse(text: str, source: str = "<space>", base: Path | None = None) -> Space
         why = "; ".join(f"{n} {r}" for r, n in dropped.items())
         raise _err(source, "[space]", f"holds no design point ({why})")
     return dataclasses.replace(sp, dropped=dropped)
+
+
+def _table(doc: dict, name: str, keys: tuple[str, ...], source: str) -> dict:
+    """The optional table ``[name]`` of ``doc``, refusing keys other than ``keys``."""
+    table = doc.get(name, {})
+    if not isinstance(table, dict):
+        raise _err(source, f"[{name}]", "must be a table")
+    for key in table:
+        if key not in keys:
+            raise _err(source, f"[{name}]", f"unknown key {key!r} (known: {', '.join(keys)})")
+    return table
 
 
 def parse_constraint(objective: str, value, where: str) -> Constraint:

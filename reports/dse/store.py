@@ -172,6 +172,13 @@ def connect(path: str | Path | None = None, write: bool = True) -> sqlite3.Conne
             con.close()
             raise StoreError(f"results database {path} has schema version {version or 'none'}, this bitweight "
                              f"reads version {SCHEMA_VERSION}; give another --db (the file was left as it is)")
+        have = {r[1] for r in con.execute("PRAGMA table_info(points)")}
+        missing = [c for c in ("point_key", "model_hash") + POINT_INPUTS + POINT_RESULTS if c not in have]
+        if missing:
+            con.close()
+            raise StoreError(f"results database {path} says schema version {SCHEMA_VERSION} but its points table "
+                             f"lacks {', '.join(missing)} (written by a development build); give another --db "
+                             "(the file was left as it is)")
     if write:
         try:
             con.execute("PRAGMA journal_mode = WAL")
