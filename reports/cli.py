@@ -128,55 +128,6 @@ def _param(text: str) -> tuple[str, int]:
 
 # -- validation of synth and cosim requests: everything checked before any work starts ----------------
 
-_VERILOG_COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
-_PARAM_ITEM = re.compile(r"\s*(?:parameter\s+)?(?:(?:integer|signed|unsigned)\s+|\[[^\]]*\]\s*)*"
-                         r"([A-Za-z_]\w*)\s*=\s*(.+?)\s*$", re.S)
-
-
-def module_parameters(top: str) -> dict[str, int | None]:
-    """The parameters Verilog module ``top`` declares in its header ``#(...)``, in order, with their
-    integer defaults (None where a default is an expression). Raises ValueError for an unknown top."""
-    from rtl_models.synth import check_top, verilog_sources
-
-    check_top(top)
-    try:
-        paths = verilog_sources(top)
-    except ValueError:
-        raise ValueError(f"no Verilog module named {top!r} in rtl_models/verilog (`bitweight inventory` lists "
-                         "them)") from None
-    for path in paths:
-        text = _VERILOG_COMMENT.sub(" ", path.read_text())
-        m = re.search(rf"\bmodule\s+{re.escape(top)}\b\s*", text)
-        if m is None:
-            continue
-        rest = text[m.end():]
-        if not rest.startswith("#"):
-            return {}
-        start = rest.index("(") + 1
-        depth, i = 1, start
-        while depth and i < len(rest):
-            depth += {"(": 1, ")": -1}.get(rest[i], 0)
-            i += 1
-        items, depth, item = [], 0, []
-        for ch in rest[start:i - 1]:
-            depth += {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}.get(ch, 0)
-            if ch == "," and depth == 0:
-                items.append("".join(item))
-                item = []
-            else:
-                item.append(ch)
-        items.append("".join(item))
-        params = {}
-        for text_item in items:
-            if mp := _PARAM_ITEM.match(text_item):
-                try:
-                    params[mp[1]] = int(mp[2], 0)
-                except ValueError:
-                    params[mp[1]] = None
-        return params
-    raise ValueError(f"no Verilog module named {top!r} (`bitweight inventory` lists them)")
-
-
 _OPERAND_WIDTHS = ("A_W", "B_W", "W_W")
 _ONE_BIT_OPERANDS = ("stripes", "laconic", "bitserial")  # bit-serial tops: 1-bit operands are fine
 _FLAGS = ("ENC", "FMT_A", "FMT_B", "DBUF", "MASK", "ALIGNED", "DRAIN", "A_SIGNED", "W_SIGNED")
@@ -213,7 +164,10 @@ def param_range(top: str, name: str, params: dict) -> tuple[int, int, int | None
 def check_synth_params(top: str, params: dict[str, int], given: dict[str, int], force: bool = False) -> None:
     """Refuse parameters ``top`` lacks (``given``: the -P ones), values its Verilog cannot mean
     (a 0-bit operand) and, without ``force``, designs over the synthesis limits."""
-    declared = module_parameters(top)
+    from rtl_models.sources import module_parameters
+    from rtl_models.synth import check_top
+
+    declared = module_parameters(check_top(top))
     for name, value in given.items():
         if name not in declared:
             raise ValueError(f"-P {name}={value}: {name} is not a parameter of module {top}; its parameters: "
@@ -299,9 +253,7 @@ def _sized_config(engine, rows: int, cols: int):
     """The engine's config: sized from rows x cols when it runs sized GEMMs, else its cross-check config."""
     if engine.sizing is None:
         return engine.crosscheck_config()
-    from sim.topology import ArchConfig
-
-    return engine.sizing.config(ArchConfig(rows, cols, "os"))
+    return engine.sized_config(rows, cols)
 
 
 def cmd_cosim(args) -> int:

@@ -189,6 +189,13 @@ class Engine:
             if ":" not in ref:
                 raise ValueError(f"engine {self.name}: {attr} must be 'module:function', got {ref!r}")
 
+    def sized_config(self, rows: int, cols: int) -> Any:
+        """The config sized from an array of ``rows`` x ``cols`` (its ``sizing``; the dataflow
+        SCALE-Sim's description carries is the engine's own, so none is passed)."""
+        if self.sizing is None:
+            raise ValueError(f"engine {self.name} is not sized from an array (it runs no M x N x K GEMM)")
+        return self.sizing.config(load("sim.topology:ArchConfig")(rows, cols, "os"))
+
     def estimate_gemm(self, m: int, n: int, k: int, cfg) -> Any:
         """Cycles and events of an M x N x K GEMM without data (the estimate's own signature)."""
         if self.estimate is None:

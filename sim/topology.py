@@ -150,7 +150,7 @@ class ArchConfig:
             Dram(self.bandwidth * WORD_BYTES, latency, shared=shared))
 
 
-def _read_text(path: Path, what: str) -> str:
+def read_text(path: Path, what: str) -> str:
     """The file's text (UTF-8, a byte-order mark allowed); every failure names the file."""
     if not path.exists():
         raise FileNotFoundError(f"{what} {path} does not exist")
@@ -218,7 +218,7 @@ def _sparsity(value: str, where: str) -> None:
 def read_topology(path: str | Path) -> list[Layer]:
     """Layers of a SCALE-Sim topology CSV (convolution or GEMM form, told apart by the header)."""
     path = Path(path)
-    text = _read_text(path, "topology file")
+    text = read_text(path, "topology file")
     try:
         rows = [[cell.strip() for cell in row] for row in csv.reader(text.splitlines())]
     except csv.Error as exc:  # e.g. a NUL byte: a binary file
@@ -279,7 +279,7 @@ def _bool(value: str, where: str) -> bool:
 def read_arch_config(path: str | Path) -> ArchConfig:
     """The array size, dataflow, SRAM sizes and DRAM bandwidth of a SCALE-Sim .cfg file."""
     path = Path(path)
-    text = _read_text(path, "config file")
+    text = read_text(path, "config file")
     # no interpolation: a '%' in a value is text, never a configparser error at first use
     parser = configparser.ConfigParser(interpolation=None)
     parser.optionxform = str.lower  # SCALE-Sim's keys are CamelCase; match them case-blind

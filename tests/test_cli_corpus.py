@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from reports import cli
+from rtl_models.sources import module_parameters
 from reports.cli import main
 
 BITWEIGHT = Path(sys.executable).parent / "bitweight"
@@ -403,7 +404,7 @@ CASES = [
     case("sweep-space-missing", "sweep {missing}.toml", "space file {missing}.toml does not exist"),
     case("sweep-space-folder", "sweep {folder}", "space file {folder} is a folder, not a file"),
     case("sweep-space-empty", "sweep {empty_toml}", "{empty_toml}: name: must be a non-empty string"),
-    case("sweep-space-not-utf8", "sweep {bin_toml}", "{bin_toml}: not UTF-8 text"),
+    case("sweep-space-not-utf8", "sweep {bin_toml}", "{bin_toml} line 1: not UTF-8 text"),
     case("sweep-space-truncated", "sweep {trunc_toml}", "{trunc_toml}: not valid TOML"),
     case("sweep-space-is-json", "sweep {json_toml}", "{json_toml}: not valid TOML"),
     case("sweep-space-is-a-csv", "sweep {good_csv}", "{good_csv}: not valid TOML"),
@@ -583,8 +584,8 @@ def test_every_engines_own_parameters_pass_the_synthesis_checks():
         for cfg in configs:
             cli.check_synth_params(engine.rtl_top, engine.rtl_params(cfg), {})
             cli.check_synth_params(engine.pe_top, engine.pe_params(cfg), {})
-    assert list(cli.module_parameters("os_systolic_array")) == ["R", "C", "A_W", "B_W", "ACC_W", "DEPTH", "PE_KIND"]
-    assert cli.module_parameters("mac_pe") == {"A_W": 8, "B_W": 8, "ACC_W": 32}
+    assert list(module_parameters("os_systolic_array")) == ["R", "C", "A_W", "B_W", "ACC_W", "DEPTH", "PE_KIND"]
+    assert module_parameters("mac_pe") == {"A_W": 8, "B_W": 8, "ACC_W": 32}
 
 
 def test_help_shows_every_default():

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reports import cli
-from reports.dse import evaluate, results, space, store, sweep
+from reports.dse import evaluate, results, space, store
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

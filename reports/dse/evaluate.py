@@ -56,7 +56,8 @@ def design_key(point: dict) -> tuple:
 
 
 @functools.cache
-def _engine(name: str):
+def engine_record(name: str):
+    """The registered engine with a sizing called ``name`` (cached per process)."""
     from reports.registry import engines
 
     return engines(sized=True)[name]
@@ -65,10 +66,7 @@ def _engine(name: str):
 @functools.cache
 def sized_config(engine: str, rows: int, cols: int, a_bits: int, w_bits: int):
     """The engine's config at rows x cols with the point's operand widths where its config has them."""
-    from sim.topology import ArchConfig
-
-    spec = _engine(engine)
-    cfg = spec.sizing.config(ArchConfig(rows, cols, "os"))
+    cfg = engine_record(engine).sized_config(rows, cols)
     widths = {f: v for f, v in (("a_bits", a_bits), ("b_bits", w_bits)) if hasattr(cfg, f)}
     return dataclasses.replace(cfg, **widths) if widths else cfg
 
@@ -83,19 +81,19 @@ def _layers(network: str, topology: str | None):
 
 @functools.cache
 def _energy_rows(engine: str, cfg) -> dict:
-    return {row.event: row for row in _engine(engine).energy_table(cfg)}
+    return {row.event: row for row in engine_record(engine).energy_table(cfg)}
 
 
 @functools.cache
 def _estimate(engine: str, cfg, m: int, n: int, k: int):
-    return _engine(engine).estimate_gemm(m, n, k, cfg)
+    return engine_record(engine).estimate_gemm(m, n, k, cfg)
 
 
 @functools.lru_cache(maxsize=1 << 16)
 def _layer_memory(engine: str, cfg, m: int, n: int, k: int, mem, mapping: str, unit: tuple, dataflow):
     from reports import memory as memcost
 
-    return memcost.layer_memory(_engine(engine), cfg, m, n, k, mem, mapping, unit, dataflow=dataflow)
+    return memcost.layer_memory(engine_record(engine), cfg, m, n, k, mem, mapping, unit, dataflow=dataflow)
 
 
 @functools.cache

@@ -250,16 +250,13 @@ def parse_constraint(objective: str, value, where: str) -> Constraint:
 
 
 def load(path: str | Path) -> Space:
+    from sim.topology import read_text
+
     path = Path(path)
-    if not path.exists():
-        raise SpaceError(f"space file {path} does not exist")
-    if not path.is_file():
-        raise SpaceError(f"space file {path} is a folder, not a file" if path.is_dir() else
-                         f"space file {path} is not a regular file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise SpaceError(f"{path}: not UTF-8 text") from None
+        text = read_text(path, "space file")
+    except (OSError, ValueError) as exc:  # missing, a folder, unreadable, not UTF-8: named by the reader
+        raise SpaceError(str(exc)) from None
     return parse(text, str(path), path.resolve().parent)
 
 
@@ -274,7 +271,6 @@ def _widths(cfg) -> dict:
 
 def _points(space: Space) -> tuple[list[dict], dict]:
     from reports.registry import engines
-    from sim.topology import ArchConfig
 
     sized = engines(sized=True)
     ax = space.axes
@@ -282,7 +278,7 @@ def _points(space: Space) -> tuple[list[dict], dict]:
     native = {}
     for eng in ax["engine"]:
         spec = sized[eng]
-        cfg = spec.sizing.config(ArchConfig(4, 4, "os"))
+        cfg = spec.sized_config(4, 4)
         native[eng] = (_widths(cfg), getattr(cfg, "dataflow", None))
     sizes = [(r, r) for r in ax["rows"]] if space.square else list(itertools.product(ax["rows"], ax["cols"]))
     # what else prices a point: the DRAM energy source and the sizes its area model is fitted on

@@ -134,7 +134,7 @@ def _insert(con, sid: int, rows: list[dict]) -> None:
 def _designs(space: Space, missing: list[dict]) -> tuple[dict, dict, list]:
     """design_key -> (top, params, synthesise?) for every design the missing points need, and the
     groups (engine, a_bits, w_bits) -> {(rows, cols): (top, params, units)} to synthesise for the fits."""
-    from reports.dse.evaluate import _engine, design_key, sized_config
+    from reports.dse.evaluate import engine_record, design_key, sized_config
 
     need = {design_key(p) for p in missing}
     groups: dict = {}
@@ -143,7 +143,7 @@ def _designs(space: Space, missing: list[dict]) -> tuple[dict, dict, list]:
     to_synth = {}
     for (eng, a, w), sizes in groups.items():
         want = set(sizes) if space.synthesise == "all" else {(s, s) for s in space.synthesise}
-        spec = _engine(eng)
+        spec = engine_record(eng)
         for r, c in sorted(want):
             cfg = sized_config(eng, r, c, a, w)
             to_synth[(eng, r, c, a, w)] = (spec.rtl_top, spec.rtl_params(cfg), spec.mac_units(cfg))
@@ -243,7 +243,7 @@ def _synthesise(client, con, to_synth: dict, keys: dict, known: dict, progress: 
 
 
 def _fit(groups: dict, to_synth: dict, keys: dict, results: dict, need: set) -> tuple[dict, list]:
-    from reports.dse.evaluate import _engine, sized_config
+    from reports.dse.evaluate import engine_record, sized_config
 
     designs, models = {}, []
     for (eng, a, w), sizes in groups.items():
@@ -259,7 +259,7 @@ def _fit(groups: dict, to_synth: dict, keys: dict, results: dict, need: set) -> 
             models.append({"group": group, "quantity": q, "model": f.model, "coefficients": f.coefficients,
                            "synthesised": sorted((r, c) for _, r, c, _ in samples[q]),
                            "loo": areamodel.leave_one_out(q, samples[q])})
-        spec = _engine(eng)
+        spec = engine_record(eng)
         for r, c in sizes:
             d = (eng, r, c, a, w)
             if d in to_synth:
