@@ -76,3 +76,17 @@ def test_bench_hadamard(benchmark, workload, impl):
         "gpu": info["gpu"],
         "versions": {k: info[k] for k in ("python", "torch", "cuda", "triton")},
     })
+
+
+def sm90_launches() -> None:
+    """Every FWHT launch of this benchmark and of tests/test_kernels_hadamard.py's GPU test, for
+    bench/sm90.py (CPU stand-ins; the launches only compile)."""
+    from bench.sm90 import site
+
+    with site(f"bench {SHAPE[0]}x{SHAPE[1]} {DTYPE}"):
+        fwht(torch.empty(SHAPE, dtype=DTYPE))
+        fwht(torch.empty(64, SHAPE[1], dtype=DTYPE))  # the correctness check's rows
+    for dtype in (torch.float32, torch.float16, torch.bfloat16, torch.int32):
+        for n in (128, 4096, 32768):
+            with site(f"test_compiled_kernel_on_gpu {dtype} n={n}"):
+                fwht(torch.zeros(64, n, dtype=dtype), normalize=False if dtype == torch.int32 else None)

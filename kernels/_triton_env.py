@@ -31,6 +31,14 @@ import triton.language as tl  # noqa: E402
 #: True when ``@triton.jit`` kernels defined from now on run in the interpreter (CPU tensors).
 TRITON_INTERPRET: bool = bool(triton.knobs.runtime.interpret)
 
+#: True inside ``python -m kernels.sm90`` (``BITWEIGHT_COMPILE_ONLY=1``, with ``TRITON_INTERPRET=0``):
+#: every launch compiles for sm_90 and returns without running, so the launchers accept CPU
+#: tensors as stand-ins for CUDA ones (their outputs are left unwritten). Never set it otherwise.
+COMPILE_ONLY: bool = os.environ.get("BITWEIGHT_COMPILE_ONLY") == "1" and not TRITON_INTERPRET
+
+#: Whether a launcher may take CPU tensors: in the interpreter, or when compiling only.
+CPU_LAUNCH_OK: bool = TRITON_INTERPRET or COMPILE_ONLY
+
 
 def _fix_interpreter_scalar_index() -> None:
     """Let the interpreter use runtime scalars as loop bounds under NumPy >= 2.4.
@@ -58,4 +66,4 @@ def _fix_interpreter_scalar_index() -> None:
 if TRITON_INTERPRET:
     _fix_interpreter_scalar_index()
 
-__all__ = ["TRITON_INTERPRET", "tl", "triton"]
+__all__ = ["COMPILE_ONLY", "CPU_LAUNCH_OK", "TRITON_INTERPRET", "tl", "triton"]

@@ -60,7 +60,7 @@ from dataclasses import dataclass
 
 import torch
 
-from kernels._triton_env import TRITON_INTERPRET, tl, triton
+from kernels._triton_env import CPU_LAUNCH_OK, TRITON_INTERPRET, tl, triton
 from kernels._validate import max_element_offset
 from kernels.bcq import MAX_Q, check_group_size
 from kernels.lut_gemm import check_bcq_operands, check_int32_range
@@ -274,7 +274,7 @@ def bcq_tc_gemm(x: torch.Tensor, packed: torch.Tensor, scales: torch.Tensor, gro
     if not isinstance(plane_dots, bool):
         raise TypeError(f"plane_dots must be a bool, got {type(plane_dots).__name__}")
     kind = x.device.type
-    if kind == "cpu" and not TRITON_INTERPRET:
+    if kind == "cpu" and not CPU_LAUNCH_OK:
         raise RuntimeError(
             "the operands are on cpu but TRITON_INTERPRET=1 is not set: the compiled Triton kernel "
             "needs CUDA tensors; move them to CUDA, or set TRITON_INTERPRET=1 before triton is imported"

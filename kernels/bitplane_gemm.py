@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import torch
 
-from kernels._triton_env import TRITON_INTERPRET, tl, triton
+from kernels._triton_env import CPU_LAUNCH_OK, TRITON_INTERPRET, tl, triton
 
 if TRITON_INTERPRET:
     # the interpreter has no popc; the SWAR count is used there (and libdevice stays unimported)
@@ -270,7 +270,7 @@ def _check_device(*tensors) -> None:
     for t in tensors[1:]:
         if t.device != dev:
             raise ValueError(f"all operands must be on one device, got {dev} and {t.device}")
-    if dev.type == "cpu" and not TRITON_INTERPRET:
+    if dev.type == "cpu" and not CPU_LAUNCH_OK:
         raise RuntimeError("operands are on cpu but TRITON_INTERPRET=1 is not set: the compiled Triton kernel "
                            "needs CUDA tensors")
     if dev.type not in ("cpu", "cuda"):

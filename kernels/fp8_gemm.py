@@ -86,7 +86,7 @@ from dataclasses import dataclass
 
 import torch
 
-from kernels._triton_env import TRITON_INTERPRET, tl, triton
+from kernels._triton_env import CPU_LAUNCH_OK, TRITON_INTERPRET, tl, triton
 from kernels._validate import max_element_offset
 from kernels.fp8 import (
     FP8_DTYPES,
@@ -632,7 +632,7 @@ def fp8_gemm(a: torch.Tensor, b: torch.Tensor, scale_a: torch.Tensor, scale_b: t
         if not isinstance(flag, bool):
             raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
     kind = a.device.type
-    if kind == "cpu" and not TRITON_INTERPRET:
+    if kind == "cpu" and not CPU_LAUNCH_OK:
         raise RuntimeError("a and b are on cpu but TRITON_INTERPRET=1 is not set: the compiled Triton kernel needs "
                            "CUDA tensors; move them to CUDA, use backend='emulated', or set TRITON_INTERPRET=1 "
                            "before triton is imported")

@@ -48,7 +48,7 @@ import math
 
 import torch
 
-from kernels._triton_env import TRITON_INTERPRET, tl, triton
+from kernels._triton_env import CPU_LAUNCH_OK, TRITON_INTERPRET, tl, triton
 
 __all__ = ["MAX_BLOCK", "fwht", "hadamard_matrix", "hadamard_reference"]
 
@@ -208,7 +208,7 @@ def fwht(x: torch.Tensor, *, normalize: bool | None = None, block_size: int | No
     if n > block * block:
         raise ValueError(f"x.shape[-1] = {n} exceeds the two-pass limit block_size**2 = {block * block}")
     kind = x.device.type
-    if kind == "cpu" and not TRITON_INTERPRET:
+    if kind == "cpu" and not CPU_LAUNCH_OK:
         raise RuntimeError(
             "x is on cpu but TRITON_INTERPRET=1 is not set: the compiled Triton kernel needs a CUDA "
             "tensor; move it to CUDA, or set TRITON_INTERPRET=1 before triton is imported"

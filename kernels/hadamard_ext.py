@@ -85,7 +85,7 @@ import math
 
 import torch
 
-from kernels._triton_env import TRITON_INTERPRET, tl, triton
+from kernels._triton_env import CPU_LAUNCH_OK, TRITON_INTERPRET, tl, triton
 from kernels.fp8 import FP8_E4M3_MAX, fp8_saturating
 from kernels.hadamard import MAX_BLOCK, fwht, hadamard_matrix, hadamard_reference
 
@@ -209,7 +209,7 @@ def _check_float_input(x, name: str = "x") -> None:
 
 def _check_device(x, fn: str) -> None:
     kind = x.device.type
-    if kind == "cpu" and not TRITON_INTERPRET:
+    if kind == "cpu" and not CPU_LAUNCH_OK:
         raise RuntimeError(
             f"x is on cpu but TRITON_INTERPRET=1 is not set: {fn}'s compiled Triton kernel needs a CUDA "
             "tensor; move it to CUDA, or set TRITON_INTERPRET=1 before triton is imported"

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
-from kernels._triton_env import TRITON_INTERPRET, tl, triton
+from kernels._triton_env import CPU_LAUNCH_OK, TRITON_INTERPRET, tl, triton
 from kernels._validate import (
     INT32_SAFE_MAX_K,
     check_int8_gemm_operands,
@@ -197,7 +197,7 @@ int8_gemm_kernel_autotuned = triton.autotune(
 
 def _check_device(a: torch.Tensor) -> None:
     kind = a.device.type
-    if kind == "cpu" and not TRITON_INTERPRET:
+    if kind == "cpu" and not CPU_LAUNCH_OK:
         raise RuntimeError(
             "a and b are on cpu but TRITON_INTERPRET=1 is not set: the compiled Triton kernel "
             "needs CUDA tensors; move them to CUDA, or set TRITON_INTERPRET=1 before triton is "

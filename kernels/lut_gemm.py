@@ -53,7 +53,7 @@ from dataclasses import dataclass
 
 import torch
 
-from kernels._triton_env import TRITON_INTERPRET, tl, triton
+from kernels._triton_env import CPU_LAUNCH_OK, TRITON_INTERPRET, tl, triton
 from kernels._validate import max_element_offset
 from kernels.bcq import MAX_Q, bcq_dequantize, check_group_size
 
@@ -273,7 +273,7 @@ def lut_gemm(x: torch.Tensor, packed: torch.Tensor, scales: torch.Tensor, group_
     """
     M, N, K, q, integer = check_lut_gemm_operands(x, packed, scales, group_size)
     kind = x.device.type
-    if kind == "cpu" and not TRITON_INTERPRET:
+    if kind == "cpu" and not CPU_LAUNCH_OK:
         raise RuntimeError(
             "the operands are on cpu but TRITON_INTERPRET=1 is not set: the compiled Triton kernel "
             "needs CUDA tensors; move them to CUDA, or set TRITON_INTERPRET=1 before triton is imported"

@@ -60,7 +60,7 @@ from dataclasses import dataclass
 
 import torch
 
-from kernels._triton_env import TRITON_INTERPRET, tl, triton
+from kernels._triton_env import CPU_LAUNCH_OK, TRITON_INTERPRET, tl, triton
 from kernels._validate import max_element_offset
 from kernels.int8_gemm import int8_gemm, int8_gemm_reference
 from kernels.lowbit_format import check_bits, check_group_size, packed_words, unpack_codes
@@ -264,7 +264,7 @@ def check_wonly_operands(x, qweight, scales, zeros, bits, group_size, outlier_id
 
 def _check_device(x: torch.Tensor, fn: str) -> None:
     kind = x.device.type
-    if kind == "cpu" and not TRITON_INTERPRET:
+    if kind == "cpu" and not CPU_LAUNCH_OK:
         raise RuntimeError(
             "the operands are on cpu but TRITON_INTERPRET=1 is not set: the compiled Triton kernel "
             "needs CUDA tensors; move them to CUDA, or set TRITON_INTERPRET=1 before triton is imported"
