@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.bitweight-installed
 
-.PHONY: setup report test bench cosim synth gpu-check clean iverilog scalesim-env coverage lcov chromium
+.PHONY: setup report test bench cosim synth gpu-check gpu-plan sm90 clean iverilog scalesim-env coverage lcov chromium
 
 setup: $(STAMP) iverilog
 
@@ -87,9 +87,18 @@ cosim: setup
 synth: setup
 	$(VENV)/bin/bitweight synth $(ARGS)
 
-# On a GPU machine with its own Python stack (no install, no RTL tools needed).
+# On a GPU machine with its own Python stack (no install, no RTL tools needed); a second try after a
+# cut-off: make gpu-check ARGS=--resume (runs only what gpu-check-results/items.jsonl lacks).
 gpu-check:
-	PYTHONPATH=$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH} python3 -m bench.gpu_check --require-gpu
+	PYTHONPATH=$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH} python3 -m bench.gpu_check --require-gpu $(ARGS)
+
+# The GPU check's plan on any machine: every item, its predicted time at the H200 peers, the estimate.
+gpu-plan: setup
+	$(PY) -m bench.gpu_check --plan $(ARGS)
+
+# Every Triton kernel compiled for sm_90 (no GPU): shared memory, registers, spills per configuration.
+sm90: setup
+	$(PY) -m bench.sm90 $(ARGS)
 
 clean:
 	rm -rf reports/out rtl_models/build .pytest_cache .benchmarks

@@ -55,6 +55,25 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
     pytest_record_hook(config, output_json)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    # GPU benchmarks: their roofline and predicted time beside the measurement (bench/gpu_plan.py);
+    # with BITWEIGHT_ITEM_LOG set (python -m bench.gpu_check), every item's result is appended to
+    # that JSON-lines file as it finishes, so a step killed at its time limit keeps what it did
+    outcome = yield
+    report = outcome.get_result()
+    bench = item.funcargs.get("benchmark") if hasattr(item, "funcargs") else None
+    if call.when == "call" and bench is not None and str(item.path).startswith(str(ROOT / "bench")):
+        from bench.gpu_log import annotate_roofline
+
+        annotate_roofline(item, bench)
+    log = os.environ.get("BITWEIGHT_ITEM_LOG")
+    if log and (call.when == "call" or report.outcome != "passed"):
+        from bench.gpu_log import append_item
+
+        append_item(log, item, report, bench)
+
+
 # the figure each benchmark is about, from its extra_info, in the order shown: (key, unit)
 HEADLINE_FIGURES = (
     ("macs_per_s", "MAC/s"),

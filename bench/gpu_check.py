@@ -1,29 +1,38 @@
-"""One command for the GPU machine: every GPU test, the GPU benchmarks, one summary table.
+"""One command for the GPU machine: every GPU benchmark and GPU test, by family, within a budget,
+with nothing lost when time runs out.
 
-    python -m bench.gpu_check [--require-gpu] [--budget-s 420] [--select EXPR] [--skip-tests | --skip-bench]
+    python -m bench.gpu_check [--plan] [--require-gpu] [--budget-s 420] [--out DIR] [--resume]
+                              [--select EXPR] [--skip-tests | --skip-bench]
 
-Steps:
+``--plan`` (no GPU needed) prints every item with its roofline-predicted time at the H200 peers and
+what it costs to run, step by step, and whether the whole fits the budget (bench/gpu_plan.py).
 
-1. print the machine and versions; without a CUDA device print why nothing ran and exit 0
-   (exit 1 with ``--require-gpu``, for a machine that is supposed to have one);
+On a GPU machine:
+
+1. print the machine and versions; without a CUDA device say why nothing ran and exit 0 (exit 1
+   with ``--require-gpu``);
 2. check that the GPU code imports without the RTL tool chain (no sim/, rtl_models/, cocotb,
    pyverilog): the GPU image has none of them;
-3. ``pytest -m gpu tests/test_kernels_*.py`` (collection errors in other modules are reported, not fatal to the
-   run, so one module needing cocotb cannot hide every GPU result);
-4. ``pytest --benchmark -m gpu bench/`` with ``--benchmark-json``, recorded in the results database
-   (``$BITWEIGHT_DB`` or ``bitweight-results.sqlite`` in the checkout) as a ``gpu-check`` run when
-   reports/dse/history.py imports (``bitweight history`` compares it with the previous one);
-5. a summary: test counts and failures; per benchmark its shape, time, TOPS, ratios vs peers
-   and % of peak, read from ``extra_info`` (keys ``shape``, ``time_s``, ``tops``,
-   ``ratio_vs_<peer>``, ``pct_of_peak``, ``pct_of_roofline``: benchmarks of other kernel
-   families that record these keys show up in the same table).
+3. warm Triton's compile cache: ``python -m bench.sm90 --warm`` once per family, all in parallel
+   (the same compilations the runs below then find in the cache);
+4. run the plan's steps in order: the headline benchmarks first (FP8 GEMM vs ``_scaled_mm``, W4/W2
+   GEMV vs bf16, FWHT vs a copy, LUT vs bf16, FP8 training linear vs bf16), one pytest process per
+   family; then the correctness tests (``-m gpu tests/test_kernels_*.py``) per family; then the other
+   benchmarks per family. Each step has its own time slice (twice its estimate, at least 30 s more,
+   never past the budget); every item's result is appended to ``DIR/items.jsonl`` as it finishes,
+   so a step killed at its limit keeps what it did (the items it did not reach are listed);
+5. a summary (also in ``DIR/summary.txt``): test counts and failures; per benchmark its shape, time,
+   the roofline-predicted time at the H200 peers, ratios vs its peers (peer time / this time) and
+   % of this GPU's roofline; the timing method; per step its time against its slice. The benchmarks
+   are recorded in the results database as a ``gpu-check`` run (``bitweight history``).
 
-Exit status: 0 when every step passed, 1 otherwise. The whole run is held under ``--budget-s``
-seconds (default 420: with a machine's start-up it fits the 15 minutes a task may hold one); a step
-that runs out is killed and counts as a failure. ``--select EXPR`` passes ``-k EXPR`` to both pytest
-runs (e.g. ``--select "fp8 or halo"`` to rerun one family), ``--skip-tests`` / ``--skip-bench`` drop
-a step. Needs only the GPU image's packages (torch, triton, cupy, pytest,
-pytest-benchmark, hypothesis); nothing is installed, the checkout is found on PYTHONPATH.
+Timing (bench/gpu_timing.py): CUDA events around each call, L2 flushed before each, median of
+10-200 calls; each implementation of a workload is timed once per run. Exit status 0 when every step
+passed, 1 otherwise. ``--resume`` reruns only what ``DIR/items.jsonl`` does not hold yet (a second
+try after a cut-off). ``--select EXPR`` passes ``-k EXPR`` to the collection (e.g. ``"fp8 or halo"``).
+Needs only the GPU image's packages (torch, triton, cupy, pytest, pytest-benchmark, hypothesis);
+nothing is installed, the checkout is found on PYTHONPATH. DIR defaults to ``$OUT/gpu-check`` when
+``OUT`` is set (the device tool brings that folder back), else ``gpu-check-results/``.
 """
 
 import argparse
@@ -32,9 +41,7 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +58,8 @@ GPU_MODULES = ["kernels.int8_gemm", "kernels.int8_gemm_cupy", "bench.test_bench_
                "bench.test_bench_bitplane"]
 FORBIDDEN_TOP_LEVEL = ["sim", "rtl_models", "reports", "cocotb", "cocotb_tools", "pyverilog"]
 
-TESTS_SHARE = 0.6  # of the budget; the benchmarks get the rest
+WARM_SHARE = 0.2  # of the budget, at most, for warming the compile cache
+SUMMARY_RESERVE_S = 15.0
 
 
 def _versions() -> dict:
@@ -64,10 +72,13 @@ def _versions() -> dict:
     return out
 
 
-def _child_env() -> dict:
+def _child_env(item_log: Path | None = None) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     env["BITWEIGHT_HISTORY"] = "0"  # the check records its benchmarks itself, as kind gpu-check
+    env["TRITON_INTERPRET"] = "0"  # as bench.sm90 --warm compiles: the same cache keys
+    if item_log is not None:
+        env["BITWEIGHT_ITEM_LOG"] = str(item_log)
     return env
 
 
@@ -105,171 +116,233 @@ def check_imports() -> list[str]:
     return [f"importing the GPU modules pulled in {m}" for m in r.stdout.split()]
 
 
-def _run_pytest(args: list[str], timeout_s: float) -> tuple[int | None, float]:
-    """Run pytest in a child process, output streamed; (return code or None on timeout, seconds)."""
-    cmd = [sys.executable, "-m", "pytest", *args]
-    print("$ " + " ".join(cmd), flush=True)
+def _run(cmd: list[str], timeout_s: float, env: dict) -> tuple[int | None, float]:
+    """Run a child in its own process group, output streamed; (return code or None when killed at
+    ``timeout_s``, seconds)."""
+    import signal
+
+    print("$ " + " ".join(cmd if len(cmd) < 12 else cmd[:11] + [f"... ({len(cmd) - 11} more)"]), flush=True)
     t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, start_new_session=True)
     try:
-        rc = subprocess.run(cmd, cwd=REPO_ROOT, env=_child_env(), timeout=max(timeout_s, 1)).returncode
+        rc = proc.wait(timeout=max(timeout_s, 1))
     except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
         rc = None
     return rc, time.perf_counter() - t0
 
 
-def _junit_counts(path: Path) -> dict:
-    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0, "failed": [], "skip_reasons": {}}
-    if not path.exists():
-        return counts
-    root = ET.parse(path).getroot()
-    for case in root.iter("testcase"):
-        counts["tests"] += 1
-        name = f"{case.get('classname')}::{case.get('name')}"
-        for child in case:
-            if child.tag in ("failure", "error"):
-                counts["failures" if child.tag == "failure" else "errors"] += 1
-                message = (child.get("message") or "").strip().splitlines() or [""]
-                counts["failed"].append(f"{child.tag.upper()} {name}: {message[0][:160]}")
-            elif child.tag == "skipped":
-                counts["skipped"] += 1
-                reason = (child.get("message") or "").strip()[:120]
-                counts["skip_reasons"][reason] = counts["skip_reasons"].get(reason, 0) + 1
-    counts["passed"] = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
-    return counts
+def warm_compile_cache(families: list[str], timeout_s: float) -> str:
+    """``python -m bench.sm90 --warm --family F`` for every family at once; one line saying how it went."""
+    import signal
+
+    env = dict(_child_env(), BITWEIGHT_COMPILE_ONLY="1")
+    t0 = time.perf_counter()
+    procs = {f: subprocess.Popen([sys.executable, "-m", "bench.sm90", "--warm", "--family", f], cwd=REPO_ROOT, env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+             for f in families}
+    failed, killed = [], []
+    for f, p in procs.items():
+        try:
+            _, err = p.communicate(timeout=max(1.0, timeout_s - (time.perf_counter() - t0)))
+            if p.returncode != 0:
+                failed.append(f"{f} ({err.decode(errors='replace').strip().splitlines()[-1:] or ['?']})")
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+            killed.append(f)
+    return (f"warm: {len(families) - len(failed) - len(killed)} of {len(families)} families compiled in "
+            f"{time.perf_counter() - t0:.0f} s" + (f"; stopped at {timeout_s:.0f} s: {', '.join(killed)}" if killed else "")
+            + (f"; failed (their kernels compile on first use instead): {'; '.join(failed)}" if failed else ""))
+
+
+def read_items(path: Path) -> dict[str, dict]:
+    """The item log: nodeid -> its last record (a torn last line, from a kill, is skipped)."""
+    out = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            out[rec["nodeid"]] = rec
+    return out
 
 
 def _fmt(v, spec):
     return "n/a" if v is None else format(v, spec)
 
 
-def _benchmark_rows(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    rows = []
-    for b in json.loads(path.read_text()).get("benchmarks", []):
-        x = b.get("extra_info", {})
-        ratios = {k[len("ratio_vs_"):]: v for k, v in x.items() if k.startswith("ratio_vs_")}
-        time_s = x.get("time_s", b.get("stats", {}).get("median"))
-        rows.append({
-            "name": b.get("name", "?"),
-            "shape": x.get("shape", b.get("param", "")),
-            "time_ms": None if time_s is None else 1e3 * time_s,
-            "tops": x.get("tops"),
-            "ratios": ", ".join(f"{k} {'n/a' if v is None else format(v, '.2f') + 'x'}"
-                                for k, v in ratios.items()) or "-",
-            "pct_of_peak": x.get("pct_of_peak"),
-            "pct_of_roofline": x.get("pct_of_roofline"),
-        })
-    return rows
+def _with_peer_ratios(benches: list[dict]) -> None:
+    """Ratios vs the peers of the same group timed in this run that the item did not record itself
+    (each implementation is timed once, so an early item's later peers are filled in here)."""
+    by_group: dict = {}
+    for b in benches:
+        x = b["extra_info"]
+        if x.get("impl") is not None and x.get("time_s"):
+            by_group.setdefault(b.get("group"), {})[x["impl"]] = x["time_s"]
+    for b in benches:
+        x = b["extra_info"]
+        for peer, t in by_group.get(b.get("group"), {}).items():
+            if peer != x.get("impl") and x.get("time_s") and f"ratio_vs_{peer}" not in x:
+                x[f"ratio_vs_{peer}"] = t / x["time_s"]
 
 
-def _print_table(headers, rows):
+def _print_table(headers, rows, out):
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
-    print(line)
-    print("-" * len(line))
+    out(line)
+    out("-" * len(line))
     for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+        out("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+
+
+def _default_out() -> Path:
+    return Path(os.environ["OUT"]) / "gpu-check" if os.environ.get("OUT") else REPO_ROOT / "gpu-check-results"
 
 
 def main(argv=None) -> int:
+    from bench import gpu_plan
+
     parser = argparse.ArgumentParser(prog="python -m bench.gpu_check", description=__doc__.split("\n")[0])
+    parser.add_argument("--plan", action="store_true", help="print the plan (items, predicted times, estimates) and exit; no GPU needed")
     parser.add_argument("--require-gpu", action="store_true", help="exit 1 (not 0) when no CUDA device is found")
-    parser.add_argument("--budget-s", type=float, default=420.0, help="wall-clock limit for the whole check")
-    parser.add_argument("--select", metavar="EXPR", help="pytest -k expression for both the tests and the benchmarks")
+    parser.add_argument("--budget-s", type=float, default=420.0, help="wall-clock limit for the whole check (default: %(default)s)")
+    parser.add_argument("--out", type=Path, help="folder for items.jsonl, summary.txt, bench.json "
+                        "(default: $OUT/gpu-check when OUT is set, else gpu-check-results/)")
+    parser.add_argument("--resume", action="store_true", help="skip the items the folder's items.jsonl already holds")
+    parser.add_argument("--select", metavar="EXPR", help="pytest -k expression for the tests and the benchmarks")
     step = parser.add_mutually_exclusive_group()
     step.add_argument("--skip-tests", action="store_true", help="run only the benchmarks")
     step.add_argument("--skip-bench", action="store_true", help="run only the GPU tests")
     args = parser.parse_args(argv)
+    if args.budget_s < 60:
+        parser.error(f"--budget-s must be at least 60 s, got {args.budget_s:g}")
     t_start = time.perf_counter()
 
     versions = _versions()
     print("bitweight GPU check")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    items, collect_errors = gpu_plan.collect(REPO_ROOT, args.select)
+    items = [i for i in items if not ((args.skip_tests and i.kind == "test") or (args.skip_bench and i.kind == "bench"))]
+    for e in collect_errors:
+        print("COLLECTION PROBLEM: " + e)
+    warm_s = min(90.0, WARM_SHARE * args.budget_s)
+    if args.plan:
+        print(gpu_plan.format_plan(gpu_plan.plan_steps(items), args.budget_s, warm_s))
+        return 1 if collect_errors else 0
+
     import torch
 
     if not torch.cuda.is_available():
         print("no GPU: torch.cuda.is_available() is False, so no GPU test or benchmark ran. "
-              "Run this on the GPU machine; on a CPU machine `pytest` runs the kernels in Triton's interpreter.")
+              "Run this on the GPU machine (`--plan` shows what it would run); on a CPU machine `pytest` "
+              "runs the kernels in Triton's interpreter.")
         return 1 if args.require_gpu else 0
-    print(f"gpu: {torch.cuda.get_device_name()} (capability "
-          f"{'.'.join(map(str, torch.cuda.get_device_capability()))}), "
-          f"{torch.cuda.device_count()} device(s), TRITON_INTERPRET={os.environ.get('TRITON_INTERPRET', 'unset')}")
+    gpu = torch.cuda.get_device_name()
+    print(f"gpu: {gpu} (capability {'.'.join(map(str, torch.cuda.get_device_capability()))}), "
+          f"{torch.cuda.device_count()} device(s)")
+
+    out = args.out or _default_out()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / ".write-test").write_text("")
+        (out / ".write-test").unlink()
+    except OSError as e:
+        parser.error(f"--out {out}: cannot write there ({e.strerror})")
+    item_log = out / "items.jsonl"
+    if not args.resume and item_log.exists():
+        item_log.rename(out / f"items.{int(time.time())}.jsonl")  # an earlier run's, kept
+    done = {k for k, r in read_items(item_log).items() if r["when"] == "call" or r["outcome"] != "passed"}
+    items = [i for i in items if i.nodeid not in done]
 
     problems = check_imports()
     for p in problems:
         print("IMPORT PROBLEM: " + p)
+    steps = gpu_plan.plan_steps(items)
+    families = sorted({i.family for i in items if i.kind == "bench"} & set(_sm90_families()))
+    print(warm_compile_cache(families, warm_s) if families else "warm: nothing to compile")
 
-    with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp:
-        junit, bench_json = Path(tmp) / "tests.xml", Path(tmp) / "bench.json"
-        select = ["-k", args.select] if args.select else []
-        left = args.budget_s - (time.perf_counter() - t_start)
-        if args.skip_tests:
-            tests_rc, tests_s = 0, 0.0
-        else:
-            tests_rc, tests_s = _run_pytest(
-                # the kernel test files hold every GPU test; the others need RTL tools this machine lacks
-                ["-m", "gpu", *sorted(str(p.relative_to(REPO_ROOT))
-                                      for p in (REPO_ROOT / "tests").glob("test_kernels_*.py")),
-                 "-q", "-rfEs", "-p", "no:cacheprovider", *select,
-                 "--continue-on-collection-errors", f"--junitxml={junit}"],
-                timeout_s=left * (1.0 if args.skip_bench else TESTS_SHARE),
-            )
-        counts = _junit_counts(junit)
-        left = args.budget_s - (time.perf_counter() - t_start)
-        if args.skip_bench:
-            bench_rc, bench_s = 0, 0.0
-        else:
-            bench_rc, bench_s = _run_pytest(
-                ["--benchmark", "-m", "gpu", "bench/", "-q", "-rfEs", "-p", "no:cacheprovider", *select,
-                 "--continue-on-collection-errors",
-                 f"--benchmark-json={bench_json}", "--benchmark-columns=median,rounds", "--benchmark-sort=name"],
-                timeout_s=left,
-            )
-        rows = _benchmark_rows(bench_json)
-        history = _record_history(bench_json, versions) if bench_json.exists() else None
+    step_log = []
+    for st in steps:
+        left = args.budget_s - (time.perf_counter() - t_start) - SUMMARY_RESERVE_S
+        slice_s = min(st.slice_s(), left)
+        if slice_s < 10:
+            step_log.append((st, None, 0.0, slice_s, "not run: the budget is spent"))
+            continue
+        cmd = [sys.executable, "-m", "pytest", *(["--benchmark"] if st.kind == "bench" else []),
+               "-q", "-rfEs", "-p", "no:cacheprovider", "--benchmark-columns=median,rounds",
+               *[i.nodeid for i in st.items]]
+        print(f"\n---- {st.name}: {len(st.items)} items, estimate {st.estimate_s:.0f} s, slice {slice_s:.0f} s", flush=True)
+        rc, took = _run(cmd, slice_s, _child_env(item_log))
+        status = "timed out" if rc is None else ("passed" if rc == 0 else f"exited {rc}")
+        step_log.append((st, rc, took, slice_s, status))
 
     # ---------------------------------------------------------------------------- summary
-    print("\n" + "=" * 30 + " GPU check summary " + "=" * 30)
-    print(f"gpu: {torch.cuda.get_device_name()}; " + ", ".join(f"{k} {v}" for k, v in versions.items()))
-    print(f"tests (pytest -m gpu tests/test_kernels_*.py, {tests_s:.0f} s): {counts.get('passed', 0)} passed, "
-          f"{counts['failures']} failed, {counts['errors']} errors, {counts['skipped']} skipped"
-          + ("  [TIMED OUT]" if tests_rc is None else ""))
-    for f in counts["failed"]:
-        print("  " + f)
-    for reason, n in counts["skip_reasons"].items():
-        print(f"  skipped x{n}: {reason}")
-    print(f"\nbenchmarks (pytest --benchmark -m gpu bench/, {bench_s:.0f} s)"
-          + ("  [TIMED OUT]" if bench_rc is None else ""))
-    _print_table(
-        ["benchmark", "shape", "time ms", "TOPS", "ratio vs peers (peer time / this time)", "% peak", "% roofline"],
-        [[r["name"], r["shape"], _fmt(r["time_ms"], ".3f"), _fmt(r["tops"], ".1f"), r["ratios"],
-          _fmt(r["pct_of_peak"], ".1f"), _fmt(r["pct_of_roofline"], ".1f")] for r in rows],
-    )
-    if history:
-        print(history)
-
-    failures = list(problems)
-    if tests_rc is None:
-        failures.append("the GPU tests ran out of time")
-    elif tests_rc not in (0, 5) or (tests_rc == 5 and not args.select):
-        failures.append(f"pytest -m gpu tests/test_kernels_*.py exited {tests_rc}"
-                        + (" (no GPU tests were collected)" if tests_rc == 5 else ""))
-    if bench_rc is None:
-        failures.append("the GPU benchmarks ran out of time")
-    elif bench_rc != 0:
-        failures.append(f"the GPU benchmarks exited {bench_rc}"
-                        + (" (is --benchmark registered in the root conftest?)" if bench_rc == 4 else ""))
-    elif not rows and not args.skip_bench:
-        failures.append("the GPU benchmarks recorded no results")
+    records = read_items(item_log)
+    lines: list[str] = []
+    say = lines.append
+    say("=" * 30 + " GPU check summary " + "=" * 30)
+    say(f"gpu: {gpu}; " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    tests = [r for k, r in records.items() if k.startswith("tests/")]
+    t_pass = sum(r["outcome"] == "passed" for r in tests)
+    t_fail = [r for r in tests if r["outcome"] == "failed"]
+    t_skip = [r for r in tests if r["outcome"] == "skipped"]
+    say(f"tests (-m gpu tests/test_kernels_*.py): {t_pass} passed, {len(t_fail)} failed, {len(t_skip)} skipped")
+    for r in t_fail:
+        say(f"  FAILED {r['nodeid']} ({r['when']}): {(r.get('message') or '').splitlines()[0][:200] if r.get('message') else ''}")
+    reasons: dict = {}
+    for r in t_skip:
+        reasons[(r.get("message") or "")[:120]] = reasons.get((r.get("message") or "")[:120], 0) + 1
+    for reason, n in reasons.items():
+        say(f"  skipped x{n}: {reason}")
+    benches = [r["benchmark"] for r in records.values() if "benchmark" in r]
+    _with_peer_ratios(benches)
+    b_fail = [r for k, r in records.items() if k.startswith("bench/") and r["outcome"] == "failed"]
+    say(f"\nbenchmarks: {len(benches)} timed, {len(b_fail)} failed; timing: "
+        + (benches[0]["extra_info"].get("timing", "?") if benches else "-"))
+    for r in b_fail:
+        say(f"  FAILED {r['nodeid']} ({r['when']}): {(r.get('message') or '').splitlines()[0][:200] if r.get('message') else ''}")
+    rows = []
+    for b in benches:
+        x = b["extra_info"]
+        ratios = ", ".join(f"{k[9:]} {v:.2f}x" for k, v in x.items() if k.startswith("ratio_vs_") and isinstance(v, (int, float)))
+        t, pred = x.get("time_s"), x.get("predicted_s")
+        rows.append([b["name"], str(x.get("shape", "")), _fmt(None if t is None else 1e3 * t, ".3f"),
+                     _fmt(None if pred is None else 1e3 * pred, ".3f"), ratios or "-", _fmt(x.get("pct_of_roofline"), ".0f")])
+    _print_table(["benchmark", "shape", "time ms", "predicted ms (H200 roofline)", "ratio vs peers (peer time / this)",
+                  "% roofline"], rows, say)
+    say("\nsteps:")
+    for st, rc, took, slice_s, status in step_log:
+        reached = sum(1 for i in st.items if i.nodeid in records)
+        say(f"  {st.name:<28} {took:6.0f} s of {slice_s:5.0f} s  {reached}/{len(st.items)} items  {status}")
+        if rc is None and status == "timed out":
+            for i in st.items:
+                if i.nodeid not in records:
+                    say(f"    not reached: {i.nodeid}")
+    bench_json = out / "bench.json"
+    if benches:
+        bench_json.write_text(json.dumps({"machine_info": {"gpu": gpu, "python_version": versions["python"]},
+                                          "commit_info": {}, "datetime": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                          "version": versions.get("pytest_benchmark"), "benchmarks": benches}, default=str))
+        say(_record_history(bench_json, versions))
+    failures = list(problems) + [f"collection: {e}" for e in collect_errors]
+    failures += [f"step {st.name} {status}" for st, rc, _, _, status in step_log if status != "passed"]
     total_s = time.perf_counter() - t_start
-    if failures:
-        print(f"\nGPU CHECK FAILED ({total_s:.0f} s):")
-        for f in failures:
-            print("  - " + f)
-        return 1
-    print(f"\nGPU check passed ({total_s:.0f} s)")
-    return 0
+    say(f"\nGPU CHECK {'FAILED' if failures else 'passed'} ({total_s:.0f} s of {args.budget_s:.0f}); results in {out}")
+    for f in failures:
+        say("  - " + f)
+    text = "\n".join(lines)
+    print("\n" + text)
+    (out / "summary.txt").write_text(text + "\n")
+    return 1 if failures else 0
+
+
+def _sm90_families() -> list[str]:
+    from bench.sm90 import families
+
+    return list(families())
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import platform
-import time
 from dataclasses import dataclass
 
 import pytest
@@ -55,34 +54,59 @@ def gpu_peak(device_name: str) -> GpuPeak | None:
 
 
 # ---------------------------------------------------------------------------------- timing
-ROUND_S = 0.025  # target length of one timed round
-ROUNDS = 10
+#: How every GPU benchmark is timed (printed by the GPU check and stored with each result).
+TIMING_METHOD = ("CUDA events around each call, L2 flushed before each (a 256 MiB buffer zeroed, untimed, "
+                 "which also keeps the GPU busy so launch gaps are hidden), {reps} calls after 3 warm-up calls "
+                 "(compile, autotune), median per call; each implementation of a workload timed once per run")
+FLUSH_BYTES = 256 * 2**20  # over the 50-60 MB L2 of an H100 / H200
+TARGET_S = 0.05  # GPU time of the timed calls of one item
+MIN_REPS, MAX_REPS = 10, 200
+
+_flush_buffer = None
+_SAMPLES: dict = {}  # timing key -> per-call seconds: an implementation is timed once per run
 
 
-def one_round(fn, reps):
-    for _ in range(reps):
+def _flush() -> None:
+    global _flush_buffer
+    if _flush_buffer is None:
+        _flush_buffer = torch.empty(FLUSH_BYTES // 4, dtype=torch.int32, device="cuda")
+    _flush_buffer.zero_()
+
+
+def _event_times_s(fn, reps: int) -> list[float]:
+    """Per-call GPU seconds of ``reps`` calls, each after an L2 flush; one synchronise at the end."""
+    events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(reps)]
+    for start, end in events:
+        _flush()
+        start.record()
         fn()
+        end.record()
     torch.cuda.synchronize()
+    return [start.elapsed_time(end) / 1e3 for start, end in events]
 
 
 def reps_for(fn) -> int:
-    """Warm up (compile, autotune, cuBLAS heuristics), then size a round to ~ROUND_S."""
-    one_round(fn, 2)
-    t0 = time.perf_counter()
-    one_round(fn, 3)
-    per_call = (time.perf_counter() - t0) / 3
-    return max(1, math.ceil(ROUND_S / per_call))
+    """Warm up (compile, autotune, cuBLAS heuristics: 3 calls), then size the timed calls to ~TARGET_S."""
+    for _ in range(2):
+        fn()
+    per_call = sorted(_event_times_s(fn, 1) + _event_times_s(fn, 1))[0]
+    return int(min(MAX_REPS, max(MIN_REPS, math.ceil(TARGET_S / max(per_call, 1e-7)))))
 
 
-def median_time_per_call_s(fn, reps) -> float:
-    rounds = []
-    for _ in range(ROUNDS):
-        t0 = time.perf_counter()
-        one_round(fn, reps)
-        rounds.append(time.perf_counter() - t0)
-    rounds.sort()
-    return rounds[len(rounds) // 2] / reps
+def sample_per_call_s(fn, key=None) -> list[float]:
+    """Per-call seconds of ``fn`` (TIMING_METHOD); under a ``key`` measured once per run and reused."""
+    if key is not None and key in _SAMPLES:
+        return _SAMPLES[key]
+    samples = _event_times_s(fn, reps_for(fn))
+    if key is not None:
+        _SAMPLES[key] = samples
+    return samples
 
+
+def median_time_per_call_s(fn, reps=None, key=None) -> float:
+    """Median per-call seconds of ``fn`` (TIMING_METHOD; ``reps`` is sized by reps_for and ignored)."""
+    samples = sorted(sample_per_call_s(fn, key))
+    return samples[len(samples) // 2]
 
 
 def machine_info() -> dict[str, str]:
@@ -114,21 +138,30 @@ class WorkloadCache:
         return self.workloads[key]
 
     def time_s(self, impl, key) -> float:
+        """An implementation's time on a workload: measured once per run (its own benchmark item
+        reuses it through ``benchmark_per_call_s(..., key=cache.timing_key(impl, key))``)."""
         if (impl, key) not in self.times:
-            fn = self.workload(key).fn(impl)
-            self.times[(impl, key)] = median_time_per_call_s(fn, reps_for(fn))
+            self.times[(impl, key)] = median_time_per_call_s(self.workload(key).fn(impl),
+                                                             key=self.timing_key(impl, key))
         return self.times[(impl, key)]
 
+    def timing_key(self, impl, key):
+        return (id(self), impl, key)
 
-def benchmark_per_call_s(benchmark, fn) -> tuple[float | None, int]:
-    """Time ``fn`` with pytest-benchmark: ROUNDS rounds of ``reps`` back-to-back calls, each round
-    ending in a device synchronise. Returns (median seconds per call, reps); the time is None under
-    --benchmark-disable, where the call ran once only."""
-    reps = reps_for(fn)
-    benchmark.pedantic(one_round, args=(fn, reps), rounds=ROUNDS, warmup_rounds=1, iterations=1)
+
+def benchmark_per_call_s(benchmark, fn, key=None) -> tuple[float | None, int]:
+    """Time ``fn`` for pytest-benchmark as TIMING_METHOD says; the benchmark's stats are the per-call
+    samples (not a loop's time). Under a ``key`` an implementation already timed in this run (as
+    another item's peer) is not timed again: its samples are reused. Returns (median seconds per call,
+    calls timed); the time is None under --benchmark-disable, where the call ran once only."""
+    samples: list[float] = []
+    benchmark.pedantic(lambda: samples.extend(sample_per_call_s(fn, key)), rounds=1, iterations=1)
     if benchmark.stats is None:
-        return None, reps
-    return benchmark.stats.stats.median / reps, reps
+        return None, 1
+    benchmark.stats.stats.data[:] = samples  # per-call seconds, before any statistic is computed
+    benchmark.extra_info["timing"] = TIMING_METHOD.format(reps=len(samples))
+    ordered = sorted(samples)
+    return ordered[len(ordered) // 2], len(samples)
 
 
 def print_past_capture(request, lines) -> None:

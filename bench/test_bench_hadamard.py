@@ -27,7 +27,6 @@ from bench.gpu_timing import (
     machine_info,
     median_time_per_call_s,
     print_past_capture,
-    reps_for,
 )
 from kernels.hadamard import fwht, hadamard_reference
 
@@ -56,14 +55,14 @@ def test_bench_hadamard(benchmark, workload, impl):
     x, fns, info, times = workload
     fn = fns[impl]
     benchmark.group = f"fwht {SHAPE[0]}x{SHAPE[1]} {DTYPE}"
-    time_s, reps = benchmark_per_call_s(benchmark, fn)
+    time_s, reps = benchmark_per_call_s(benchmark, fn, key=("hadamard", impl))
     if time_s is None:  # --benchmark-disable: the call ran once, untimed
         return
     times[impl] = time_s
     peer = "clone" if impl == "triton_fwht" else "triton_fwht"
     if peer not in times:
         peer_fn = fns[peer]
-        times[peer] = median_time_per_call_s(peer_fn, reps_for(peer_fn))
+        times[peer] = median_time_per_call_s(peer_fn, key=("hadamard", peer))
     bytes_moved = 2 * x.numel() * x.element_size()
     benchmark.extra_info.update({
         "impl": impl,

@@ -33,7 +33,6 @@ from bench.gpu_timing import (
     machine_info,
     median_time_per_call_s,
     print_past_capture,
-    reps_for,
 )
 from kernels.int8_gemm import count_ops, int8_gemm
 from kernels.int8_gemm_cupy import int8_gemm_cupy
@@ -91,7 +90,7 @@ def _workload(shape) -> Workload:
 def _peer_time_s(impl, shape) -> float | None:
     if (impl, shape) not in _PEER_TIMES:
         fn = _workload(shape).fn(impl)
-        _PEER_TIMES[(impl, shape)] = None if fn is None else median_time_per_call_s(fn, reps_for(fn))
+        _PEER_TIMES[(impl, shape)] = None if fn is None else median_time_per_call_s(fn, key=("int8_gemm", impl, shape))
     return _PEER_TIMES[(impl, shape)]
 
 
@@ -131,7 +130,7 @@ def test_bench_int8_gemm(benchmark, machine, impl, shape):
         pytest.skip(f"{impl} cannot run {shape}: torch._int_mm needs M > 16")
 
     benchmark.group = "int8 gemm " + "x".join(map(str, shape))
-    time_s, reps = benchmark_per_call_s(benchmark, fn)
+    time_s, reps = benchmark_per_call_s(benchmark, fn, key=("int8_gemm", impl, shape))
     if time_s is None:  # --benchmark-disable: the call ran once, untimed
         return
     _PEER_TIMES[(impl, shape)] = time_s
@@ -163,3 +162,31 @@ def test_bench_int8_gemm(benchmark, machine, impl, shape):
         extra["pct_of_peak"] = 100 * tops / peak_tops
         extra["pct_of_roofline"] = 100 * tops / roofline_tops
     benchmark.extra_info.update(extra)
+
+
+def sm90_launches() -> None:
+    """Every Triton launch of this benchmark and of tests/test_kernels_int8_gemm.py's GPU tests,
+    for bench/sm90.py (CPU stand-ins; the launches only compile)."""
+    from bench.sm90 import site
+
+    def mat(rows, cols, layout="contiguous"):
+        if layout == "transposed":
+            return torch.zeros((cols, rows), dtype=torch.int8).t()
+        if layout == "step":
+            return torch.zeros((rows, 2 * cols), dtype=torch.int8)[:, ::2]
+        return torch.zeros((rows, cols), dtype=torch.int8)
+
+    for M, N, K in SHAPES:
+        with site(f"bench {M}x{N}x{K}"):
+            int8_gemm(mat(M, K), mat(K, N))
+    # the GPU tests: small shapes (one fixed tile), the autotuned 1024x1024x4096, strided views
+    for M, N, K in [(1, 1, 1), (2, 3, 5), (17, 8, 8), (31, 37, 41), (32, 64, 128), (64, 64, 64), (200, 96, 800),
+                    (1024, 1024, 4096)]:
+        with site(f"test_gpu_matches_torch_int_mm {M}x{N}x{K}"):
+            int8_gemm(mat(M, K), mat(K, N))
+    for la in ("contiguous", "transposed", "step"):
+        for lb in ("contiguous", "transposed", "step"):
+            with site(f"test_non_contiguous_inputs {la} x {lb}"):
+                int8_gemm(mat(35, 70, la), mat(70, 33, lb))
+    with site("test_gpu_large_column_major_operands"):
+        int8_gemm(mat(1024, 4096, "transposed"), mat(4096, 768, "transposed"))

@@ -28,6 +28,8 @@ before ``triton`` is imported when no CUDA device exists, and leaves it alone ot
 
 from dataclasses import dataclass
 
+import contextlib
+
 import torch
 
 from kernels._triton_env import CPU_LAUNCH_OK, TRITON_INTERPRET, tl, triton
@@ -246,7 +248,7 @@ def int8_gemm(a: torch.Tensor, b: torch.Tensor, *, out: torch.Tensor | None = No
     if TRITON_INTERPRET:
         int8_gemm_kernel[grid](*args, **INTERPRETER_CONFIG)
     else:
-        with torch.cuda.device(a.device):
+        with torch.cuda.device(a.device) if a.is_cuda else contextlib.nullcontext():  # CPU: compile-only
             if M * N * K <= SMALL_PROBLEM_MACS:
                 int8_gemm_kernel[grid](*args, **SMALL_GPU_CONFIG)
             else:
