@@ -30,7 +30,7 @@ from kernels.int8_gemm import (
     int8_gemm_reference,
 )
 from kernels.int8_gemm_cupy import int8_gemm_cupy
-from kernels.testing import DEVICES, HAS_CUDA, NEEDS_GPU
+from kernels.testing import DEVICES, HAS_CUDA, NEEDS_CUPY, NEEDS_GPU
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CPU, CUDA = DEVICES
@@ -47,7 +47,7 @@ def int8_gemm_triton(a, b, **kw):
 KERNELS = [
     pytest.param(int8_gemm_triton, "cpu", id="triton-cpu-interpreter", marks=CPU.marks),
     pytest.param(int8_gemm_triton, "cuda", id="triton-cuda", marks=CUDA.marks),
-    pytest.param(int8_gemm_cupy, "cuda", id="cupy-cuda", marks=needs_gpu),
+    pytest.param(int8_gemm_cupy, "cuda", id="cupy-cuda", marks=NEEDS_CUPY),
 ]
 
 
@@ -277,6 +277,7 @@ def test_unsupported_device_is_rejected():
 def test_cpu_tensors_without_interpreter_are_rejected(monkeypatch):
     # As on a GPU machine, where TRITON_INTERPRET is not set and Triton compiles for CUDA.
     monkeypatch.setattr(int8_gemm_module, "TRITON_INTERPRET", False)
+    monkeypatch.setattr(int8_gemm_module, "CPU_LAUNCH_OK", False)
     with pytest.raises(RuntimeError, match=r"^a and b are on cpu but TRITON_INTERPRET=1 is not set: "
                                            r"the compiled Triton kernel needs CUDA tensors"):
         int8_gemm(_i8(2, 3), _i8(3, 4))
@@ -385,7 +386,7 @@ def test_gpu_runs_compiled_not_interpreted():
 @pytest.mark.gpu
 @pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
 @pytest.mark.parametrize("M, N, K", [(17, 8, 8), (32, 64, 128), (200, 96, 800), (1024, 1024, 4096)], ids=str)
-@pytest.mark.parametrize("kernel", [int8_gemm_triton, int8_gemm_cupy], ids=["triton", "cupy"])
+@pytest.mark.parametrize("kernel", [int8_gemm_triton, pytest.param(int8_gemm_cupy, marks=NEEDS_CUPY)], ids=["triton", "cupy"])
 def test_gpu_matches_torch_int_mm(kernel, M, N, K):
     # The largest shape is above SMALL_PROBLEM_MACS, so it goes through the autotuned configs.
     a, b = rand_int8((M, K), M + K, "cuda"), rand_int8((K, N), N + K, "cuda")
@@ -394,7 +395,7 @@ def test_gpu_matches_torch_int_mm(kernel, M, N, K):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
-@pytest.mark.parametrize("kernel", [int8_gemm_triton, int8_gemm_cupy], ids=["triton", "cupy"])
+@pytest.mark.parametrize("kernel", [int8_gemm_triton, pytest.param(int8_gemm_cupy, marks=NEEDS_CUPY)], ids=["triton", "cupy"])
 def test_gpu_large_column_major_operands(kernel):
     # Column-major A and B (cuBLASLt's favourite B layout) through the autotuned configs: a new
     # stride specialisation, so every config is compiled once more; one shape keeps that cheap.
@@ -408,6 +409,7 @@ def test_gpu_large_column_major_operands(kernel):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
+@NEEDS_CUPY[1]
 def test_gpu_cupy_accepts_cupy_arrays_and_checks_them():
     cupy = pytest.importorskip("cupy")
     a, b = rand_int8((40, 72), 1, "cuda"), rand_int8((72, 24), 2, "cuda")
