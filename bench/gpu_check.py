@@ -212,6 +212,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, help="folder for items.jsonl, summary.txt, bench.json "
                         "(default: $OUT/gpu-check when OUT is set, else gpu-check-results/)")
     parser.add_argument("--resume", action="store_true", help="skip the items the folder's items.jsonl already holds")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="run every step here even without a GPU (the GPU items skip): tests the check itself")
     parser.add_argument("--select", metavar="EXPR", help="pytest -k expression for the tests and the benchmarks")
     step = parser.add_mutually_exclusive_group()
     step.add_argument("--skip-tests", action="store_true", help="run only the benchmarks")
@@ -235,14 +237,18 @@ def main(argv=None) -> int:
 
     import torch
 
-    if not torch.cuda.is_available():
+    if not torch.cuda.is_available() and not args.dry_run:
         print("no GPU: torch.cuda.is_available() is False, so no GPU test or benchmark ran. "
               "Run this on the GPU machine (`--plan` shows what it would run); on a CPU machine `pytest` "
               "runs the kernels in Triton's interpreter.")
         return 1 if args.require_gpu else 0
-    gpu = torch.cuda.get_device_name()
-    print(f"gpu: {gpu} (capability {'.'.join(map(str, torch.cuda.get_device_capability()))}), "
-          f"{torch.cuda.device_count()} device(s)")
+    if torch.cuda.is_available():
+        gpu = torch.cuda.get_device_name()
+        print(f"gpu: {gpu} (capability {'.'.join(map(str, torch.cuda.get_device_capability()))}), "
+              f"{torch.cuda.device_count()} device(s)")
+    else:
+        gpu = "none (--dry-run)"
+        print("gpu: none; --dry-run: every step runs, its GPU items skip")
 
     out = args.out or _default_out()
     try:
@@ -330,7 +336,8 @@ def main(argv=None) -> int:
     failures = list(problems) + [f"collection: {e}" for e in collect_errors]
     failures += [f"step {st.name} {status}" for st, rc, _, _, status in step_log if status != "passed"]
     total_s = time.perf_counter() - t_start
-    say(f"\nGPU CHECK {'FAILED' if failures else 'passed'} ({total_s:.0f} s of {args.budget_s:.0f}); results in {out}")
+    say(f"\nGPU CHECK {'FAILED' if failures else 'passed'} ({total_s:.0f} s of {args.budget_s:.0f})"
+        + (" [--dry-run without a GPU: nothing was measured]" if gpu.startswith("none") else "") + f"; results in {out}")
     for f in failures:
         say("  - " + f)
     text = "\n".join(lines)

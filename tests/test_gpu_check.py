@@ -130,3 +130,72 @@ def test_compile_only_refuses_outside_its_process():
     r = subprocess.run([sys.executable, "-m", "bench.sm90", "--family", "nonsense"], cwd=ROOT, capture_output=True,
                        text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert r.returncode == 2 and "--family nonsense: not a family with sm90_launches()" in r.stderr
+
+
+def test_dry_run_goes_through_every_step_and_writes_its_summary(tmp_path):
+    # the whole orchestration on this CPU machine: collection, the compile-cache warm-up, steps in
+    # their slices, the item log and the summary (the GPU items skip)
+    out = tmp_path / "gc"
+    r = subprocess.run([sys.executable, "-m", "bench.gpu_check", "--dry-run", "--select", "test_bench_hadamard and not ext",
+                        "--skip-tests", "--out", str(out), "--budget-s", "200"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=600, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "warm: 1 of 1 families compiled" in r.stdout
+    items = gpu_check.read_items(out / "items.jsonl")
+    assert set(items) == {"bench/test_bench_hadamard.py::test_bench_hadamard[triton_fwht]",
+                          "bench/test_bench_hadamard.py::test_bench_hadamard[clone]"}
+    assert all(i["outcome"] == "skipped" for i in items.values())
+    summary = (out / "summary.txt").read_text()
+    assert "headline:all" in summary and "2/2 items  passed" in summary and "nothing was measured" in summary
+
+
+def test_timing_uses_per_call_events_and_times_each_implementation_once(monkeypatch):
+    # bench/gpu_timing.py with CUDA events and the flush faked: each call's event pair measures it
+    from types import SimpleNamespace
+
+    from pytest_benchmark.stats import Stats
+
+    from bench import gpu_timing
+
+    clock = {"t": 0.0}
+    flushes = []
+
+    class Event:
+        def __init__(self, enable_timing=False):
+            self.at = None
+
+        def record(self):
+            self.at = clock["t"]
+
+        def elapsed_time(self, end):
+            return (end.at - self.at) * 1e3  # ms, as CUDA's
+
+    monkeypatch.setattr(gpu_timing.torch.cuda, "Event", Event)
+    monkeypatch.setattr(gpu_timing.torch.cuda, "synchronize", lambda: None)
+    monkeypatch.setattr(gpu_timing, "_flush", lambda: flushes.append(1))
+    monkeypatch.setattr(gpu_timing, "_SAMPLES", {})
+    calls = []
+
+    def kernel():  # 1 ms per call
+        calls.append(1)
+        clock["t"] += 1e-3
+
+    class Bench:
+        def __init__(self):
+            self.stats, self.extra_info = None, {}
+
+        def pedantic(self, target, rounds, iterations):
+            target()
+            self.stats = SimpleNamespace(stats=Stats())
+            self.stats.stats.update(123.0)  # what pytest-benchmark would record: the whole loop
+
+    b = Bench()
+    t, reps = gpu_timing.benchmark_per_call_s(b, kernel, key="k")
+    assert t == pytest.approx(1e-3) and reps == 50  # 50 ms of calls at 1 ms each
+    assert b.stats.stats.data == pytest.approx([1e-3] * 50) and b.stats.stats.median == pytest.approx(1e-3)
+    assert len(flushes) == 2 + 50 and "L2 flushed" in b.extra_info["timing"]
+    n = len(calls)
+    assert gpu_timing.median_time_per_call_s(kernel, key="k") == pytest.approx(1e-3)
+    b2 = Bench()
+    assert gpu_timing.benchmark_per_call_s(b2, kernel, key="k")[0] == pytest.approx(1e-3)
+    assert len(calls) == n, "an implementation timed once was timed again"
