@@ -158,7 +158,7 @@ def test_bench_fp8_gemm(benchmark, machine, impl, gran, shape):
         reason = work.scaled_mm_error if impl == "scaled_mm" else "the tensorwise peer is timed for blockwise only"
         pytest.skip(f"{impl} {gran}: {reason}")
     benchmark.group = f"fp8 gemm {gran} " + "x".join(map(str, shape))
-    time_s, reps = benchmark_per_call_s(benchmark, fn)
+    time_s, reps = benchmark_per_call_s(benchmark, fn, key=_CACHE.timing_key(impl, key))
     if time_s is None:  # --benchmark-disable: the call ran once, untimed
         return
     _CACHE.times[(impl, key)] = time_s
@@ -185,3 +185,47 @@ def test_bench_fp8_gemm(benchmark, machine, impl, gran, shape):
         extra["peak_format"] = "FP8 dense" if fp8 else "BF16 dense"
         extra["pct_of_peak"] = 100 * tops / extra["peak_tops"]
     benchmark.extra_info.update(extra)
+
+
+def sm90_launches() -> None:
+    """Every Triton launch of this benchmark and of tests/test_kernels_fp8_gemm.py's GPU tests, for
+    bench/sm90.py (CPU stand-ins of the right shapes, dtypes and layouts; the launches only compile).
+
+    Each granularity at each benchmark shape through every kernel (pointer, TMA, persistent TMA) and accumulation
+    mode; the autotuners compile every configuration their pruning keeps. a row-major and b
+    column-major (``w.t()``) as in the benchmark; ``check_values=False`` (the stand-ins hold no data).
+    """
+    from bench.sm90 import site
+    from kernels.fp8_gemm import _scale_shapes
+
+    e4 = torch.float8_e4m3fn
+
+    def launch(M, N, K, gran, *, out_dtype=torch.bfloat16, bias=None, **kw):
+        a = torch.empty((M, K), dtype=e4)
+        b = torch.empty((N, K), dtype=e4).t()  # column-major, as w.t()
+        sa_shape, sb_shape = _scale_shapes(gran, M, N, K)
+        sa, sb = torch.ones(sa_shape), torch.ones(sb_shape)
+        fp8_gemm(a, b, sa, sb, granularity=gran, out_dtype=out_dtype, bias=bias, check_values=False, **kw)
+
+    variants = [{}, {"tma": True}, {"tma": True, "persistent": True}]
+    for M, N, K in SHAPES:
+        for gran in GRANULARITIES:
+            for kw in variants:
+                with site(f"bench {gran} {M}x{N}x{K} {kw}"):
+                    launch(M, N, K, gran, **kw)
+        for gran in ("tensorwise", "rowwise"):  # fast accumulation (torch._scaled_mm's use_fast_accum)
+            for kw in variants:
+                with site(f"bench {gran} fast {M}x{N}x{K} {kw}"):
+                    launch(M, N, K, gran, fast_accum=True, **kw)
+    # tests/test_kernels_fp8_gemm.py, GPU only: the small shape (one fixed tile), the autotuned large
+    # one, and the exact blockwise case (fp32 out, fp32 bias)
+    for (M, N, K), cases in (((128, 256, 512), [("tensorwise", False), ("rowwise", False), ("blockwise", False),
+                                                 ("tensorwise", True)]),
+                             ((1024, 2048, 4096), [("tensorwise", False), ("blockwise", False)])):
+        for gran, fast in cases:
+            for kw in variants:
+                with site(f"test_gpu_triton_matches_torch_scaled_mm {gran} fast={fast} {M}x{N}x{K} {kw}"):
+                    launch(M, N, K, gran, fast_accum=fast, **kw)
+    for kw in variants:
+        with site(f"test_gpu_exact_integer_case_large {kw}"):
+            launch(512, 768, 1024, "blockwise", out_dtype=torch.float32, bias=torch.zeros(768), **kw)

@@ -39,7 +39,6 @@ from bench.gpu_timing import (
     machine_info,
     median_time_per_call_s,
     print_past_capture,
-    reps_for,
 )
 from kernels.halo import HaloConfig, HaloLinearFunction, linear_flops
 
@@ -125,7 +124,7 @@ def test_bench_halo_linear(benchmark, machine, impl):
     info, peak = machine
     work = _CACHE.workload(TARGET)
     benchmark.group = "fp8 training linear fwd+bwd {}x{}x{}".format(*TARGET)
-    time_s, reps = benchmark_per_call_s(benchmark, work.fn(impl))
+    time_s, reps = benchmark_per_call_s(benchmark, work.fn(impl), key=_CACHE.timing_key(impl, TARGET))
     if time_s is None:
         return
     _CACHE.times[(impl, TARGET)] = time_s
@@ -147,7 +146,7 @@ def test_bench_halo_crossover(benchmark, machine):
         times = {}
         for impl in ("bf16", "fp8_tensorwise"):
             fn = work.fn(impl)
-            times[impl] = median_time_per_call_s(fn, reps_for(fn))
+            times[impl] = median_time_per_call_s(fn, key=_CACHE.timing_key(impl, shape))
         rows.append((shape, times["bf16"], times["fp8_tensorwise"]))
         del work
         torch.cuda.empty_cache()
@@ -189,3 +188,65 @@ def test_bench_halo_training(benchmark, machine, recipe, level):
         "time_s": result.wall_s / steps, "steps": steps, "final_train_loss": result.final_train_loss,
         "final_val_loss": result.final_val_loss, "val_losses": result.val_losses, "gpu": info["gpu"],
     })
+
+
+def sm90_launches() -> None:
+    """Every Triton launch of this benchmark and of the GPU tests of tests/test_kernels_halo.py and
+    tests/test_kernels_fp8_cast.py, for bench/sm90.py (CPU stand-ins; the launches only compile).
+
+    The layer's launches are its fused FP8 casts (kernels/fp8_cast.py: an amax pass and a cast pass
+    per tensor; the GEMMs are torch._scaled_mm, the rotations torch matmuls). They are reached by
+    running the real HaloLinearFunction forward and backward with ``cast="triton"`` on CPU tensors:
+    which casts run, with which flags and dtypes, is the layer's own decision. A cast kernel's
+    compilation depends on its dtypes, flags and on which sizes and strides are divisible by 16, not
+    on the sizes themselves, so a 256 x 256 x 256 stand-in (every size a multiple of 16 and of the
+    HALO block 128, as in every benchmark shape: TARGET, CROSSOVER_SHAPES, the 256^3 warm-up, the
+    tiny LM's d_model 256 / 4096 tokens, the tests' 64 x 48 x 64) compiles exactly what those shapes
+    compile, without the CPU computing their GEMMs. bf16: the benchmark's tensors; fp32: the tiny
+    LM's and the tests'. check_scales=False (the stand-ins hold no data; it changes no compilation).
+    """
+    from dataclasses import replace
+
+    from bench.sm90 import site
+    from kernels.fp8_cast import Amax, fp8_amax, fp8_cast, fp8_quantize
+    from kernels.halo import quantize
+
+    T = N = K = 256
+
+    def step(cfg, dtype):
+        x = torch.zeros((T, K), dtype=dtype, requires_grad=True)
+        w = torch.zeros((N, K), dtype=dtype, requires_grad=True)
+        y = HaloLinearFunction.apply(x, w, None, replace(cfg, cast="triton", check_scales=False))
+        y.backward(torch.zeros((T, N), dtype=dtype))
+
+    for name, cfg in CONFIGS.items():
+        for dtype in (torch.bfloat16, torch.float32):
+            with site(f"bench {name} {dtype} (stand-in for {'x'.join(map(str, TARGET))})"):
+                step(cfg, dtype)
+    # the tiny LM's recipes and the GPU layer tests (fp32; also e4m3 gradients, HALO level 1 rowwise)
+    for recipe in ("fp8_tensorwise", "fp8_rowwise"):
+        for level in (0, 1, 2):
+            for grad_fmt in ("e5m2", "e4m3"):
+                with site(f"test_cuda_layer_matches_the_cpu_layer / tiny LM {recipe} halo{level} {grad_fmt}"):
+                    step(HaloConfig(recipe, level, BLOCK, grad_fmt=grad_fmt), torch.float32)
+    # tests/test_kernels_halo.py::test_cuda_casts_equal_the_house_casts: quantize alone, 64 x 96 fp32
+    for fmt in ("e4m3", "e5m2"):
+        for gran, dim in (("tensorwise", 1), ("rowwise", 1), ("rowwise", 0)):
+            with site(f"test_cuda_casts_equal_the_house_casts {fmt} {gran} dim={dim}"):
+                quantize(torch.zeros(64, 96), fmt, gran, dim, check=False, cast="triton")
+    # tests/test_kernels_fp8_cast.py::test_gpu_cast_rounding_equals_the_cpu_reference: (300, 37) and
+    # (4096, 1000) fp32 (sizes not multiples of 16), the hardware conversion and the explicit rounding
+    for fmt, fmt_max in (("e4m3", 448.0), ("e5m2", 57344.0)):
+        for explicit in (False, True):
+            with site(f"test_gpu_cast_rounding_equals_the_cpu_reference {fmt} explicit={explicit}"):
+                fp8_cast(torch.zeros(300, 37), fmt, Amax(tensor=torch.tensor(fmt_max)), out=True, out_t=True,
+                         check=False, _explicit=explicit)
+                y = torch.zeros(4096, 1000)
+                for gran in ("tensorwise", "rowwise"):
+                    rw = gran == "rowwise"
+                    amax = fp8_amax(y, tensor=not rw, rows=rw, cols=rw)
+                    fp8_cast(y, fmt, amax, gran, out=True, out_t=True, check=False, _explicit=explicit)
+    with site("kernels.fp8_cast.fp8_quantize rowwise, q only / qt only (fp32, bf16)"):
+        for dtype in (torch.float32, torch.bfloat16):
+            fp8_quantize(torch.zeros(T, K, dtype=dtype), "e4m3", "rowwise", out=True, out_t=False, check=False)
+            fp8_quantize(torch.zeros(T, K, dtype=dtype), "e4m3", "rowwise", out=False, out_t=True, check=False)

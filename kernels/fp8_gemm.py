@@ -6,7 +6,7 @@ FP8 GEMM with tensorwise, rowwise and blockwise scales: a Triton kernel, torch._
 (e4m3 or e5m2), float32 scales that *dequantise* (``x ~ x_fp8 * scale``, torch._scaled_mm's
 convention), FP32 accumulation and a bf16 or fp32 result. The file reads top to bottom: the
 scaling recipes that produce the operands, the kernels (pointer loads, or TMA descriptors with
-``tma=True``), their tuning, the launcher, the exact emulation they are held to, the dispatcher
+``tma=True``, persistent over the output tiles with ``tma=True, persistent=True``), their tuning, the launcher, the exact emulation they are held to, the dispatcher
 that picks one of three back-ends (``scaled_mm``), and an operation / byte counter.
 
 Public API: ``blockwise_scale``, ``quantize_fp8_blockwise``, ``quantize_operands``,
@@ -16,7 +16,9 @@ Public API: ``blockwise_scale``, ``quantize_fp8_blockwise``, ``quantize_operands
 
 Compiled code checked without a GPU: Triton compiles these kernels for sm_90 on any machine and
 ships ptxas, so tests/test_kernels_fp8_gemm.py compiles every GPU config and reads ptxas -v
-(wgmma used, TMA only in the TMA kernel, no register spills, shared memory within 228 KB).
+(wgmma used, TMA only in the TMA kernel, no register spills, shared memory within 228 KB), and
+``python -m bench.sm90 --family fp8_gemm`` compiles every launch of the benchmark and the GPU tests
+through the real launcher and autotuners, the persistent kernel's included.
 Speed was not measured when this was written (no GPU): bench/test_bench_fp8_gemm.py measures it.
 
 Scaling recipes (kernels/fp8.py holds the casts and the tensorwise / rowwise scales)
@@ -82,6 +84,7 @@ Scale application order (all back-ends that this file computes):
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -315,11 +318,23 @@ class DelayedScaling:
 # * ``fp8_gemm_tma_kernel``: tensor descriptors (TMA on Hopper: the copy engine moves whole tiles,
 #   out-of-bounds parts read as zero). Needs a row-major a and a column-major b (b.t() row-major,
 #   the K-major layout wgmma wants for fp8), 16-byte aligned; ``fp8_gemm(..., tma=True)``.
+# * ``fp8_gemm_persistent_kernel``: the TMA kernel made persistent (Triton's persistent matmul
+#   tutorial for Hopper): one program per SM, each looping over output tiles tile_id = pid,
+#   pid + NUM_SMS, ... in the same grouped order, so the launch costs one wave and a program's
+#   next tile's loads can start while the last one's epilogue runs (``flatten``: the tile loop and
+#   the K loop are software-pipelined as one). Same layout rules as the TMA kernel;
+#   ``fp8_gemm(..., tma=True, persistent=True)``. Each tile is computed exactly as in the TMA kernel
+#   (same dots in the same order), so the two give the same bits.
 
 
 @triton.jit
 def _tile_coords(M, N, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, GROUP_M: tl.constexpr):
-    pid = tl.program_id(axis=0)
+    return _tile_coords_of(tl.program_id(axis=0), M, N, BLOCK_M, BLOCK_N, GROUP_M)
+
+
+@triton.jit
+def _tile_coords_of(pid, M, N, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, GROUP_M: tl.constexpr):
+    """(pid_m, pid_n) of tile ``pid`` in the grouped order (GROUP_M row tiles side by side)."""
     num_pid_m = tl.cdiv(M, BLOCK_M)
     num_pid_n = tl.cdiv(N, BLOCK_N)
     num_pid_in_group = GROUP_M * num_pid_n
@@ -427,6 +442,34 @@ def fp8_gemm_tma_kernel(
               stride_sam, stride_sbn, GRAN, HAS_BIAS, BLOCK_M, BLOCK_N)
 
 
+@triton.jit
+def fp8_gemm_persistent_kernel(
+    a_desc, bt_desc, c_ptr, sa_ptr, sb_ptr, bias_ptr,
+    M, N, K,
+    stride_cm, stride_cn,
+    stride_sam, stride_sak, stride_sbk, stride_sbn,
+    GRAN: tl.constexpr, HAS_BIAS: tl.constexpr, EVEN_K: tl.constexpr, SB: tl.constexpr, FAST_ACCUM: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
+    NUM_SMS: tl.constexpr, FLATTEN: tl.constexpr,
+):
+    # Launched with min(NUM_SMS, tiles) programs; program p computes tiles p, p + NUM_SMS, ...
+    # (descriptors as in fp8_gemm_tma_kernel; EVEN_K unused there too).
+    num_tiles = tl.cdiv(M, BLOCK_M) * tl.cdiv(N, BLOCK_N)
+    k_tiles = tl.cdiv(K, BLOCK_K)
+    for tile_id in tl.range(tl.program_id(axis=0), num_tiles, NUM_SMS, flatten=FLATTEN):
+        pid_m, pid_n = _tile_coords_of(tile_id, M, N, BLOCK_M, BLOCK_N, GROUP_M)
+        rows = (pid_m * BLOCK_M + tl.arange(0, BLOCK_M)) % M
+        cols = (pid_n * BLOCK_N + tl.arange(0, BLOCK_N)) % N
+        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+        for kt in range(k_tiles):
+            a = a_desc.load([pid_m * BLOCK_M, kt * BLOCK_K])
+            b = bt_desc.load([pid_n * BLOCK_N, kt * BLOCK_K]).T
+            acc = _accumulate(acc, a, b, kt, pid_n, rows, cols, sa_ptr, sb_ptr, stride_sam, stride_sak, stride_sbk,
+                              stride_sbn, GRAN, FAST_ACCUM, SB, BLOCK_N, BLOCK_K)
+        _epilogue(acc, c_ptr, sa_ptr, sb_ptr, bias_ptr, pid_m, pid_n, rows, cols, M, N, stride_cm, stride_cn,
+                  stride_sam, stride_sbn, GRAN, HAS_BIAS, BLOCK_M, BLOCK_N)
+
+
 # %%
 # Tuning
 # ------
@@ -451,6 +494,32 @@ _VARIANT_TILES = {  # (BLOCK_M, BLOCK_N, num_stages, num_warps)
 }
 
 
+# The persistent kernel's own lists (checked the same way, by bench/sm90.py): its programs loop
+# over tiles, and with ``flatten`` the software pipeline spans the tile loop, which costs
+# registers; the 128 x 256 fast-accumulation tile (Triton's Hopper fp8 tutorial tile, 8 warps)
+# is the one the persistent fast variant is for.
+_PERSISTENT_TILES = {  # (BLOCK_M, BLOCK_N, num_stages, num_warps)
+    "fast": [(128, 256, 3, 8), (256, 128, 3, 8), (128, 128, 4, 8), (64, 256, 4, 8)],
+    "precise": [(256, 128, 3, 8), (128, 128, 4, 8), (64, 256, 4, 8)],
+    "blockwise": [(128, 128, 4, 8), (64, 256, 4, 8), (64, 128, 4, 4)],
+}
+#: the persistent kernel's ``tl.range(..., flatten=)``: one software pipeline over tiles and K steps
+PERSISTENT_FLATTEN = True
+#: programs of a persistent launch when compiling only (H100 / H200 have 132 SMs) ...
+SM90_NUM_SMS = 132
+#: ... and in the interpreter: a few, so that the tests' small problems loop over several tiles
+INTERPRETER_NUM_SMS = 3
+
+
+def _num_sms(device: torch.device) -> int:
+    """Programs of a persistent launch: the GPU's SM count (132 when only compiling for sm_90)."""
+    if TRITON_INTERPRET:
+        return INTERPRETER_NUM_SMS
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).multi_processor_count
+    return SM90_NUM_SMS
+
+
 def _variant(gran: int, fast_accum: bool) -> str:
     return "blockwise" if gran == 2 else ("fast" if fast_accum else "precise")
 
@@ -466,9 +535,10 @@ def _config(bm, bn, stages, warps, pre_hook=None) -> triton.Config:
                          num_stages=stages, num_warps=warps, pre_hook=pre_hook)
 
 
-def _gpu_configs(pre_hook=None) -> list:
+def _gpu_configs(pre_hook=None, table=None) -> list:
     """Every tile of every variant, once (the autotuner's list; _prune_configs picks per call)."""
-    tiles = sorted({t for ts in _VARIANT_TILES.values() for t in ts}, reverse=True)
+    table = _VARIANT_TILES if table is None else table
+    tiles = sorted({t for ts in table.values() for t in ts}, reverse=True)
     return [_config(*t, pre_hook=pre_hook) for t in tiles]
 
 
@@ -476,14 +546,18 @@ def _tile(c) -> tuple:
     return (c.kwargs["BLOCK_M"], c.kwargs["BLOCK_N"], c.num_stages, c.num_warps)
 
 
-def _prune_configs(configs, named_args, **kwargs):
+def _prune_configs(configs, named_args, table=None, **kwargs):
     """The variant's own tiles; for M <= 64 (skinny) only 64-row tiles, which every variant has."""
     args = {**named_args, **kwargs}
-    allowed = set(_VARIANT_TILES[_variant(args["GRAN"], args["FAST_ACCUM"])])
+    allowed = set((_VARIANT_TILES if table is None else table)[_variant(args["GRAN"], args["FAST_ACCUM"])])
     kept = [c for c in configs if _tile(c) in allowed]
     if args["M"] <= 64:
         kept = [c for c in kept if c.kwargs["BLOCK_M"] == 64] or kept
     return kept
+
+
+def _prune_persistent_configs(configs, named_args, **kwargs):
+    return _prune_configs(configs, named_args, table=_PERSISTENT_TILES, **kwargs)
 
 
 def _quick_bench(kernel_call, quantiles):
@@ -501,6 +575,10 @@ fp8_gemm_tma_kernel_autotuned = triton.autotune(
     configs=_gpu_configs(_set_tma_block_shapes), key=_AUTOTUNE_KEY,
     prune_configs_by={"early_config_prune": _prune_configs}, do_bench=_quick_bench,
 )(fp8_gemm_tma_kernel)
+fp8_gemm_persistent_kernel_autotuned = triton.autotune(
+    configs=_gpu_configs(_set_tma_block_shapes, _PERSISTENT_TILES), key=_AUTOTUNE_KEY,
+    prune_configs_by={"early_config_prune": _prune_persistent_configs}, do_bench=_quick_bench,
+)(fp8_gemm_persistent_kernel)
 
 # The interpreter runs each program in NumPy: one small tile, BLOCK_K still 128 (blockwise needs
 # one scale block per K step), BLOCK_M / BLOCK_N small so that tests cross tile edges.
@@ -612,7 +690,7 @@ def _check_tma_layout(a: torch.Tensor, b: torch.Tensor) -> None:
 def fp8_gemm(a: torch.Tensor, b: torch.Tensor, scale_a: torch.Tensor, scale_b: torch.Tensor, *,
              out_dtype: torch.dtype = torch.bfloat16, granularity: str = "tensorwise",
              bias: torch.Tensor | None = None, check_values: bool = True,
-             fast_accum: bool = False, tma: bool = False) -> torch.Tensor:
+             fast_accum: bool = False, tma: bool = False, persistent: bool = False) -> torch.Tensor:
     """The Triton kernel: ``(a_fp8 * scale_a) @ (b_fp8 * scale_b) [+ bias]``, FP32 accumulation.
 
     ``a`` (M, K), ``b`` (K, N): float8_e4m3fn / float8_e5m2, any strides (for speed on Hopper pass
@@ -625,12 +703,17 @@ def fp8_gemm(a: torch.Tensor, b: torch.Tensor, scale_a: torch.Tensor, scale_b: t
     are promoted to FP32 every 128 products (DeepSeek-V3's interval; blockwise always works so).
     ``tma``: load tiles through tensor descriptors (``fp8_gemm_tma_kernel``; needs row-major a and
     column-major b, else a ValueError says so) instead of pointer loads; same results.
+    ``persistent`` (with ``tma=True``): the persistent TMA kernel (``fp8_gemm_persistent_kernel``),
+    one program per SM looping over the output tiles; the same bits as ``tma=True`` alone.
     On a CPU-only machine runs in Triton's interpreter (exact FP32 accumulation either way).
     """
     M, N, K = check_fp8_gemm_operands(a, b, scale_a, scale_b, granularity, bias, out_dtype, check_values)
-    for name, flag in (("fast_accum", fast_accum), ("tma", tma)):
+    for name, flag in (("fast_accum", fast_accum), ("tma", tma), ("persistent", persistent)):
         if not isinstance(flag, bool):
             raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
+    if persistent and not tma:
+        raise ValueError("persistent=True needs tma=True: the persistent kernel loads its tiles through TMA "
+                         "descriptors (row-major a, column-major b)")
     kind = a.device.type
     if kind == "cpu" and not CPU_LAUNCH_OK:
         raise RuntimeError("a and b are on cpu but TRITON_INTERPRET=1 is not set: the compiled Triton kernel needs "
@@ -664,8 +747,11 @@ def fp8_gemm(a: torch.Tensor, b: torch.Tensor, scale_a: torch.Tensor, scale_b: t
     else:
         config = None  # autotuned
 
+    num_sms = _num_sms(a.device) if persistent else 0
+
     def grid(meta):
-        return (triton.cdiv(M, meta["BLOCK_M"]) * triton.cdiv(N, meta["BLOCK_N"]),)
+        tiles = triton.cdiv(M, meta["BLOCK_M"]) * triton.cdiv(N, meta["BLOCK_N"])
+        return (min(num_sms, tiles),) if persistent else (tiles,)
 
     if tma:
         from triton.tools.tensor_descriptor import TensorDescriptor
@@ -675,6 +761,9 @@ def fp8_gemm(a: torch.Tensor, b: torch.Tensor, scale_a: torch.Tensor, scale_b: t
         bt_desc = TensorDescriptor.from_tensor(b.t(), [bn, SCALE_BLOCK])
         args = (a_desc, bt_desc, out_k, scale_a, scale_b, bias_arg, M, N, K, out_k.stride(0), out_k.stride(1), *tail)
         kernel, tuned = fp8_gemm_tma_kernel, fp8_gemm_tma_kernel_autotuned
+        if persistent:
+            kernel, tuned = fp8_gemm_persistent_kernel, fp8_gemm_persistent_kernel_autotuned
+            consts.update(NUM_SMS=num_sms, FLATTEN=PERSISTENT_FLATTEN)
     else:
         args = (a, b, out_k, scale_a, scale_b, bias_arg, M, N, K, a.stride(0), a.stride(1), b.stride(0), b.stride(1),
                 out_k.stride(0), out_k.stride(1), *tail)
@@ -682,7 +771,7 @@ def fp8_gemm(a: torch.Tensor, b: torch.Tensor, scale_a: torch.Tensor, scale_b: t
     if TRITON_INTERPRET:
         kernel[grid](*args, **consts, **config)
     else:
-        with torch.cuda.device(a.device):
+        with torch.cuda.device(a.device) if a.is_cuda else contextlib.nullcontext():  # CPU: compile-only
             if config is not None:
                 kernel[grid](*args, **consts, **config)
             else:

@@ -39,6 +39,22 @@ float32); in FP8 the rotations only change what is rounded. Rotations are dense 
 (block ``HaloConfig.block_size``, or the full dimension with ``None``): on a GPU a 128-block
 rotation is a memory-bound bf16 matmul (ANCHORS.md: ~3.5 TB/s on an H200).
 
+Casts (``HaloConfig.cast``): ``"triton"`` (the CUDA default) is kernels/fp8_cast.py's two fused
+passes per tensor, one for the amax (tensor, rows and / or columns at once) and one for scale,
+saturating cast and the transposed copy a backward GEMM needs; ``"torch"`` (the CPU default) is
+the eager kernels.fp8 casts on the CPU and one ``torch.compile`` graph on CUDA. Both compute the same
+codes and scales bit for bit (tests/test_kernels_halo.py and tests/test_kernels_fp8_cast.py run the
+Triton casts in the interpreter against the torch ones). Which casts a step makes:
+
+* tensorwise: x, W in the forward, each with its transposed copy (x^T for dW's column-major
+  operand, W^T for dx's), and g in the backward with g^T (dW's row-major operand): one amax pass
+  and one cast pass each. HALO-2 adds x rotated along tokens in the backward (its transposed copy only).
+* rowwise: the same tensors, each quantised per row into q and per column into the transposed
+  copy (the amax pass computes both maxima; the cast pass writes both outputs).
+
+The forward keeps the transposed copies the backward needs (fp8, a byte per element) instead of
+re-casting there.
+
 The FP8 GEMM goes through one function, :func:`fp8_matmul`, with a ``backend``:
 
 * ``"decoded"`` (CPU default): the FP8 operands decoded (exactly) to float64, one float64 matmul,
@@ -63,9 +79,12 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
+from kernels._triton_env import COMPILE_ONLY
 from kernels.fp8 import FP8_DTYPES, FP8_MAX, quantize_fp8
+from kernels.fp8_cast import Fp8Cast, fp8_quantize
 
 __all__ = [
+    "CASTS",
     "GEMM_BACKENDS",
     "RECIPES",
     "FP8Linear",
@@ -82,6 +101,7 @@ __all__ = [
 
 RECIPES = ("bf16", "fp8_tensorwise", "fp8_rowwise", "fp32")
 GEMM_BACKENDS = ("auto", "decoded", "emulated", "scaled_mm")
+CASTS = ("auto", "torch", "triton")
 FLOAT_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 
@@ -101,6 +121,9 @@ class HaloConfig:
     check_scales: raise on an all-zero or non-finite tensor (row) before casting. Needs the amax
         on the host, i.e. a device sync per cast on a GPU; with False a zero amax gets a tiny
         scale instead (the cast then gives zeros) and no sync happens (for timing).
+    cast: how the FP8 casts run, "auto" (triton on CUDA, torch on the CPU), "torch" (kernels.fp8
+        on the CPU, a torch.compile graph on CUDA) or "triton" (kernels/fp8_cast.py; on the CPU only
+        under TRITON_INTERPRET=1). Same codes and scales either way.
     """
 
     recipe: str = "fp8_tensorwise"
@@ -109,6 +132,7 @@ class HaloConfig:
     grad_fmt: str = "e5m2"
     gemm: str = "auto"
     check_scales: bool = True
+    cast: str = "auto"
 
     def __post_init__(self) -> None:
         if self.recipe not in RECIPES:
@@ -124,6 +148,8 @@ class HaloConfig:
             raise ValueError(f"gemm must be one of {GEMM_BACKENDS}, got {self.gemm!r}")
         if not isinstance(self.check_scales, bool):
             raise TypeError(f"check_scales must be a bool, got {self.check_scales!r}")
+        if self.cast not in CASTS:
+            raise ValueError(f"cast must be one of {CASTS}, got {self.cast!r}")
 
     @property
     def is_fp8(self) -> bool:
@@ -166,8 +192,10 @@ def _hadamard_normalised(n: int, dtype: torch.dtype, device) -> torch.Tensor:
 
 def _compute_dtype(x: torch.Tensor) -> torch.dtype:
     # half-precision matmuls on the CPU are slow and not what a GPU does (fp32 accumulation of a
-    # bf16 product); on a GPU the rotation stays in the tensor's dtype (a bf16 tensor-core matmul)
-    if x.device.type == "cpu" and x.dtype in (torch.bfloat16, torch.float16):
+    # bf16 product); on a GPU the rotation stays in the tensor's dtype (a bf16 tensor-core matmul),
+    # and so it does for bench/sm90.py's CPU stand-ins (COMPILE_ONLY), so that the casts after a
+    # rotation compile for the dtype they get on the GPU
+    if x.device.type == "cpu" and x.dtype in (torch.bfloat16, torch.float16) and not COMPILE_ONLY:
         return torch.float32
     return x.dtype
 
@@ -218,18 +246,34 @@ def _check_amax(amax: torch.Tensor, dim) -> None:
 _COMPILED_QUANTIZE = None
 
 
-def quantize(x: torch.Tensor, fmt: str, granularity: str, dim: int = 1, *, check: bool = True):
+def _resolve_cast(cast: str, device) -> str:
+    if cast not in CASTS:
+        raise ValueError(f"cast must be one of {CASTS}, got {cast!r}")
+    if cast == "auto":
+        return "triton" if torch.device(device).type == "cuda" else "torch"
+    return cast
+
+
+def quantize(x: torch.Tensor, fmt: str, granularity: str, dim: int = 1, *, check: bool = True, cast: str = "auto"):
     """(x_fp8, scale) of a 2-D tensor, ``x ~ x_fp8 * scale``.
 
     tensorwise: scale is 0-d. rowwise: one scale per slice along ``dim`` (the contracted axis):
     dim=1 gives an (M, 1) scale (one per row), dim=0 a (1, K) scale (one per column).
-    On the CPU this is ``kernels.fp8.quantize_fp8`` (the house casts, with their errors); on CUDA the
-    same arithmetic in one fused ``torch.compile`` graph (no per-op round trips through memory).
+    ``cast`` "torch": on the CPU ``kernels.fp8.quantize_fp8`` (the house casts, with their errors), on
+    CUDA the same arithmetic in one fused ``torch.compile`` graph; "triton": kernels/fp8_cast.py (an
+    amax pass and a cast pass; dim=0 returns the transpose of the kernel's row-major transposed
+    copy); "auto": triton on CUDA, torch on the CPU. The same codes and scales in every case.
     """
     if granularity not in ("tensorwise", "rowwise"):
         raise ValueError(f"granularity must be 'tensorwise' or 'rowwise', got {granularity!r}")
     if dim not in (0, 1):
         raise ValueError(f"dim must be 0 or 1, got {dim!r}")
+    if _resolve_cast(cast, x.device) == "triton":
+        if granularity == "tensorwise" or dim == 1:
+            c = fp8_quantize(x, fmt, granularity, check=check)
+            return c.q, c.scale
+        c = fp8_quantize(x, fmt, granularity, out=False, out_t=True, check=check)
+        return c.qt.t(), c.scale_t.t()
     if x.device.type == "cpu":
         if granularity == "tensorwise":
             return quantize_fp8(x, fmt, "tensorwise")
@@ -244,6 +288,25 @@ def quantize(x: torch.Tensor, fmt: str, granularity: str, dim: int = 1, *, check
     if check:  # the amax check reads back to the host: outside the compiled graph
         _check_amax(x.abs().amax() if d is None else x.abs().amax(dim=d, keepdim=True), d)
     return _COMPILED_QUANTIZE(x, fmt, d, False)
+
+
+def _cast(x: torch.Tensor, fmt: str, granularity: str, *, out: bool, out_t: bool, check: bool,
+          cast: str) -> Fp8Cast:
+    """x (R, C) quantised into q (R, C) (``out``) and / or the transposed copy qt (C, R) (``out_t``), both
+    row-major: tensorwise one 0-d scale; rowwise q per row of x (scale (R, 1)) and qt per column of x
+    (scale_t (C, 1)). triton: two fused passes (kernels/fp8_cast.py); torch: :func:`quantize` and a copy."""
+    if _resolve_cast(cast, x.device) == "triton":
+        return fp8_quantize(x, fmt, granularity, out=out, out_t=out_t, check=check)
+    if granularity == "tensorwise":
+        q, s = quantize(x, fmt, "tensorwise", check=check, cast="torch")
+        return Fp8Cast(q if out else None, s, q.t().contiguous() if out_t else None, s)
+    q = s = qt = st = None
+    if out:
+        q, s = quantize(x, fmt, "rowwise", 1, check=check, cast="torch")
+    if out_t:
+        q0, s0 = quantize(x, fmt, "rowwise", 0, check=check, cast="torch")
+        qt, st = q0.t().contiguous(), s0.t()
+    return Fp8Cast(q, s, qt, st)
 
 
 # ---------------------------------------------------------------------------------- the FP8 GEMM
@@ -325,30 +388,40 @@ class HaloLinearFunction(torch.autograd.Function):
         lvl, blk, out_dtype = config.halo_level, config.block_size, x.dtype
         xr = rotate(x, blk, -1) if lvl >= 1 else x
         wr = rotate(weight, blk, -1) if lvl >= 1 else weight
-        saved = {}
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         if config.is_fp8:
-            gran, chk = config.granularity, config.check_scales
-            xq, sx = quantize(xr, "e4m3", gran, 1, check=chk)  # per token
-            wq, sw = quantize(wr, "e4m3", gran, 1, check=chk)  # per output feature
+            gran, chk, how = config.granularity, config.check_scales, config.cast
+            rowwise = gran == "rowwise"
+            # each operand cast once, with the transposed copy the backward needs (rowwise: that copy
+            # per column, i.e. per in-feature, the non-contracted axis of the backward GEMMs):
+            # x^T is dW's column-major operand (HALO-2 rotates x along tokens for dW: cast there),
+            # W^T is dx's column-major operand
+            keep_xt = need_w and lvl < 2
+            xc = _cast(xr, "e4m3", gran, out=True, out_t=keep_xt, check=chk, cast=how)  # per token
+            wc = _cast(wr, "e4m3", gran, out=True, out_t=need_x, check=chk, cast=how)  # per output feature
             mm_dtype = torch.bfloat16 if x.device.type == "cuda" and out_dtype == torch.bfloat16 else torch.float32
-            y = fp8_matmul(xq, wq.t(), sx, sw.t(), backend=config.gemm, out_dtype=mm_dtype)
-            if gran == "tensorwise":  # one scale: the backward matmuls reuse these casts
-                saved = {"xq": xq, "sx": sx, "wq": wq, "sw": sw}
+            y = fp8_matmul(xc.q, wc.q.t(), xc.scale, wc.scale.t() if rowwise else wc.scale, backend=config.gemm,
+                           out_dtype=mm_dtype)
+            saved = {"x": x} if need_w and lvl == 2 else {}
+            if keep_xt:
+                saved.update(xqt=xc.qt, sxt=xc.scale_t)
+            if need_x:
+                saved.update(wqt=wc.qt, swt=wc.scale_t)
         else:
             y = _mm_hp(xr, wr.t(), config.recipe)
+            saved = {"x": x, "weight": weight}
         if bias is not None:
             y = y + bias
-        tensors = [x, weight]
         keys = list(saved)
-        tensors += [saved[k] for k in keys]
-        ctx.save_for_backward(*tensors)
+        ctx.save_for_backward(*[saved[k] for k in keys])
         ctx.keys, ctx.config, ctx.has_bias = keys, config, bias is not None
+        ctx.x_dtype, ctx.w_dtype = x.dtype, weight.dtype
         return y.to(out_dtype)
 
     @staticmethod
     def backward(ctx, grad_out):
-        x, weight, *rest = ctx.saved_tensors
-        saved = dict(zip(ctx.keys, rest))
+        saved = dict(zip(ctx.keys, ctx.saved_tensors))
+        x, weight = saved.get("x"), saved.get("weight")
         cfg = ctx.config
         lvl, blk = cfg.halo_level, cfg.block_size
         g = grad_out.contiguous()
@@ -361,30 +434,24 @@ class HaloLinearFunction(torch.autograd.Function):
             return rotate(xr, blk, 0) if lvl == 2 else xr
 
         dxr = dwr = None
-        if cfg.is_fp8:
-            gran, chk, fmt = cfg.granularity, cfg.check_scales, cfg.grad_fmt
+        if cfg.is_fp8 and (need_x or need_w):
+            gran, chk, fmt, how = cfg.granularity, cfg.check_scales, cfg.grad_fmt, cfg.cast
+            rowwise = gran == "rowwise"
             mm_dtype = torch.bfloat16 if g.device.type == "cuda" and g.dtype == torch.bfloat16 else torch.float32
-            if gran == "tensorwise":
-                gq, sg = quantize(gt, fmt, "tensorwise", check=chk)
-                if need_x:
-                    dxr = fp8_matmul(gq, saved["wq"], sg, saved["sw"], backend=cfg.gemm, out_dtype=mm_dtype)
-                if need_w:
-                    if lvl == 2:
-                        xq, sx = quantize(xr_tokens(), "e4m3", "tensorwise", check=chk)
-                    else:
-                        xq, sx = saved["xq"], saved["sx"]
-                    dwr = fp8_matmul(gq.t(), xq, sg, sx, backend=cfg.gemm, out_dtype=mm_dtype)
-            else:  # rowwise: scales along each operand's non-contracted axis, so re-cast per matmul
-                if need_x:
-                    gq, sg = quantize(gt, fmt, "rowwise", 1, check=chk)  # per token, over N
-                    wr = rotate(weight, blk, -1) if lvl >= 1 else weight
-                    wq, sw = quantize(wr, "e4m3", "rowwise", 0, check=chk)  # per in-feature, over N
-                    dxr = fp8_matmul(gq, wq, sg, sw, backend=cfg.gemm, out_dtype=mm_dtype)
-                if need_w:
-                    gq, sg = quantize(gt.t(), fmt, "rowwise", 1, check=chk)  # per output feature, over T
-                    xq, sx = quantize(xr_tokens(), "e4m3", "rowwise", 0, check=chk)  # per in-feature, over T
-                    dwr = fp8_matmul(gq, xq, sg, sx, backend=cfg.gemm, out_dtype=mm_dtype)
-        else:
+            # g once: per token (rowwise) for dx, and transposed, per output feature (rowwise), for dW
+            gc = _cast(gt, fmt, gran, out=need_x, out_t=need_w, check=chk, cast=how)
+            if need_x:  # dx = g @ W: W column-major is the forward's row-major W^T
+                sw = saved["swt"].t() if rowwise else saved["swt"]  # (1, K) rowwise: per in-feature
+                dxr = fp8_matmul(gc.q, saved["wqt"].t(), gc.scale, sw, backend=cfg.gemm, out_dtype=mm_dtype)
+            if need_w:  # dW = g^T @ x: g^T row-major, x column-major (x^T row-major)
+                if lvl == 2:
+                    xc = _cast(xr_tokens(), "e4m3", gran, out=False, out_t=True, check=chk, cast=how)
+                    xqt, sxt = xc.qt, xc.scale_t
+                else:
+                    xqt, sxt = saved["xqt"], saved["sxt"]
+                dwr = fp8_matmul(gc.qt, xqt.t(), gc.scale_t, sxt.t() if rowwise else sxt, backend=cfg.gemm,
+                                 out_dtype=mm_dtype)
+        elif not cfg.is_fp8:
             if need_x:
                 wr = rotate(weight, blk, -1) if lvl >= 1 else weight
                 dxr = _mm_hp(gt, wr, cfg.recipe)
@@ -394,9 +461,9 @@ class HaloLinearFunction(torch.autograd.Function):
         if dxr is not None:
             if lvl == 2:
                 dxr = rotate(dxr, blk, 0)  # undo the token rotation (R_T R_T = I)
-            grad_x = (rotate(dxr, blk, -1) if lvl >= 1 else dxr).to(x.dtype)
+            grad_x = (rotate(dxr, blk, -1) if lvl >= 1 else dxr).to(ctx.x_dtype)
         if dwr is not None:
-            grad_w = (rotate(dwr, blk, -1) if lvl >= 1 else dwr).to(weight.dtype)
+            grad_w = (rotate(dwr, blk, -1) if lvl >= 1 else dwr).to(ctx.w_dtype)
         return grad_x, grad_w, grad_b, None
 
 

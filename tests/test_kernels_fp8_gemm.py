@@ -306,6 +306,30 @@ def test_tma_kernel_matches_emulation_and_the_pointer_kernel(granularity, M, N, 
         assert torch.equal(got, fp8_gemm(qa, qb, sa, sb, granularity=granularity, out_dtype=torch.float32))
 
 
+#: fp8_gemm's kernels, by the flags that select them
+KERNELS = {"pointer": {}, "tma": {"tma": True}, "persistent": {"tma": True, "persistent": True}}
+
+
+@pytest.mark.parametrize("granularity", GRANULARITIES)
+@pytest.mark.parametrize("M,N,K", [(20, 40, 256), (33, 70, 208), (1, 129, 384), (50, 100, 256)], ids=str)
+@pytest.mark.parametrize("programs", [1, 3, 64])
+def test_persistent_kernel_equals_the_tma_kernel_bit_for_bit(monkeypatch, granularity, M, N, K, programs):
+    # Each tile is computed as in the TMA kernel (same loads, same dots in the same order); only
+    # which program computes it changes: 1 program loops over every tile, 3 over several each,
+    # 64 is more programs than tiles (the grid is min(programs, tiles)).
+    monkeypatch.setattr(fg, "INTERPRETER_NUM_SMS", programs)
+    qa, qb, sa, sb = operands(M, N, K, granularity, seed=5 * M + K, device=DEV)
+    qb = col_major(qb)
+    bias = randn((N,), 13, DEV)
+    got = fp8_gemm(qa, qb, sa, sb, granularity=granularity, out_dtype=torch.float32, bias=bias, tma=True,
+                   persistent=True)
+    want = fp8_gemm(qa, qb, sa, sb, granularity=granularity, out_dtype=torch.float32, bias=bias, tma=True)
+    emu = fp8_gemm_emulated(qa, qb, sa, sb, granularity=granularity, out_dtype=torch.float32, bias=bias)
+    assert ((got.double() - emu.double()).abs() <= kernel_bound(qa, qb, sa, sb, granularity) + 1e-6).all()
+    if TRITON_INTERPRET:
+        assert torch.equal(got, want)
+
+
 @pytest.mark.parametrize("fa,fb", [("e4m3", "e5m2"), ("e5m2", "e4m3"), ("e5m2", "e5m2")])
 @pytest.mark.parametrize("granularity", GRANULARITIES)
 def test_triton_mixed_formats_and_bf16_output(fa, fb, granularity):
@@ -339,28 +363,29 @@ def col_major(x):
     return x.t().contiguous().t()
 
 
-@pytest.mark.parametrize("tma", [False, True], ids=["pointer", "tma"])
+@pytest.mark.parametrize("kernel", list(KERNELS))
 @pytest.mark.parametrize("granularity", GRANULARITIES)
 @pytest.mark.parametrize("out_dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
-def test_triton_is_exact_where_every_partial_sum_is_representable(granularity, out_dtype, tma):
+def test_triton_is_exact_where_every_partial_sum_is_representable(granularity, out_dtype, kernel):
     a, b, sa, sb, bias = integer_operands(24, 160, 384, granularity, seed=21, device=DEV, lim=4)
-    b = col_major(b)  # the TMA kernel's layout; the pointer kernel takes it as well
-    got = fp8_gemm(a, b, sa, sb, granularity=granularity, out_dtype=out_dtype, bias=bias, tma=tma)
+    b = col_major(b)  # the TMA kernels' layout; the pointer kernel takes it as well
+    got = fp8_gemm(a, b, sa, sb, granularity=granularity, out_dtype=out_dtype, bias=bias, **KERNELS[kernel])
     emu = fp8_gemm_emulated(a, b, sa, sb, granularity=granularity, out_dtype=out_dtype, bias=bias)
     exact = (exact_reference(a, b, sa, sb, granularity) + bias.double()).to(out_dtype)
     assert torch.equal(got, emu) and torch.equal(emu, exact)
 
 
 @pytest.mark.skipif(not TRITON_INTERPRET, reason="sets the interpreter's tile")
-@pytest.mark.parametrize("tma", [False, True], ids=["pointer", "tma"])
+@pytest.mark.parametrize("kernel", list(KERNELS))
 @pytest.mark.parametrize("block_n", [256, 64], ids=["tile-spans-two-scale-blocks", "tile-inside-one-block"])
-def test_blockwise_scale_b_lookup_per_column_and_per_tile(monkeypatch, block_n, tma):
+def test_blockwise_scale_b_lookup_per_column_and_per_tile(monkeypatch, block_n, kernel):
     # BLOCK_N = 256 covers two 128-column scale blocks of b (the per-column lookup); 64 lies
     # inside one (the scalar lookup). N = 300: a partial third block.
     monkeypatch.setitem(fg.INTERPRETER_CONFIG, "BLOCK_N", block_n)
     a, b, sa, sb, bias = integer_operands(8, 300, 256, "blockwise", seed=31, device="cpu", lim=4)
     assert sb.shape == (2, 3) and len(set(sb.flatten().tolist())) > 1
-    got = fp8_gemm(a, col_major(b), sa, sb, granularity="blockwise", out_dtype=torch.float32, bias=bias, tma=tma)
+    got = fp8_gemm(a, col_major(b), sa, sb, granularity="blockwise", out_dtype=torch.float32, bias=bias,
+                   **KERNELS[kernel])
     exact = (exact_reference(a, b, sa, sb, "blockwise") + bias.double()).float()
     assert torch.equal(got, exact)
 
@@ -377,6 +402,13 @@ def test_tma_rejects_other_layouts():
         fp8_gemm(a2, col_major(b2), sa2, sb2, tma=True)
     with pytest.raises(TypeError, match=r"tma must be a bool, got int"):
         fp8_gemm(a, b, sa, sb, tma=1)
+    with pytest.raises(TypeError, match=r"persistent must be a bool, got str"):
+        fp8_gemm(a, col_major(b), sa, sb, tma=True, persistent="yes")
+    with pytest.raises(ValueError, match=r"persistent=True needs tma=True: the persistent kernel loads its tiles "
+                                         r"through TMA descriptors"):
+        fp8_gemm(a, col_major(b), sa, sb, persistent=True)
+    with pytest.raises(ValueError, match=r"tma=True needs a row-major a and a column-major b"):
+        fp8_gemm(a, b, sa, sb, tma=True, persistent=True)
 
 
 def test_triton_reads_strided_operands_in_place():
@@ -558,6 +590,24 @@ def test_gpu_configs_fit_hopper():
         c.pre_hook(nargs)
         assert nargs["a_desc"].block_shape == [c.kwargs["BLOCK_M"], SCALE_BLOCK]
         assert nargs["bt_desc"].block_shape == [c.kwargs["BLOCK_N"], SCALE_BLOCK]
+    # the persistent kernel: its own lists, pruned the same way, the same pre-hook; the 128 x 256
+    # fast-accumulation tile (8 warps) is among its fast tiles
+    pers = fg.fp8_gemm_persistent_kernel_autotuned.configs
+    assert sorted(map(fg._tile, pers)) == sorted({t for ts in fg._PERSISTENT_TILES.values() for t in ts})
+    assert (128, 256, 3, 8) in fg._PERSISTENT_TILES["fast"]
+    for c in pers:
+        bm, bn = c.kwargs["BLOCK_M"], c.kwargs["BLOCK_N"]
+        assert c.kwargs["BLOCK_K"] == SCALE_BLOCK and bm >= 64 and bn >= 64
+        assert c.num_stages * (bm + bn) * SCALE_BLOCK <= 228 * 1024
+        nargs = {"a_desc": TensorDescriptor.from_tensor(x, [64, 128]),
+                 "bt_desc": TensorDescriptor.from_tensor(x, [64, 128]), **c.all_kwargs()}
+        c.pre_hook(nargs)
+        assert nargs["a_desc"].block_shape == [bm, SCALE_BLOCK] and nargs["bt_desc"].block_shape == [bn, SCALE_BLOCK]
+    for gran, fast, variant in variants:
+        kept = fg._prune_persistent_configs(pers, {"M": 4096}, GRAN=gran, FAST_ACCUM=fast)
+        assert sorted(map(fg._tile, kept)) == sorted(fg._PERSISTENT_TILES[variant])
+        skinny = fg._prune_persistent_configs(pers, {"M": 16}, GRAN=gran, FAST_ACCUM=fast)
+        assert skinny and all(c.kwargs["BLOCK_M"] == 64 for c in skinny)
 
 
 _SM90_COMPILE = r"""
@@ -645,25 +695,29 @@ def test_every_gpu_config_compiles_for_sm90_without_register_spills():
 
 
 # ---------------------------------------------------------------------------------- GPU only
-def _gpu_case(granularity, fast, tma, shape):
-    name = "-".join([granularity] + ["fast"] * fast + ["tma"] * tma + ["x".join(map(str, shape))])
-    return pytest.param(granularity, fast, tma, shape, id=name)
+def _gpu_case(granularity, fast, kernel, shape):
+    name = "-".join([granularity] + ["fast"] * fast + [kernel] * (kernel != "pointer") + ["x".join(map(str, shape))])
+    return pytest.param(granularity, fast, kernel, shape, id=name)
 
 
 _SMALL, _LARGE = (128, 256, 512), (1024, 2048, 4096)
 
 
 # Every case at a small shape (one fixed tile); at the large one, autotuned, the precise
-# tensorwise and blockwise variants of both kernels (each new variant compiles its tiles once:
-# the GPU check's time budget is shared with every other family).
-@pytest.mark.parametrize("granularity,fast,tma,shape", [
-    _gpu_case(g, f, t, _SMALL) for g, f, t in (("tensorwise", False, False), ("rowwise", False, False),
-                                               ("blockwise", False, False), ("tensorwise", True, False),
-                                               ("tensorwise", False, True), ("blockwise", False, True))
-] + [_gpu_case(g, False, t, _LARGE) for g in ("tensorwise", "blockwise") for t in (False, True)])
+# tensorwise and blockwise variants of the pointer and TMA kernels and the persistent kernel's
+# fast tensorwise variant (its 128 x 256 tile among them) (each new variant compiles its tiles
+# once: the GPU check's time budget is shared with every other family).
+@pytest.mark.parametrize("granularity,fast,kernel,shape", [
+    _gpu_case(g, f, k, _SMALL) for g, f, k in (("tensorwise", False, "pointer"), ("rowwise", False, "pointer"),
+                                               ("blockwise", False, "pointer"), ("tensorwise", True, "pointer"),
+                                               ("tensorwise", False, "tma"), ("blockwise", False, "tma"),
+                                               ("tensorwise", False, "persistent"), ("blockwise", False, "persistent"),
+                                               ("tensorwise", True, "persistent"))
+] + [_gpu_case(g, False, k, _LARGE) for g in ("tensorwise", "blockwise") for k in ("pointer", "tma")]
+  + [_gpu_case("tensorwise", True, "persistent", _LARGE)])
 @pytest.mark.gpu
 @pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
-def test_gpu_triton_matches_torch_scaled_mm(granularity, fast, tma, shape):
+def test_gpu_triton_matches_torch_scaled_mm(granularity, fast, kernel, shape):
     # b column-major: torch._scaled_mm's layout (and the TMA kernel's).
     M, N, K = shape
     qa, qb, sa, sb = operands(M, N, K, granularity, seed=M, device="cuda")
@@ -674,7 +728,7 @@ def test_gpu_triton_matches_torch_scaled_mm(granularity, fast, tma, shape):
         if granularity == "blockwise" and "rejected this combination" in str(e):
             pytest.skip(f"this torch has no blockwise torch._scaled_mm: {e}")
         raise
-    got = fp8_gemm(qa, qb, sa, sb, granularity=granularity, fast_accum=fast, tma=tma)
+    got = fp8_gemm(qa, qb, sa, sb, granularity=granularity, fast_accum=fast, **KERNELS[kernel])
     # kernel_bound covers one GPU side's error against the exact value: twice for two GPU kernels,
     # plus one bf16 rounding each (2**-8 relative each)
     tol = 2 * kernel_bound(qa, qb, sa, sb, granularity, fast) + 2.0**-7 * peer.double().abs()
@@ -687,12 +741,13 @@ def test_gpu_triton_matches_torch_scaled_mm(granularity, fast, tma, shape):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
-@pytest.mark.parametrize("tma", [False, True], ids=["pointer", "tma"])
-def test_gpu_exact_integer_case_large(tma):
+@pytest.mark.parametrize("kernel", list(KERNELS))
+def test_gpu_exact_integer_case_large(kernel):
     # blockwise, operands in [-4, 4]: every 128-deep tensor-core sum is an integer of magnitude
     # <= 2**11, so even a ~14-bit aligned accumulator keeps it exact; the FP32 promotion with
     # power-of-two scales is exact too, so the result must equal the float64 reference bit for bit
     a, b, sa, sb, bias = integer_operands(512, 768, 1024, "blockwise", seed=8, device="cuda", lim=4)
-    got = fp8_gemm(a, col_major(b), sa, sb, granularity="blockwise", out_dtype=torch.float32, bias=bias, tma=tma)
+    got = fp8_gemm(a, col_major(b), sa, sb, granularity="blockwise", out_dtype=torch.float32, bias=bias,
+                   **KERNELS[kernel])
     exact = (exact_reference(a, b, sa, sb, "blockwise") + bias.double()).float()
     assert torch.equal(got, exact)

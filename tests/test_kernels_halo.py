@@ -34,6 +34,7 @@ from kernels.halo import (
     _quantize_torch,
     fp8_matmul,
     linear_flops,
+    quantize,
     rotate,
     swap_linears_,
     with_config,
@@ -203,6 +204,86 @@ def test_cuda_cast_arithmetic_equals_the_house_casts():
         assert torch.equal(q.t().contiguous().view(torch.uint8), q0.view(torch.uint8)) and torch.equal(s.t(), s0)
 
 
+def unfused_layer_step(x, w, b, go, cfg: HaloConfig):
+    """The FP8 layer as it was before the fused casts, written out: every GEMM operand cast on its own
+    by the eager torch casts (kernels.fp8.quantize_fp8), along the axis its GEMM needs, and handed to
+    fp8_matmul in the layout it had; (y, dx, dW)."""
+    lvl, blk, gran, fmt = cfg.halo_level, cfg.block_size, cfg.granularity, cfg.grad_fmt
+
+    def q(t, f, dim):
+        return quantize(t, f, gran, dim, cast="torch")
+
+    def mm(a, bb, sa, sb):
+        return fp8_matmul(a, bb, sa, sb, backend=cfg.gemm)
+
+    xr = rotate(x, blk, -1) if lvl >= 1 else x
+    wr = rotate(w, blk, -1) if lvl >= 1 else w
+    xq, sx = q(xr, "e4m3", 1)
+    wq, sw = q(wr, "e4m3", 1)
+    y = (mm(xq, wq.t(), sx, sw.t()) + b).to(x.dtype)
+    gt = rotate(go, blk, 0) if lvl == 2 else go
+    x_tok = rotate(xr, blk, 0) if lvl == 2 else xr
+    if gran == "tensorwise":
+        gq, sg = q(gt, fmt, 1)
+        dxr = mm(gq, wq, sg, sw)
+        xq2, sx2 = q(x_tok, "e4m3", 1) if lvl == 2 else (xq, sx)
+        dwr = mm(gq.t(), xq2, sg, sx2)
+    else:
+        gq, sg = q(gt, fmt, 1)
+        wq0, sw0 = q(wr, "e4m3", 0)
+        dxr = mm(gq, wq0, sg, sw0)
+        gq1, sg1 = q(gt.t(), fmt, 1)
+        xq0, sx0 = q(x_tok, "e4m3", 0)
+        dwr = mm(gq1, xq0, sg1, sx0)
+    if lvl == 2:
+        dxr = rotate(dxr, blk, 0)
+    dx = (rotate(dxr, blk, -1) if lvl >= 1 else dxr).to(x.dtype)
+    dw = (rotate(dwr, blk, -1) if lvl >= 1 else dwr).to(w.dtype)
+    return y, dx, dw
+
+
+@pytest.mark.parametrize("cast", ["torch", "triton"])
+@pytest.mark.parametrize("recipe", ["fp8_tensorwise", "fp8_rowwise"])
+@pytest.mark.parametrize("level", [0, 1, 2])
+def test_layer_equals_the_unfused_casts_bit_for_bit(recipe, level, cast):
+    # The fused casts (one amax pass and one cast pass per tensor, transposed copies kept from the
+    # forward) change where the casts happen, not what they compute: y, dx and dW equal the
+    # unfused layer's bit for bit, with the torch casts and with the Triton kernels (interpreter on
+    # the CPU), e4m3 and e5m2 gradients.
+    x, go, lin, *_ = reference(seed=8)
+    for fmt in ("e5m2", "e4m3"):
+        cfg = HaloConfig(recipe=recipe, halo_level=level, block_size=16, grad_fmt=fmt, cast=cast)
+        y, dx, dw, db = run_layer(lin, x, go, cfg)
+        want = unfused_layer_step(x, lin.weight.detach(), lin.bias.detach(), go, cfg)
+        for got, ref in zip((y, dx, dw), want):
+            assert torch.equal(got, ref)
+
+
+@pytest.mark.parametrize("recipe", ["fp8_tensorwise", "fp8_rowwise"])
+def test_layer_triton_casts_of_bf16_inputs_equal_the_torch_casts(recipe):
+    x, go, lin, *_ = reference(seed=9)
+    lin16 = nn.Linear(K, N).to(torch.bfloat16)
+    lin16.load_state_dict({k: v.to(torch.bfloat16) for k, v in lin.state_dict().items()})
+    x16, go16 = x.to(torch.bfloat16), go.to(torch.bfloat16)
+    outs = [run_layer(lin16, x16, go16, HaloConfig(recipe=recipe, halo_level=2, block_size=16, cast=c))
+            for c in ("torch", "triton")]
+    for a, b in zip(*outs):
+        assert a.dtype == torch.bfloat16 and torch.equal(a, b)
+
+
+def test_quantize_triton_cast_equals_the_torch_cast():
+    x = torch.randn(24, 40) * torch.logspace(-3, 3, 40)
+    for fmt in ("e4m3", "e5m2"):
+        for gran, dim in (("tensorwise", 1), ("rowwise", 1), ("rowwise", 0)):
+            q, s = quantize(x, fmt, gran, dim, cast="triton")
+            q0, s0 = quantize(x, fmt, gran, dim, cast="torch")
+            assert q.shape == q0.shape and s.shape == s0.shape
+            assert torch.equal(q.contiguous().view(torch.uint8), q0.contiguous().view(torch.uint8))
+            assert torch.equal(s, s0)
+    with pytest.raises(ValueError, match=r"cast must be one of \('auto', 'torch', 'triton'\), got 'cuda'"):
+        quantize(x, "e4m3", "tensorwise", cast="cuda")
+
+
 @pytest.mark.parametrize("recipe", ["fp8_tensorwise", "fp8_rowwise"])
 @pytest.mark.parametrize("level", [0, 2])
 def test_scaled_mm_backend_matches_decoded_through_the_layer(recipe, level):
@@ -246,17 +327,19 @@ def test_cuda_layer_matches_the_cpu_layer(recipe, level):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_casts_equal_the_house_casts():
-    # Same arithmetic (amax / fp8_max, x / scale in FP32, clamp, round to nearest even), compiled by
-    # torch.compile. Triton may lower an FP32 division to an approximate one (<= 2 ulp), which can
-    # move a value sitting on a rounding boundary to the neighbouring code: allowed for at most 0.1%
-    # of the elements and by one code; scales within 2 ulp.
-    from kernels.halo import quantize
-
+    # The Triton casts (the CUDA default): the same arithmetic with correctly rounded divisions and
+    # the hardware's round-to-nearest-even conversion after the clamp: equal codes and scales.
+    # The torch.compile graph (cast="torch"): Triton may lower its FP32 divisions to approximate ones
+    # (<= 2 ulp), which can move a value sitting on a rounding boundary to the neighbouring code:
+    # allowed for at most 0.1% of the elements and by one code; scales within 2 ulp.
     x = torch.randn(64, 96) * torch.logspace(-3, 3, 96)
     for fmt in ("e4m3", "e5m2"):
         for gran, dim in (("tensorwise", 1), ("rowwise", 1), ("rowwise", 0)):
             q, s = quantize(x.cuda(), fmt, gran, dim)
             q0, s0 = quantize(x, fmt, gran, dim)
+            assert torch.equal(q.cpu().contiguous().view(torch.uint8), q0.contiguous().view(torch.uint8))
+            assert torch.equal(s.cpu(), s0)
+            q, s = quantize(x.cuda(), fmt, gran, dim, cast="torch")
             c = q.cpu().contiguous().view(torch.uint8).int()
             c0 = q0.contiguous().view(torch.uint8).int()
             diff = c != c0
@@ -293,6 +376,8 @@ def test_bad_config_is_rejected():
         HaloConfig(grad_fmt="e3m4")
     with pytest.raises(ValueError, match="gemm must be one of"):
         HaloConfig(gemm="cublas")
+    with pytest.raises(ValueError, match=r"cast must be one of \('auto', 'torch', 'triton'\), got 'fused'"):
+        HaloConfig(cast="fused")
 
 
 def test_bad_layer_input_is_rejected():
