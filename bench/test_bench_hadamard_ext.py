@@ -120,7 +120,7 @@ def info(request):
 def test_bench_hadamard_ext(benchmark, info, case, impl):
     w = CACHE.workload(case)
     benchmark.group = f"hadamard_ext {case} {TOKENS}x{w.x.shape[1]} {DTYPE}"
-    time_s, reps = benchmark_per_call_s(benchmark, w.fn(impl))
+    time_s, reps = benchmark_per_call_s(benchmark, w.fn(impl), key=CACHE.timing_key(impl, case))
     if time_s is None:  # --benchmark-disable
         return
     copy_s = CACHE.time_s("copy", case)
@@ -136,3 +136,27 @@ def test_bench_hadamard_ext(benchmark, info, case, impl):
     if peak is not None:
         extra["pct_of_roofline"] = 100 * (bytes_moved / (peak.hbm_tb_per_s * 1e12)) / time_s
     benchmark.extra_info.update(extra)
+
+
+def sm90_launches() -> None:
+    """Every launch of this benchmark (its cases and their correctness checks on 64 rows) and of
+    tests/test_kernels_hadamard_ext.py's GPU tests, for bench/sm90.py (CPU stand-ins; the launches
+    only compile, so the host-side amax checks of rotate_quantize are skipped there)."""
+    from bench.sm90 import site
+
+    for case, (n, call, _) in CASES.items():
+        with site(f"bench {case} {TOKENS}x{n} {DTYPE}"):
+            call(torch.empty((TOKENS, n), dtype=DTYPE))
+            call(torch.empty((64, n), dtype=DTYPE))  # Workload.check's rows
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
+        for n in (12, 384, 12 * 1024, 20 * 512, 28 * 2048):
+            with site(f"test_compiled_transform_on_gpu {dtype} n={n}"):
+                hadamard_transform(torch.empty((64, n), dtype=dtype))
+        for block in (16, 128, 256):
+            with site(f"test_compiled_block_hadamard_on_gpu {dtype} block={block}"):
+                block_hadamard(torch.empty((256, 1024), dtype=dtype), block)
+    for block in (None, 128):
+        for fmt in ("int8", "e4m3"):
+            for granularity in ("tensorwise", "rowwise"):
+                with site(f"test_compiled_rotate_quantize_is_bit_exact_on_gpu {block} {fmt} {granularity}"):
+                    rotate_quantize(torch.empty((300, 4096), dtype=torch.bfloat16), block, fmt, granularity)

@@ -18,17 +18,40 @@ Float inputs (fp32, fp16, bf16) are transformed in fp32 and scaled by ``1/sqrt(n
 int32 inputs are transformed unnormalised and exactly: the kernel, the torch reference, the
 cycle model in sim/hadamard.py and the Verilog butterfly network agree bit for bit.
 
-Design: butterflies in registers, one or two passes
----------------------------------------------------
+Design: butterflies in registers, one instruction per element per stage
+-----------------------------------------------------------------------
 The transform factors as L stages of butterflies; stage s pairs element i (bit s of i clear) with
-element ``i + 2**s``. A program loads a tile of ``ROWS`` independent transforms of length
-``LEN`` and runs all ``log2(LEN)`` stages on it in registers, so every element is read once and
-written once. Triton has no lane shuffles, so a stage is expressed on shapes: the tile is viewed
-as ``(ROWS, LEN / 2h, 2, h)`` (h = 2**s); summing over the axis of size 2, once as is and once
-times (+1, -1), gives the sums and differences, and ``tl.where`` on that axis puts them back.
-Sums and differences of two numbers are single roundings in fp32 and exact in int32, and stages
-run in the order h = 1, 2, 4, ..., so the torch reference below (same order, fp32) reproduces the
-kernel bit for bit.
+element ``i + 2**s`` and replaces them by their sum and difference. A program loads a tile of
+``ROWS`` independent transforms of length ``LEN`` and runs all ``log2(LEN)`` stages on it in
+registers (:func:`fwht_rows_t`), so every element is read once and written once.
+
+Triton has no lane shuffles, so a stage is expressed on shapes, and each stage is **one pass**:
+the tile is one flat vector of ``F = ROWS * LEN`` values (flat index ``f = r * LEN + i``) viewed
+as (F / 2, 2), so the pair axis is bit 0 of f; ``a, b = tl.split(...)`` takes the two partners,
+``tl.join(a + b, a - b)`` puts the butterfly back on the same axis, and ``tl.permute`` moves that
+axis to the front, which rotates the bits of f right by one: the next stage's bit is bit 0 again
+(a self-sorting, Stockham-style order). After L stages ``f = i * ROWS + r``, the transposed tile,
+and one last permute gives it back as (ROWS, LEN). The pair of a stage is then always the
+register-local axis that ``tl.split`` needs, whatever the stage: Triton keeps a few index bits in
+each thread's registers, runs the stages on those bits with no data movement, and moves data
+(``ttg.convert_layout``: stmatrix + ld.shared.v4 through 16 KiB of shared memory, never a
+reduction) only when the register bits are used up. For the 4096-long row on 8 warps that is 3
+exchanges, one every 3-4 stages, as in Dao-AILab's fast-hadamard-transform (registers, then one
+exchange between register-local and cross-thread stages); the butterflies compile to exactly one
+FADD per element per stage (192 per thread of 16 elements) among 328 SASS instructions per thread
+(20.5 per element) at 45 registers (the previous form: 79). Compared in a minimal
+load-transform-store kernel of the same tile: the previous form (two ``tl.sum`` reductions over a
+(ROWS, LEN / 2h, 2, h) view and a ``tl.where`` per stage) compiles to 1,344 instructions per
+thread (256 SHFL, 384 shared loads and stores, 17 barriers), this one to 304 (24 shared, 5
+barriers), and the form that moves the pair axis of a (..., 2, h) view last and back each stage
+to 424 (17 barriers, ~5 exchanges plus a round of shuffles): fewer registers there (32, 8 KiB
+shared) but more data movement. One cost: tiles of several short rows (n = 128, 16 rows) now
+exchange through 8 KiB of shared memory where the reductions stayed inside warps (shuffles, 0 B).
+
+Numbers are unchanged by the form: a stage is the sums and differences ``a + b``, ``a - b`` of the
+same two values (a the element with bit s clear), each one correctly rounded fp32 operation (exact
+in int32), and the stages run in the order h = 1, 2, 4, ..., so the torch reference below (same
+order, fp32) reproduces the kernel bit for bit, whichever layouts Triton chooses.
 
 One pass covers ``n <= MAX_BLOCK``. A longer transform uses ``H_n = H_{n/B} (x) H_B``
 (Kronecker product, B = MAX_BLOCK): pass 1 transforms each contiguous block of B elements,
@@ -36,6 +59,24 @@ pass 2 transforms the n/B elements ``B`` apart at each offset (the high index bi
 are still h = 1, 2, 4, ..., the intermediate is kept in fp32 (int32 for int32 inputs), and only
 pass 2 scales, so the two-pass result equals the one-pass one exactly. The price of the second
 pass is one more read and write of an fp32 copy, paid only above MAX_BLOCK.
+
+Predicted time on an H200: 16384 x 4096 bf16 (the benchmark)
+-------------------------------------------------------------
+The transform reads and writes 2 x 128 MiB = 268 MB; a device copy of that moves at 4,243 GB/s
+(measured, ANCHORS.md), 63 us, which is the floor. Launch: 16384 programs of one row, 8 warps,
+16 values per thread, 45 registers (48 allocated: 12,288 per program, so 5 programs = 40 warps
+per SM), 16 KiB of shared memory each (80 KiB per SM), 16384 / (132 x 5) = 24.8 waves. Per
+element the kernel issues 20.5 instructions, 12 of them the FADDs of its 12 stages (one per
+element per stage, the minimum) and 1.5 the shared-memory exchanges; 67.1 M elements x 20.5 / 32
+lanes = 43 M warp instructions over 132 SMs x 4 schedulers at 1.98 GHz: 41 us of issue (24 us of
+it FADDs). The 3 exchanges move 3 x 8 B per element through shared memory, 1.6 GB at 128 B/clock
+per SM: 48 us. Each of these is below the 63 us of memory time, they use different pipes, and 5
+programs per SM in different phases overlap them (40 KiB of loads in flight per SM, against the
+~23 KiB that 4.2 TB/s x ~700 ns of latency asks of each): so the kernel should stay memory-bound,
+predicted ~70 us (1.05-1.15 x the copy, ~3.8 TB/s), within the 1.2 x target. The margin is the
+exchanges: bank conflicts, or a clock below ~1.6 GHz under load, would put shared-memory time
+near the memory time. The previous form (84 instructions per element, 256 shuffles and 384
+shared accesses per thread) was issue-bound: ~170 us of issue alone, ~2.7 x the copy or worse.
 
 Running it
 ----------
@@ -50,10 +91,10 @@ import torch
 
 from kernels._triton_env import CPU_LAUNCH_OK, TRITON_INTERPRET, tl, triton
 
-__all__ = ["MAX_BLOCK", "fwht", "hadamard_matrix", "hadamard_reference"]
+__all__ = ["MAX_BLOCK", "fwht", "fwht_rows", "fwht_rows_t", "hadamard_matrix", "hadamard_reference"]
 
-#: Longest transform one program does in registers. 4096 fp32 values is 16 KiB per tile: 32
-#: registers per thread at 16 warps, leaving room for the reshapes' temporaries.
+#: Longest transform one program does in registers. 4096 fp32 values is 16 KiB per tile: 16 values
+#: per thread at 8 warps (45 registers for bf16 on sm_90, no spills; bench/sm90.py).
 MAX_BLOCK = 4096
 DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.int32)
 
@@ -66,6 +107,32 @@ DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.int32)
 # in the contiguous (batch, n) tensor: pass 1 (contiguous blocks) has G = n / LEN blocks per row,
 # inner_stride = LEN, elem_stride = 1; pass 2 (strided) has G = B offsets per row,
 # inner_stride = 1, elem_stride = B. One kernel serves both passes and the one-pass case (G = 1).
+
+
+@triton.jit
+def fwht_rows_t(x, R: tl.constexpr, LEN: tl.constexpr, LOG_LEN: tl.constexpr):
+    """Unnormalised FWHT of each row of an (R, LEN) tile (LEN = 2**LOG_LEN), returned transposed,
+    as (LEN, R); stages h = 1, 2, 4, ..., one pass each (module docstring).
+
+    The tile is handled as one flat vector of F = R * LEN elements, flat index ``f = r * LEN + i``.
+    Each stage views it as (F / 2, 2): the pair axis is bit 0 of f, ``tl.split`` gives the element
+    with that bit clear (a) and set (b), ``tl.join(a + b, a - b)`` puts the butterfly back on the
+    same axis, and ``tl.permute`` moves that axis to the front, which rotates the bits of f right by
+    one, so bit s + 1 of i is bit 0 for the next stage. After LOG_LEN stages f = i * R + r: the
+    tile is (LEN, R), each element at its own i.
+    """
+    F: tl.constexpr = R * LEN
+    x = tl.reshape(x, (F,))
+    for _s in tl.static_range(LOG_LEN):
+        a, b = tl.split(tl.reshape(x, (F // 2, 2)))
+        x = tl.reshape(tl.permute(tl.join(a + b, a - b), (1, 0)), (F,))
+    return tl.reshape(x, (LEN, R))
+
+
+@triton.jit
+def fwht_rows(x, R: tl.constexpr, LEN: tl.constexpr, LOG_LEN: tl.constexpr):
+    """Unnormalised FWHT of each row of an (R, LEN) tile, as (R, LEN) (see :func:`fwht_rows_t`)."""
+    return tl.permute(fwht_rows_t(x, R, LEN, LOG_LEN), (1, 0))
 
 
 @triton.jit
@@ -89,17 +156,7 @@ def fwht_kernel(
     else:
         x = x.to(tl.float32)
 
-    # (+1, -1) along the pair axis, and the selector that puts differences at the odd position
-    pair = tl.arange(0, 2)
-    sign = tl.reshape(1 - 2 * pair, (1, 1, 2, 1)).to(x.dtype)
-    odd = tl.reshape(pair == 1, (1, 1, 2, 1))
-    for s in tl.static_range(LOG_LEN):
-        # h = 2**s: (blocks of 2h, pair, offset within the half block)
-        v = tl.reshape(x, (ROWS, LEN >> (s + 1), 2, 1 << s))
-        plus = tl.sum(v, axis=2)  # x[i] + x[i + h] for bit s of i clear
-        minus = tl.sum(v * sign, axis=2)  # x[i] - x[i + h]
-        x = tl.reshape(tl.where(odd, minus[:, :, None, :], plus[:, :, None, :]), (ROWS, LEN))
-
+    x = fwht_rows(x, ROWS, LEN, LOG_LEN)
     if APPLY_SCALE:
         x = x * scale
     if BF16_RNE:
