@@ -38,8 +38,7 @@ times the dispatcher ``bcq_gemm(path="auto")`` at batch 16.
 Weights are random bits and scales (the time does not depend on the values), made once per q and
 shared by every batch; the bf16 weight once for all. Before an implementation is timed on a
 batch, a 256-row slice of its output is checked against the reference within its stated bound.
-Timing: bench/gpu_timing.py (rounds of back-to-back launches ended by a device synchronise, ~25 ms
-each, median of 10). Runs only under ``pytest --benchmark`` and only with a CUDA GPU.
+Timing: bench/gpu_timing.py's TIMING_METHOD (CUDA events per call, L2 flushed before each, median; each implementation timed once per run). Runs only under ``pytest --benchmark`` and only with a CUDA GPU.
 """
 
 import pytest
@@ -52,7 +51,6 @@ from bench.gpu_timing import (
     machine_info,
     median_time_per_call_s,
     print_past_capture,
-    reps_for,
 )
 from kernels.bcq_gemm import (
     TC_CROSSOVER_BATCH,
@@ -176,7 +174,7 @@ class Cache:
         if (impl, q, M) not in self.times:
             self.check(impl, q, M)
             fn = self.fn(impl, q, M)
-            self.times[(impl, q, M)] = median_time_per_call_s(fn, reps_for(fn))
+            self.times[(impl, q, M)] = median_time_per_call_s(fn, key=("bcq_paths", impl, q, M))
         return self.times[(impl, q, M)]
 
 
@@ -245,7 +243,7 @@ def test_bench_bcq_paths(benchmark, machine, q, M, impl):
     info, peak = machine
     _CACHE.check(impl, q, M)
     benchmark.group = f"bcq gemm q={q} {M}x{N}x{K}"
-    time_s, reps = benchmark_per_call_s(benchmark, _CACHE.fn(impl, q, M))
+    time_s, reps = benchmark_per_call_s(benchmark, _CACHE.fn(impl, q, M), key=("bcq_paths", impl, q, M))
     if time_s is None:  # --benchmark-disable: the call ran once, untimed
         return
     _CACHE.times[(impl, q, M)] = time_s
@@ -278,3 +276,58 @@ def test_bench_bcq_crossover(benchmark, machine, q):
         "times_s_by_path_and_batch": {f"{impl}@{m}": _CACHE.time_s(impl, q, m)
                                       for impl in IMPLS for m in BATCHES if runs(impl, q, m)},
     })
+
+
+def sm90_launches() -> None:
+    """Every Triton launch of this benchmark (tc at every timed (q, batch), the Triton LUT kernel at
+    its cases, the dispatcher at batch 16) and of tests/test_kernels_bcq_tc.py's GPU tests, for
+    bench/sm90.py (CPU stand-ins of the packed shapes; the launches only compile). The CuPy kernel
+    is not Triton and is left out."""
+    from bench.sm90 import site
+
+    def case(M, N_, K_, q, g, x_dtype, s_dtype):
+        return (torch.zeros((M, K_), dtype=x_dtype), torch.zeros((q, N_, K_ // 8), dtype=torch.uint8),
+                torch.zeros((q, N_, K_ // g), dtype=s_dtype))
+
+    for q in QS:
+        packed = torch.zeros((q, N, K // 8), dtype=torch.uint8)
+        scales = torch.zeros((q, N, K // GROUP), dtype=torch.float16)
+        for M in BATCHES_BY_Q[q]:
+            x = torch.zeros((M, K), dtype=torch.float16)
+            with site(f"bench tc q={q} {M}x{N}x{K}"):
+                bcq_tc_gemm(x, packed, scales, GROUP)
+            if (q, M) in LUT_CASES:
+                with site(f"bench lut q={q} {M}x{N}x{K}"):
+                    lut_gemm(x, packed, scales, GROUP)
+            if M == 16:
+                with site(f"bench auto q={q} {M}x{N}x{K}"):
+                    bcq_gemm(x, packed, scales, GROUP, path="auto")
+        del packed, scales
+
+    # tests/test_kernels_bcq_tc.py, the cuda parameter of each DEVICES test and the gpu tests
+    for M, N_, K_, q, g in ((1, 1, 16, 1, 16), (17, 9, 48, 2, 16)):
+        with site(f"test_tc_integer_path_is_exact {M}x{N_}x{K_} q={q}"):
+            bcq_tc_gemm(*case(M, N_, K_, q, g, torch.int8, torch.int32), g)
+    with site("test_tc_integer_extremes_and_strided_views"):
+        bcq_tc_gemm(*case(2, 3, 96, 4, 32, torch.int8, torch.int32), 32)
+        x_t = torch.zeros_like(torch.zeros((32, 4), dtype=torch.int8).T)  # .to("cuda") keeps a dense view's strides
+        p_big = torch.zeros((3, 12, 4), dtype=torch.uint8)[:, ::2]  # sliced on the device
+        s_t = torch.zeros_like(torch.zeros((3, 2, 6), dtype=torch.int32).transpose(1, 2))
+        bcq_tc_gemm(x_t, p_big, s_t, 16)
+    for dtype in (torch.float16, torch.bfloat16, torch.float32):
+        for plane_dots in (False, True):
+            with site(f"test_tc_float_path_within_stated_tolerance {dtype} plane_dots={plane_dots}"):
+                bcq_tc_gemm(*case(2, 20, 64, 3, 32, dtype, dtype), 32, plane_dots=plane_dots)
+    for dtype in (torch.float16, torch.bfloat16):
+        args = case(5, 12, 64, 3, 16, dtype, dtype)
+        with site(f"test_integer_valued_float_operands_are_exact_on_every_path {dtype}"):
+            for plane_dots in (False, True):
+                bcq_tc_gemm(*args, 16, plane_dots=plane_dots)
+            if dtype == torch.float16:
+                lut_gemm(*args, 16)
+    for M in (1, 16, 300):
+        with site(f"test_gpu_tc_and_dispatcher_at_benchmark_tiles M={M}"):
+            args = case(M, 1000, 1024, 3, 128, torch.float16, torch.float16)
+            for path in ("tc", "auto"):
+                bcq_gemm(*args, 128, path=path)
+            bcq_tc_gemm(*case(M, 1000, 1024, 3, 128, torch.int8, torch.int32), 128)

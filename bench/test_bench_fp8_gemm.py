@@ -9,6 +9,7 @@ every implementation), bf16 output, no bias. Implementations, per granularity:
 * ``triton``                kernels.fp8_gemm.fp8_gemm (pointer loads, autotuned, promoted to FP32
                             every 128 products; blockwise applies scales per 128-deep K block)
 * ``triton_tma``            the same with ``tma=True``: tiles loaded through TMA descriptors
+* ``triton_persistent``     ``tma=True, persistent=True``: one program per SM looping over the tiles
 * ``scaled_mm``             torch._scaled_mm with the same scales (blockwise only where the
                             installed torch / cuBLAS takes 1x128 / 128x128 scales; else skipped,
                             with the reason)
@@ -22,8 +23,7 @@ every 128 products); ``fast_accum=True`` exists on both and is not timed here, t
 
 Before timing, the Triton and scaled_mm outputs are checked against the dequantised product
 computed in float32 (relative Frobenius error < 5e-3: bf16 output rounding is 2**-9).
-Timing is bench/gpu_timing.py's: rounds of back-to-back launches ended by a device synchronise,
-~25 ms each, median of 10; ``check_values=False`` keeps host read-backs out of the loop.
+Timing: bench/gpu_timing.py's TIMING_METHOD (CUDA events per call, L2 flushed before each, median; each implementation timed once per run); ``check_values=False`` keeps host read-backs out of the loop.
 Recorded per benchmark: shape, time_s, tops (TFLOP/s, 2 M N K), ratio_vs_<peer> (peer time /
 this time: above 1 this one is faster), pct_of_peak against the datasheet dense FP8 rate (the
 same as INT8 on Hopper: GpuPeak.int8_dense_tops) or BF16 rate for torch_bf16.
@@ -52,8 +52,8 @@ pytestmark = GPU_ONLY
 
 SHAPES = [(8192, 8192, 8192), (4096, 14336, 4096)]
 GRANULARITIES = ["tensorwise", "rowwise", "blockwise"]
-IMPLS = ["triton", "triton_tma", "scaled_mm", "scaled_mm_tensorwise", "torch_bf16"]
-FP8_IMPLS = {"triton", "triton_tma", "scaled_mm", "scaled_mm_tensorwise"}
+IMPLS = ["triton", "triton_tma", "triton_persistent", "scaled_mm", "scaled_mm_tensorwise", "torch_bf16"]
+FP8_IMPLS = {"triton", "triton_tma", "triton_persistent", "scaled_mm", "scaled_mm_tensorwise"}
 
 
 class Workload:
@@ -88,6 +88,8 @@ class Workload:
         ref = self._dequantised(self.qa, self.qb, self.sa, self.sb, self.gran)
         outs = {"triton": fp8_gemm(self.qa, self.qb, self.sa, self.sb, granularity=self.gran)}
         outs["triton_tma"] = fp8_gemm(self.qa, self.qb, self.sa, self.sb, granularity=self.gran, tma=True)
+        outs["triton_persistent"] = fp8_gemm(self.qa, self.qb, self.sa, self.sb, granularity=self.gran, tma=True,
+                                             persistent=True)
         if self.scaled_mm_error is None:
             outs["scaled_mm"] = scaled_mm(self.qa, self.qb, self.sa, self.sb, backend="scaled_mm",
                                           granularity=self.gran)
@@ -115,6 +117,8 @@ class Workload:
             return lambda: torch._scaled_mm(qa_t, qb_t, sa_t, sb_t, out_dtype=torch.bfloat16)
         if impl == "triton_tma":
             return lambda: fp8_gemm(qa, qb, sa, sb, granularity=gran, check_values=False, tma=True)
+        if impl == "triton_persistent":
+            return lambda: fp8_gemm(qa, qb, sa, sb, granularity=gran, check_values=False, tma=True, persistent=True)
         if impl == "torch_bf16":
             return lambda: torch.matmul(self.a_bf16, self.b_bf16, out=self.c_bf16)
         raise ValueError(impl)

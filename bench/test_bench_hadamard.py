@@ -12,8 +12,7 @@ copy, so at best it runs at the copy's bandwidth. Reported in ``benchmark.extra_
 call, achieved GB/s (2 x the tensor's bytes: one read, one write), and ``ratio_vs_clone`` =
 clone time / FWHT time (1.0: as fast as a copy).
 
-Timing as in bench/test_bench_int8_gemm.py: each round launches ``reps`` calls back to back and
-synchronises once (~25 ms per round), median of 10 rounds; the peer is timed in the same process.
+Timing: bench/gpu_timing.py's TIMING_METHOD (CUDA events per call, L2 flushed before each, median; each implementation timed once per run); the peer is timed in the same process.
 Runs only under the project's ``pytest --benchmark`` flag, and only with a CUDA GPU.
 """
 

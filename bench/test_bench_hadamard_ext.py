@@ -16,8 +16,8 @@ process. Recorded in ``extra_info``: ``shape``, ``time_s``, ``gb_per_s`` (the by
 move at least: its reads and writes, listed per case), ``ratio_vs_copy`` = copy time / kernel time
 (the house convention, peer / this: above 1 the kernel is faster than a copy), ``time_over_copy`` =
 its inverse and ``meets_target`` (the issue's target for a WHT: at most 1.2 x the copy's time), and
-``pct_of_roofline`` = (bytes / HBM datasheet bandwidth) / time, in %. Timing: bench/gpu_timing.py
-(rounds of back-to-back calls, one synchronise, median).
+``pct_of_roofline`` = (bytes / HBM datasheet bandwidth) / time, in %. Timing:
+bench/gpu_timing.py's TIMING_METHOD (CUDA events per call, L2 flushed before each, median; each implementation timed once per run).
 """
 
 from __future__ import annotations

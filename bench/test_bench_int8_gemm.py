@@ -11,10 +11,7 @@ Compared, at each shape (M x N x K), on one GPU in one run:
 Shapes: 4096^3 and 8192^3 (compute-bound squares) and 16 x 8192 x 8192 (a decode step: 16
 tokens through an 8192 x 8192 layer, bound by streaming the weight matrix from HBM).
 
-Timing: each pytest-benchmark round launches the GEMM ``reps`` times back to back and then
-synchronises the device, so a round measures GPU work, not launch latency or Python; reps is
-chosen so a round lasts ~25 ms. The peers' times come from the same kind of rounds, measured in
-the same process (cached per shape), and ``ratio_vs_<peer>`` = peer time / this time (above 1:
+Timing: bench/gpu_timing.py's TIMING_METHOD (CUDA events per call, L2 flushed before each, median; each implementation timed once per run). The peers are measured in the same process, and ``ratio_vs_<peer>`` = peer time / this time (above 1:
 this implementation is faster). Each benchmark stores in ``benchmark.extra_info``: the shape,
 time per GEMM, TOPS (2 ops per MAC), the ratios, and % of the GPU's dense peak for its number
 format and of its roofline (min(peak, HBM bandwidth x arithmetic intensity)).

@@ -16,8 +16,7 @@ dense-equivalent TFLOP/s (2 M N K), ``ratio_vs_<peer>`` (peer time / this time),
 must move and ``pct_of_hbm_bandwidth`` (= ``pct_of_roofline``: at these batch sizes the roofline
 is the bandwidth line) against the GPU's datasheet HBM bandwidth.
 
-Timing is the int8 benchmark's (bench/test_bench_int8_gemm.py): rounds of back-to-back launches
-ended by a device synchronise, ~25 ms each, median of 10. Runs only under ``pytest --benchmark``
+Timing: bench/gpu_timing.py's TIMING_METHOD (CUDA events per call, L2 flushed before each, median; each implementation timed once per run). Runs only under ``pytest --benchmark``
 and only with a CUDA GPU.
 """
 
@@ -112,7 +111,7 @@ def test_bench_lut_gemm(benchmark, machine, impl, M):
     work = _CACHE.workload(M)
     fn = work.fn(impl)
     benchmark.group = f"lut gemm {M}x{N}x{K}"
-    time_s, reps = benchmark_per_call_s(benchmark, fn)
+    time_s, reps = benchmark_per_call_s(benchmark, fn, key=_CACHE.timing_key(impl, M))
     if time_s is None:  # --benchmark-disable: the call ran once, untimed
         return
     _CACHE.times[(impl, M)] = time_s
@@ -138,3 +137,41 @@ def test_bench_lut_gemm(benchmark, machine, impl, M):
         extra["pct_of_hbm_bandwidth"] = pct
         extra["pct_of_roofline"] = pct
     benchmark.extra_info.update(extra)
+
+
+def sm90_launches() -> None:
+    """Every Triton launch of this benchmark (fp16 and int8 paths at each batch) and of the GPU
+    tests of tests/test_kernels_bcq_lut.py (tests/test_kernels_bcq_objectives.py has none), for
+    bench/sm90.py (CPU stand-ins of the packed shapes; the launches only compile)."""
+    from bench.sm90 import site
+
+    packed = torch.zeros((Q, N, K // 8), dtype=torch.uint8)
+    s_f16 = torch.zeros((Q, N, K // GROUP), dtype=torch.float16)
+    s_i32 = torch.zeros((Q, N, K // GROUP), dtype=torch.int32)
+    for M in BATCHES:
+        with site(f"bench lut_fp16 {M}x{N}x{K}"):
+            lut_gemm(torch.zeros((M, K), dtype=torch.float16), packed, s_f16, GROUP)
+        with site(f"bench lut_int8 {M}x{N}x{K}"):
+            lut_gemm(torch.zeros((M, K), dtype=torch.int8), packed, s_i32, GROUP, check_range=False)
+
+    def on_gpu(t):  # the strides `t.to("cuda")` gives (a non-dense view is made dense)
+        return torch.zeros_like(t)
+
+    # tests/test_kernels_bcq_lut.py, the cuda parameter of each DEVICES test
+    for M, N_, K_, q, g in ((1, 1, 8, 1, 8), (1, 40, 64, 3, 32), (5, 17, 48, 2, 16), (3, 8, 96, 4, 24),
+                            (18, 9, 16, 3, 8)):
+        with site(f"test_kernel_integer_path_is_exact {M}x{N_}x{K_} q={q} g={g}"):
+            lut_gemm(torch.zeros((M, K_), dtype=torch.int8), torch.zeros((q, N_, K_ // 8), dtype=torch.uint8),
+                     torch.zeros((q, N_, K_ // g), dtype=torch.int32), g)
+    with site("test_kernel_integer_extremes_and_strided_views"):
+        lut_gemm(torch.zeros((2, 120), dtype=torch.int8), torch.zeros((4, 3, 15), dtype=torch.uint8),
+                 torch.zeros((4, 3, 3), dtype=torch.int32), 40)
+        x_t = torch.zeros((32, 4), dtype=torch.int8).T
+        p_big = torch.zeros((3, 12, 4), dtype=torch.uint8)[:, ::2]
+        s_t = torch.zeros((3, 2, 6), dtype=torch.int32).transpose(1, 2)
+        lut_gemm(on_gpu(x_t), on_gpu(p_big), on_gpu(s_t), 16)
+    for act in (torch.float16, torch.float32):
+        for M, N_, K_, q, g in ((1, 24, 64, 3, 32), (6, 10, 128, 2, 64)):
+            with site(f"test_kernel_float_path_within_fp32_rounding {act} {M}x{N_}x{K_} q={q}"):
+                lut_gemm(torch.zeros((M, K_), dtype=act), torch.zeros((q, N_, K_ // 8), dtype=torch.uint8),
+                         torch.zeros((q, N_, K_ // g), dtype=torch.float32), g)

@@ -18,8 +18,7 @@ Reported in ``benchmark.extra_info``: time, dense-equivalent TFLOP/s (2 M N K), 
 GB/s, ``pct_of_hbm_bandwidth`` against the datasheet bandwidth of the GPU (bench/test_bench_int8_gemm
 .GPU_PEAKS, with its source) and ``pct_of_roofline`` (min(bf16 dense peak, bandwidth x intensity)).
 
-Timing is the int8 benchmark's: rounds of back-to-back launches ended by a device synchronise,
-~25 ms each, median of 10. Runs only under ``pytest --benchmark`` and only with a CUDA GPU.
+Timing: bench/gpu_timing.py's TIMING_METHOD (CUDA events per call, L2 flushed before each, median; each implementation timed once per run). Runs only under ``pytest --benchmark`` and only with a CUDA GPU.
 """
 
 
@@ -129,7 +128,7 @@ def test_bench_wonly_gemm(benchmark, machine, impl, M):
     work = _CACHE.workload(M)
     fn = work.fn(impl)
     benchmark.group = f"weight-only gemm {M}x{N}x{K}"
-    time_s, reps = benchmark_per_call_s(benchmark, fn)
+    time_s, reps = benchmark_per_call_s(benchmark, fn, key=_CACHE.timing_key(impl, M))
     if time_s is None:  # --benchmark-disable: the call ran once, untimed
         return
     _CACHE.times[(impl, M)] = time_s
@@ -156,3 +155,39 @@ def test_bench_wonly_gemm(benchmark, machine, impl, M):
         roofline_flops = min(peak.bf16_dense_tflops * 1e12, bandwidth * flops / bytes_moved)
         extra["pct_of_roofline"] = 100 * flops / time_s / roofline_flops
     benchmark.extra_info.update(extra)
+
+
+def sm90_launches() -> None:
+    """Every weight-only launch of this benchmark and of the GPU tests of tests/test_kernels_lowbit.py,
+    for bench/sm90.py (CPU stand-ins of the right shapes, dtypes and strides; the launches only compile)."""
+    from bench.sm90 import site
+    from kernels.wonly_gemm import quantize_per_row_int8, w8a8_gemm
+
+    def operands(M, N, K, bits, g, n_out=0, dtype=torch.bfloat16):
+        G = K // (g or K)
+        outl = ((torch.arange(n_out, dtype=torch.int32), torch.zeros((n_out, N), dtype=torch.float16))
+                if n_out else (None, None))
+        return (torch.empty((M, K), dtype=dtype), torch.zeros((packed_words(K, bits), N), dtype=torch.int32),
+                torch.ones((G, N), dtype=torch.float16), torch.zeros((G, N), dtype=torch.uint8), bits, g, *outl)
+
+    # the benchmark: every batch, bits and OWQ variant at N x K, groups of GROUP, bf16
+    for M in BATCHES:
+        for impl in IMPLS[:-1]:
+            with site(f"bench {impl} {M}x{N}x{K}"):
+                wonly_gemm(*operands(M, N, K, _bits(impl), GROUP, OWQ_COLUMNS if impl.endswith("owq") else 0))
+    # tests/test_kernels_lowbit.py, device "cuda"
+    for dtype in (torch.float16, torch.bfloat16, torch.float32):
+        for bits in (2, 3, 4):
+            with site(f"test_kernel_matches_reference {dtype} W{bits}"):
+                wonly_gemm(*operands(5, 40, 96, bits, 32, 3, dtype))
+    for bits, k, g, n_out, M, out_dtype in [(3, 48, 24, 0, 3, None), (4, 64, None, 0, 17, torch.float32),
+                                            (2, 160, 32, 20, 1, None), (3, 37, 37, 1, 2, None)]:
+        with site(f"test_kernel_shapes W{bits} {M}x19x{k} g{g} out{n_out}"):
+            wonly_gemm(*operands(M, 19, k, bits, g, n_out, torch.float16), out_dtype=out_dtype)
+    with site("test_kernel_reads_strided_activations"):
+        x, *rest = operands(6, 24, 64, 4, 32, 0, torch.float32)
+        wonly_gemm(x.T.contiguous().T, *rest)
+    with site("test_w8a8_is_exact_against_its_reference"):
+        xq, xs = quantize_per_row_int8(torch.zeros(7, 72))
+        wq, ws = quantize_per_row_int8(torch.zeros(40, 72))
+        w8a8_gemm(xq, wq.T, xs, ws)
