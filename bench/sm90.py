@@ -71,6 +71,8 @@ class Launch:
     spill_stores: int | None = None
     spill_loads: int | None = None
     key: str = ""
+    wgmma: bool = False  # Hopper's warp-group MMA instructions in the PTX
+    tma: bool = False  # TMA bulk tensor copies in the PTX
     problems: list[str] = field(default_factory=list)
 
     def label(self) -> str:
@@ -226,7 +228,8 @@ def collect(selected: list[str] | None = None, *, progress=print) -> list[Launch
             tiles={k: v for k, v in consts.items() if type(v) is int},
             constexprs={k: v for k, v in consts.items() if type(v) is not int},
             signature={k: v for k, v in src.signature.items() if v != "constexpr"},
-            shared=compiled.metadata.shared, key=key)
+            shared=compiled.metadata.shared, key=key, wgmma="wgmma.mma_async" in compiled.asm["ptx"],
+            tma="cp.async.bulk.tensor" in compiled.asm["ptx"])
         launches[key]._ptx = compiled.asm["ptx"]
 
     with compile_only(sink):

@@ -53,3 +53,14 @@ def test_every_triton_kernel_is_reached(launches):
     missing = sorted(set(triton_kernels()) - {ln["kernel"] for ln in data})
     assert not missing, f"Triton kernels no sm90_launches() compiles: {missing}"
     assert r.returncode == 0, r.stdout[-3000:]
+
+
+def test_fp8_gemms_use_hopper_tensor_cores_and_tma_exactly_where_asked(launches):
+    # every FP8 GEMM configuration compiles to wgmma; only the TMA kernels (TMA and persistent) copy
+    # through TMA
+    data, _ = launches
+    gemms = [ln for ln in data if ln["kernel"].startswith("fp8_gemm")]
+    assert {ln["kernel"] for ln in gemms} >= {"fp8_gemm_kernel", "fp8_gemm_tma_kernel", "fp8_gemm_persistent_kernel"}
+    for ln in gemms:
+        assert ln["wgmma"], ln
+        assert ln["tma"] == (ln["kernel"] != "fp8_gemm_kernel"), ln
