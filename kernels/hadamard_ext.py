@@ -54,6 +54,15 @@ dotted in their own dtype on the GPU (tensor cores, exact +-1 products, fp32 sum
 and every input under the interpreter (its bf16 dot is unreliable, DESIGN.md), are dotted in fp32
 with ``input_precision="ieee"``.
 
+fp32 inputs with b >= 128 split that dot along K as well (``_block_config``): an fp32 ``"ieee"`` dot
+is CUDA-core FMAs, each thread holding its rows and columns of both operands over the whole K, and
+at K = 128 / 256 it spilled on sm_90 (9,192 / 29,128 B). Per BN-wide column chunk the kernel loads
+K chunks of BK = 16 (the (BR, 16) slice of x and the (16, BN) slice of H_b) in a loop and
+accumulates ``acc = tl.dot(x_k, h_k, acc)`` in fp32, chunks in order k = 0, 16, 32, ...: on the GPU
+one FMA chain per output along k = 0 .. b-1; under the interpreter each chunk's NumPy product added
+to the running sum. Either way a sum of b +-x terms in fp32, so the tests' bound (b levels of
+additions, any order) holds unchanged. bf16 / fp16 keep the one dot over the whole K.
+
 Fused rotate + quantise
 -----------------------
 ``rotate_quantize(x, block, fmt, granularity)`` rotates each contiguous block of ``block`` elements
@@ -290,6 +299,20 @@ def _padded_paley(m: int, m_pad: int, device) -> torch.Tensor:
     return _H_CACHE[key]
 
 
+def _kron_warps(elems: int, m_pad: int, dtype: torch.dtype) -> int:
+    """num_warps of the one-launch ``kron_hadamard_kernel`` for a (ROWS * M_PAD * P = elems) tile.
+
+    4 up to 2048 elements, 8 up to 4096, else 16; but fp32 input with M_PAD = 32 over 8192 elements
+    (20 or 28 x 512) takes 8: at 16 warps (128 registers a thread at most) its K = 32 FMA dot spilled
+    104 / 112 B on sm_90 (bench/sm90.py), at 8 it uses 220 / 224 registers and spills nothing. (bf16 /
+    fp16 at that size, 101 registers, and fp32 with M_PAD = 16, 82, stay at 16 warps; splitting the
+    dot by output columns spilled more, 404 B.)
+    """
+    if dtype == torch.float32 and m_pad == 32 and elems > 8192:
+        return 8
+    return 4 if elems <= 2048 else 8 if elems <= 4096 else 16
+
+
 def hadamard_transform(x: torch.Tensor, normalize: bool = True, *, max_fused_elems: int | None = None) -> torch.Tensor:
     """``x @ H_n`` (``/ sqrt(n)`` when ``normalize``) along the last dim, n = m * 2**k, m in {1, 12, 20, 28}.
 
@@ -326,7 +349,7 @@ def hadamard_transform(x: torch.Tensor, normalize: bool = True, *, max_fused_ele
             rows_min = max(1, 16 // p)  # tl.dot needs >= 16 rows: ROWS * p >= 16
             rows = max(rows_min, min(_TILE // (m_pad * p), triton.next_power_of_2(T)))
             elems = rows * m_pad * p
-            warps = 4 if elems <= 2048 else 8 if elems <= 4096 else 16
+            warps = _kron_warps(elems, m_pad, x.dtype)
             kron_hadamard_kernel[(triton.cdiv(T, rows), 1)](
                 x, h, out, T, n, p, scale, M=m, M_PAD=m_pad, P=p, LOG_P=p.bit_length() - 1, ROWS=rows,
                 DO_FWHT=True, BF16_RNE=bf16_rne, num_warps=warps)
@@ -369,23 +392,37 @@ def hadamard_transform_reference(x: torch.Tensor, normalize: bool = True) -> tor
 @triton.jit
 def block_hadamard_kernel(
     x_ptr, h_ptr, y_ptr, R, scale,
-    BLOCK: tl.constexpr, BR: tl.constexpr, BN: tl.constexpr, DOT_FP32: tl.constexpr, BF16_RNE: tl.constexpr,
+    BLOCK: tl.constexpr, BR: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, DOT_FP32: tl.constexpr,
+    BF16_RNE: tl.constexpr,
 ):
     pid = tl.program_id(axis=0)
     r = pid * BR + tl.arange(0, BR)
     k = tl.arange(0, BLOCK)
     rmask = (r < R)[:, None]
-    x = tl.load(x_ptr + r[:, None] * BLOCK + k[None, :], mask=rmask, other=0)
-    if DOT_FP32:
-        x = x.to(tl.float32)
-    for c in tl.static_range(BLOCK // BN):
-        j = c * BN + tl.arange(0, BN)
-        h = tl.load(h_ptr + k[:, None] * BLOCK + j[None, :])  # +-1, in the dot's input dtype
+    if BK == BLOCK:  # one dot over the whole block per column chunk, x loaded once
+        x = tl.load(x_ptr + r[:, None] * BLOCK + k[None, :], mask=rmask, other=0)
         if DOT_FP32:
-            acc = tl.dot(x, h, input_precision="ieee")
-        else:
-            acc = tl.dot(x, h)  # bf16 / fp16 operands, fp32 accumulation
-        _store_cast(y_ptr, r[:, None] * BLOCK + j[None, :], acc * scale, rmask, BF16_RNE)
+            x = x.to(tl.float32)
+        for c in tl.static_range(BLOCK // BN):
+            j = c * BN + tl.arange(0, BN)
+            h = tl.load(h_ptr + k[:, None] * BLOCK + j[None, :])  # +-1, in the dot's input dtype
+            if DOT_FP32:
+                acc = tl.dot(x, h, input_precision="ieee")
+            else:
+                acc = tl.dot(x, h)  # bf16 / fp16 operands, fp32 accumulation
+            _store_cast(y_ptr, r[:, None] * BLOCK + j[None, :], acc * scale, rmask, BF16_RNE)
+    else:  # fp32, split along K (module docstring): a loop (not unrolled) over BK-wide chunks
+        tl.static_assert(DOT_FP32, "the K-split path is for fp32 dots")
+        kk = tl.arange(0, BK)
+        for c in tl.static_range(BLOCK // BN):
+            j = c * BN + tl.arange(0, BN)
+            acc = tl.zeros((BR, BN), dtype=tl.float32)
+            for kc in range(BLOCK // BK):
+                kb = kc * BK + kk
+                xk = tl.load(x_ptr + r[:, None] * BLOCK + kb[None, :], mask=rmask, other=0).to(tl.float32)
+                hk = tl.load(h_ptr + kb[:, None] * BLOCK + j[None, :])
+                acc = tl.dot(xk, hk, acc, input_precision="ieee")
+            _store_cast(y_ptr, r[:, None] * BLOCK + j[None, :], acc * scale, rmask, BF16_RNE)
 
 
 def _check_block(block, n: int, allowed=BLOCK_SIZES, name: str = "block") -> int:
@@ -400,11 +437,35 @@ def _check_block(block, n: int, allowed=BLOCK_SIZES, name: str = "block") -> int
     return block
 
 
+#: fp32 blocks from this size on split the dot along K, in chunks of _BLOCK_BK (module docstring)
+_BLOCK_SPLIT_K = 128
+_BLOCK_BK = 16
+
+
+def _block_config(block: int, dtype: torch.dtype, R: int) -> tuple[int, int, int, int]:
+    """(BR, BN, BK, num_warps) of ``block_hadamard_kernel`` for this block size and input dtype.
+
+    bf16 / fp16 on the GPU: BR = 64, BN = min(block, 64), BK = block, 4 warps up to block 64, else 8.
+    fp32 at block >= 128: BR = BN = 64, BK = 16, 8 warps (sm_90, bench/sm90.py: 72 / 80 registers at
+    block 128 / 256 and 16 KiB of shared memory, no spills; one K = block dot spilled 9,192 / 29,128 B).
+    The interpreter takes bigger row tiles (fewer programs) and the whole block as one column chunk,
+    except on the fp32 K-split path, whose BN and BK it shares with the GPU so that the tests run it.
+    """
+    split = dtype == torch.float32 and block >= _BLOCK_SPLIT_K
+    if TRITON_INTERPRET:
+        br = max(16, min(2**14 // block, triton.next_power_of_2(R)))
+        return (br, 64, _BLOCK_BK, 4) if split else (br, block, block, 4)
+    if split:
+        return 64, 64, _BLOCK_BK, 8
+    return 64, min(block, 64), block, 4 if block <= 64 else 8
+
+
 def block_hadamard(x: torch.Tensor, block: int) -> torch.Tensor:
     """Block-diagonal normalised rotation: every contiguous block of ``block`` elements of the last dim
     times ``H_block / sqrt(block)`` (block a power of two in 16..256 dividing x.shape[-1]).
 
-    float32 / float16 / bfloat16, same dtype out; fp32 accumulation (module docstring).
+    float32 / float16 / bfloat16, same dtype out; fp32 accumulation (module docstring; fp32 at block >= 128
+    sums over K chunks of 16, in order).
     """
     _check_float_input(x)
     _check_block(block, x.shape[-1])
@@ -416,14 +477,10 @@ def block_hadamard(x: torch.Tensor, block: int) -> torch.Tensor:
     R = x.numel() // block
     dot_fp32 = TRITON_INTERPRET or x.dtype == torch.float32
     h = hadamard_matrix(block, torch.float32 if dot_fp32 else x.dtype, x.device)
-    if TRITON_INTERPRET:
-        br, bn, warps = max(16, min(2**14 // block, triton.next_power_of_2(R))), block, 4
-    else:
-        br, bn = 64, min(block, 64)
-        warps = 4 if block <= 64 else 8
+    br, bn, bk, warps = _block_config(block, x.dtype, R)
     with _device_ctx(x):
         block_hadamard_kernel[(triton.cdiv(R, br),)](
-            x, h, out, R, 1.0 / math.sqrt(block), BLOCK=block, BR=br, BN=bn, DOT_FP32=dot_fp32,
+            x, h, out, R, 1.0 / math.sqrt(block), BLOCK=block, BR=br, BN=bn, BK=bk, DOT_FP32=dot_fp32,
             BF16_RNE=TRITON_INTERPRET and x.dtype == torch.bfloat16, num_warps=warps)
     return out
 

@@ -178,6 +178,33 @@ def test_block_hadamard_matches_dense_block_diagonal(dtype, block):
                                atol=4 * UNIT_ROUNDOFF[dtype] * x.double().abs().max().item() * math.sqrt(block))
 
 
+@pytest.mark.parametrize("block", [128, 256])
+def test_block_hadamard_fp32_split_k_over_several_programs(block):
+    # fp32 at block >= 128 sums over K chunks of 16 (sm_90: one K = block FMA dot spilled); the
+    # interpreter runs the same BN / BK, here over several row tiles with a partial last one
+    from kernels.hadamard_ext import _block_config
+
+    x = random_input((300, 512), torch.float32, seed=block + 1, outliers=True)
+    R = x.numel() // block
+    br, bn, bk, _ = _block_config(block, torch.float32, R)
+    assert (bn, bk) == (64, 16) and R % br != 0 and R > br
+    for dtype in (torch.float16, torch.bfloat16):  # these keep one dot over the whole block
+        assert _block_config(block, dtype, R)[2] == block
+    h = hadamard_matrix(block)
+    y = block_hadamard(x, block)
+    assert_within_bound(y, x, h, block)
+    assert_within_bound(block_hadamard_reference(x, block), x, h, block)
+
+
+def test_kron_warps_keep_fp32_m_pad_32_at_8_warps():
+    from kernels.hadamard_ext import _kron_warps
+
+    assert [_kron_warps(e, 16, torch.bfloat16) for e in (1024, 2048, 4096, 8192, 16384)] == [4, 4, 8, 16, 16]
+    assert _kron_warps(16384, 32, torch.float32) == 8  # 20 / 28 x 512: spilled at 16 warps on sm_90
+    assert _kron_warps(8192, 32, torch.float32) == 16 and _kron_warps(16384, 16, torch.float32) == 16
+    assert _kron_warps(16384, 32, torch.bfloat16) == 16 and _kron_warps(16384, 32, torch.float16) == 16
+
+
 def test_block_hadamard_involution_and_norm():
     x = random_input((4, 384), torch.float32, seed=5, outliers=True)
     y = block_hadamard(x, 128)
