@@ -16,10 +16,8 @@ nothing new (every skipped cell is reported as skipped, with the reason):
   the issue sets targets for, 1, 16 and 256;
 * the table paths up to batch 64: their work grows with M (one table read per weight byte and
   batch row), so by then they have long lost to the tensor cores;
-* the Triton LUT kernel at q = 3, batch 1 and 16 only: its autotuner compiles six configs per
-  (batch tile, q), and bench/test_bench_lut_gemm.py tunes exactly these cases (same autotune
-  key) in the same process, so they cost nothing extra; the CuPy kernel is the table path of
-  the sweep.
+* the Triton LUT kernel at q = 3, batch 1 and 16 only (its fixed plan, kernels.lut_gemm.lut_gemm_plan,
+  is the one bench/test_bench_lut_gemm.py times); the CuPy kernel is the table path of the sweep.
 
 Each implementation is timed once; ratios are taken against the peers already timed at that
 (q, batch) (torch_bf16 runs first, tc last, so tc carries the ratios vs every table path).
@@ -60,7 +58,7 @@ from kernels.bcq_gemm import (
 )
 from kernels.bcq_tc_gemm import bcq_tc_gemm, bcq_tc_tolerance
 from kernels.lut_gemm import count_lut_ops, lut_gemm
-from kernels.lut_gemm_cupy import lut_gemm_cupy
+from kernels.lut_gemm_cupy import cupy_unavailable_reason, lut_gemm_cupy
 
 pytestmark = GPU_ONLY
 
@@ -96,10 +94,7 @@ def runs(impl: str, q: int, M: int) -> bool:
     if impl == "lut" and (q, M) not in LUT_CASES:
         return False
     if impl == "cupy":
-        try:
-            import cupy  # noqa: F401
-        except ImportError:
-            return False
+        return cupy_unavailable_reason() is None  # CuPy, a GPU and its runtime compiler (NVRTC)
     return True
 
 
@@ -238,7 +233,7 @@ def _record(benchmark, info, peak, impl, q, M, time_s, reps):
 def test_bench_bcq_paths(benchmark, machine, q, M, impl):
     if not runs(impl, q, M):
         pytest.skip(f"{impl} is not timed at q={q}, batch {M} (module docstring)"
-                    + ("; CuPy is not installed" if impl == "cupy" and M in BATCHES_BY_Q[q]
+                    + (f"; {cupy_unavailable_reason()}" if impl == "cupy" and M in BATCHES_BY_Q[q]
                        and M <= TABLE_MAX_BATCH else ""))
     info, peak = machine
     _CACHE.check(impl, q, M)

@@ -33,7 +33,6 @@ from bench.gpu_timing import (
     machine_info,
     median_time_per_call_s,
     print_past_capture,
-    reps_for,
 )
 from kernels.bitplane_gemm import (
     bitplane_gemm_dot,
@@ -109,7 +108,7 @@ def _workload(shape) -> Workload:
 def _peer_s(impl, shape) -> float:
     if (impl, shape) not in _PEER_S:
         fn = _workload(shape).peer(impl)
-        _PEER_S[(impl, shape)] = median_time_per_call_s(fn, reps_for(fn))
+        _PEER_S[(impl, shape)] = median_time_per_call_s(fn, key=("bitplane", impl, shape))
     return _PEER_S[(impl, shape)]
 
 
@@ -156,3 +155,29 @@ def test_bench_bitplane(benchmark, machine, shape, method, bits):
             extra[f"crossover_bits_vs_{peer}"] = max(faster) if faster else 0
             extra["crossover_bits_measured"] = measured
     benchmark.extra_info.update(extra)
+
+
+def sm90_launches() -> None:
+    """Every Triton launch of this benchmark (both methods, b = 1..8, both shapes) and of
+    tests/test_kernels_bitplane.py's GPU test, for bench/sm90.py (CPU stand-ins of the packed
+    shapes; the launches only compile)."""
+    from bench.sm90 import site
+
+    def planes(bits, rows, k):
+        return torch.zeros((bits, rows, -(-k // 32)), dtype=torch.int32)
+
+    for M, N, K in SHAPES:
+        a8 = torch.zeros((M, K), dtype=torch.int8)
+        for bits in BITS:
+            wp = planes(bits, N, K)
+            with site(f"bench {M}x{N}x{K} popcount b={bits}"):
+                bitplane_gemm_popcount(planes(bits, M, K), wp, K)
+            with site(f"bench {M}x{N}x{K} dot b={bits}"):
+                bitplane_gemm_dot(a8, wp)
+    for popcount in ("hw", "swar"):
+        for a_bits, w_bits, m, n, k in ((1, 1, 130, 257, 1000), (8, 8, 33, 70, 300), (2, 4, 64, 64, 4096)):
+            wp = planes(w_bits, n, k)
+            with site(f"test_gpu_kernels_exact[{popcount}] popcount {a_bits}x{w_bits}b {m}x{n}x{k}"):
+                bitplane_gemm_popcount(planes(a_bits, m, k), wp, k, popcount=popcount)
+            with site(f"test_gpu_kernels_exact[{popcount}] dot {w_bits}b {m}x{n}x{k}"):
+                bitplane_gemm_dot(torch.zeros((m, k), dtype=torch.int8), wp)

@@ -141,8 +141,9 @@ def test_bench_lut_gemm(benchmark, machine, impl, M):
 
 def sm90_launches() -> None:
     """Every Triton launch of this benchmark (fp16 and int8 paths at each batch) and of the GPU
-    tests of tests/test_kernels_bcq_lut.py (tests/test_kernels_bcq_objectives.py has none), for
-    bench/sm90.py (CPU stand-ins of the packed shapes; the launches only compile)."""
+    tests of tests/test_kernels_bcq_lut.py and tests/test_kernels_lut_splitk.py
+    (tests/test_kernels_bcq_objectives.py has none), for bench/sm90.py (CPU stand-ins of the
+    packed shapes; the launches only compile, the K-split reduction included)."""
     from bench.sm90 import site
 
     packed = torch.zeros((Q, N, K // 8), dtype=torch.uint8)
@@ -175,3 +176,16 @@ def sm90_launches() -> None:
             with site(f"test_kernel_float_path_within_fp32_rounding {act} {M}x{N_}x{K_} q={q}"):
                 lut_gemm(torch.zeros((M, K_), dtype=act), torch.zeros((q, N_, K_ // 8), dtype=torch.uint8),
                          torch.zeros((q, N_, K_ // g), dtype=torch.float32), g)
+    # tests/test_kernels_lut_splitk.py: the cuda parameter of the DEVICES test, and the gpu test
+    for M, N_, K_, q, g in ((1, 7, 256, 3, 128), (2, 33, 192, 4, 64), (3, 5, 96, 1, 32), (17, 3, 64, 2, 16),
+                            (1, 1, 40, 3, 40)):
+        for split_k in (1, 2, None):
+            with site(f"test_integer_path_is_exact_for_every_split {M}x{N_}x{K_} q={q} g={g} split_k={split_k}"):
+                lut_gemm(torch.zeros((M, K_), dtype=torch.int8), torch.zeros((q, N_, K_ // 8), dtype=torch.uint8),
+                         torch.zeros((q, N_, K_ // g), dtype=torch.int32), g, split_k=split_k)
+    for dtype, s_dtype in ((torch.float16, torch.float16), (torch.int8, torch.int32)):
+        for M, q in ((1, 3), (1, 4), (4, 2), (16, 3)):
+            for split_k in (1, None):
+                with site(f"test_gpu_decode_shapes_split_on_and_off {dtype} M={M} q={q} split_k={split_k}"):
+                    lut_gemm(torch.zeros((M, 4096), dtype=dtype), torch.zeros((q, 3000, 512), dtype=torch.uint8),
+                             torch.zeros((q, 3000, 32), dtype=s_dtype), 128, split_k=split_k)

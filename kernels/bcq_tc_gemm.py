@@ -29,7 +29,10 @@ chosen at compile time:
   x), and the partial product scaled by that plane's alpha of the current group:
   acc += (x @ B_i) * alpha_i. A step must then lie inside one group (BLOCK_K divides group_size)
   and the tensor cores do q times a dense GEMM's work: the price of exactness. For int8 x with
-  int32 scales everything is int32 and the result equals the reference bit for bit.
+  int32 scales everything is int32 and the result equals the reference bit for bit. (sm_90's int8
+  MMA needs 32 columns per dot; a 16-column step, for groups that are an odd multiple of 16, dots
+  the int8 values and the +-1 signs as fp16 instead: both exact, and each dot's 16-term sum,
+  at most 2048 in magnitude, is exact in its fp32 result.)
 
 Exactness and tolerance (kernel vs :func:`kernels.lut_gemm.lut_gemm_reference`)
 --------------------------------------------------------------------------------
@@ -56,6 +59,7 @@ Operation and byte count: :func:`count_bcq_tc_ops` (end of file), for the energy
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -82,6 +86,8 @@ TC_FLOAT_SCALES = (torch.float16, torch.bfloat16, torch.float32)
 UNIT_ROUNDOFF = {torch.float16: 2.0**-11, torch.bfloat16: 2.0**-8, torch.float32: 0.0}
 #: tl.dot needs K >= 16 per step; a plane-dot step lies inside one group, so group_size % 16 == 0
 MIN_DOT_K = 16
+#: sm_90's int8 MMA needs K >= 32 per dot; integer plane dots with a 16-column step dot in fp16 (exact)
+INT8_DOT_MIN_K = 32
 
 # %%
 # The compute kernel
@@ -108,11 +114,14 @@ def bcq_tc_gemm_kernel(
     stride_sq, stride_sn, stride_sg,
     stride_ym, stride_yn,
     GROUP: tl.constexpr, Q: tl.constexpr, PLANE_DOTS: tl.constexpr, INTEGER: tl.constexpr,
-    DOT_FP32: tl.constexpr,
+    DOT_FP32: tl.constexpr, INT_DOT_F16: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
     # INTEGER: int8 x, int32 scales, int32 accumulation (always PLANE_DOTS). DOT_FP32: widen the
     # tiles to fp32 and dot in ieee fp32 (fp32 x, or any float x in the interpreter).
+    # INT_DOT_F16 (integer, BLOCK_K = 16, compiled): sm_90's int8 MMA needs K >= 32, so a 16-column
+    # step dots int8 x and +-1 as fp16 (both exact in fp16) into fp32: each dot sums 16 integers of
+    # magnitude <= 128, at most 2048 < 2**24, so the fp32 result is the exact integer.
     ONE_GROUP: tl.constexpr = GROUP % BLOCK_K == 0  # each K step lies inside one group
     KB: tl.constexpr = BLOCK_K // 8  # bytes of sign bits per row, plane and step
     tl.static_assert(ONE_GROUP or not PLANE_DOTS, "plane dots need BLOCK_K to divide the group size")
@@ -144,7 +153,10 @@ def bcq_tc_gemm_kernel(
                 alpha = tl.load(s_ptr + i * stride_sq + grp * stride_sg + offs_n * stride_sn, mask=n_mask, other=0)
                 if INTEGER:
                     signs = tl.reshape((bits * 2 - 1).to(tl.int8), (BLOCK_K, BLOCK_N))
-                    part = tl.dot(x, signs)  # int32, exact
+                    if INT_DOT_F16:
+                        part = tl.dot(x.to(tl.float16), signs.to(tl.float16)).to(tl.int32)  # exact (above)
+                    else:
+                        part = tl.dot(x, signs)  # int32, exact
                     acc += part * alpha[None, :]
                 else:
                     signs = tl.reshape((bits * 2 - 1).to(x.dtype), (BLOCK_K, BLOCK_N))  # +-1: exact
@@ -181,25 +193,37 @@ def bcq_tc_gemm_kernel(
 # ------
 # One config per batch bucket, not an autotuner: the benchmark runs 18 (batch, q) cases inside a
 # shared GPU time budget, and autotuning each would compile every candidate for each. Reasoning,
-# not yet measurement (no GPU was at hand when this was written; retune TC_CONFIGS on one):
+# not yet measurement (no GPU was at hand when this was written; retune TC_CONFIGS on one), held
+# to what compiles for sm_90 without spills at q = 1..4 (bench/sm90.py, ptxas -v):
 #
 # * M <= 16 (decode): memory bound; BLOCK_M = 16 is tl.dot's minimum, BLOCK_N small so that
-#   N = 28672 gives ~450 programs to keep every SM streaming, BLOCK_K = 256 so a row's 32 bytes
-#   per plane and step fill a 32-byte sector.
-# * M <= 64: a middle tile.
-# * larger: a classic compute-bound tile, 128 x 256 with 8 warps.
+#   N = 28672 gives 448 programs to keep every SM streaming, BLOCK_K = 128 (16 bytes per row, plane
+#   and step: one vector load), 8 warps and 3 stages. The dequantised (BLOCK_K, BLOCK_N) fp32
+#   tile lives in registers: at BLOCK_K = 256 with 4 warps it took 255 registers and spilled
+#   12-200 B (q = 2..4); at 128 with 8 warps it takes 73-128 registers for q = 1..4, int8 and
+#   float, plane dots or not (4 warps: up to 184, and ptxas capped q = 2 plane dots at 128
+#   registers with an 8 B spill).
+# * M <= 64: 64 x 128 x 128 with 8 warps (139-145 registers; 4 warps at BLOCK_K = 64 reached 255).
+# * larger: 128 x 128 x 64 with 8 warps, 131 KB -> 65 KB of shared memory (128 x 256 spilled
+#   4-108 B at 255 registers: a 128 x 256 fp32 accumulator is 128 registers per thread already).
+# * plane dots (int8 x always; float x on request) keep a second (BLOCK_M, BLOCK_N) tile, each
+#   plane's partial product, beside the accumulator: above 16 rows they take TC_CONFIG_PLANE_DOTS
+#   (128-row tiles spilled 572-964 B at 255 registers, 64 x 128 tiles 40-112 B at q = 4).
 #
 # (max batch of the bucket, BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages)
 TC_CONFIGS = [
-    (16, 16, 64, 256, 4, 3),
-    (64, 64, 128, 128, 4, 3),
-    (None, 128, 256, 64, 8, 3),
+    (16, 16, 64, 128, 8, 3),
+    (64, 64, 128, 128, 8, 3),
+    (None, 128, 128, 64, 8, 3),
 ]
+#: plane dots above 16 rows: (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages); 94-180 registers, q = 1..4
+TC_CONFIG_PLANE_DOTS = (64, 64, 128, 8, 3)
 
 # fp32 activations take the ieee fp32 dot, which Triton lowers to FMA loops staged through shared
 # memory: the tiles above would need 0.5 MB of it (measured by compiling for sm_90), so fp32 gets
-# one small tile, (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages), ~32 KB of shared memory.
-TC_CONFIG_FP32 = (64, 64, 32, 4, 2)
+# one small tile, (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages), ~7 KB of shared memory and
+# 147-168 registers (64 x 64 x 32 spilled 480-9,056 B).
+TC_CONFIG_FP32 = (32, 64, 16, 4, 2)
 
 # The interpreter runs each program in Python: small tiles, still crossing tile edges in tests.
 INTERPRETER_TILE = (16, 16, 32)
@@ -213,7 +237,8 @@ def tc_config(M: int, K: int, group_size: int, plane_dots: bool, interpret: bool
               fp32: bool = False) -> dict:
     """The launch config for a batch of M rows: BLOCK_M/N/K (+ num_warps/num_stages on a GPU).
 
-    ``fp32``: fp32 activations (the ieee fp32 dot) take TC_CONFIG_FP32 whatever the batch.
+    ``fp32``: fp32 activations (the ieee fp32 dot) take TC_CONFIG_FP32 whatever the batch; plane
+    dots above the decode bucket take TC_CONFIG_PLANE_DOTS.
 
     BLOCK_K is clamped to K (rounded up to a power of two, at least 16) and, for plane dots, halved
     until it divides the group size: each K step must then lie inside one group.
@@ -228,6 +253,8 @@ def tc_config(M: int, K: int, group_size: int, plane_dots: bool, interpret: bool
         for max_m, bm, bn, bk, warps, stages in TC_CONFIGS:
             if max_m is None or M <= max_m:
                 break
+        if plane_dots and M > TC_CONFIGS[0][0]:
+            bm, bn, bk, warps, stages = TC_CONFIG_PLANE_DOTS
         cfg = {"num_warps": warps, "num_stages": stages}
     bk = min(bk, max(MIN_DOT_K, _next_pow2(K)))
     if plane_dots:
@@ -293,7 +320,8 @@ def bcq_tc_gemm(x: torch.Tensor, packed: torch.Tensor, scales: torch.Tensor, gro
     plane = integer or plane_dots
     cfg = tc_config(M, K, group_size, plane, fp32=x.dtype == torch.float32)
     consts = {"GROUP": group_size, "Q": q, "PLANE_DOTS": plane, "INTEGER": integer,
-              "DOT_FP32": (not integer) and (TRITON_INTERPRET or x.dtype == torch.float32)}
+              "DOT_FP32": (not integer) and (TRITON_INTERPRET or x.dtype == torch.float32),
+              "INT_DOT_F16": integer and not TRITON_INTERPRET and cfg["BLOCK_K"] < INT8_DOT_MIN_K}
     args = (
         x, packed, scales, y, M, N, K,
         x.stride(0), x.stride(1),
@@ -305,7 +333,7 @@ def bcq_tc_gemm(x: torch.Tensor, packed: torch.Tensor, scales: torch.Tensor, gro
     if TRITON_INTERPRET:
         bcq_tc_gemm_kernel[grid](*args, **consts, **cfg)
     else:
-        with torch.cuda.device(x.device):
+        with torch.cuda.device(x.device) if x.is_cuda else contextlib.nullcontext():  # CPU: compile-only
             bcq_tc_gemm_kernel[grid](*args, **consts, **cfg)
     return y
 

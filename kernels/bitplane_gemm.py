@@ -18,7 +18,12 @@ K. Two kernels compute it, both exact in int32:
     bricks) way of computing on a GPU, on CUDA cores (popc), not tensor cores.
 (b) ``bitplane_gemm_dot``: int8 activations, weights as planes. Each K block of W is unpacked
     from its p_w planes into int8 in registers and fed to ``tl.dot`` (int8 tensor cores); the
-    weight bytes read from memory shrink with p_w / 8, the math does not.
+    weight bytes read from memory shrink with p_w / 8, the math does not. Each packed word is
+    loaded once and its 32 bits spread in registers, so the staged weight tile is BLOCK_K / 32
+    words per plane and row: 16-24 KB of shared memory at 1-8 bits with the 64 x 64 x 64 tile
+    (loading the word of every element instead staged 32 KB per plane: 272 KB at 8 bits, over
+    sm_90's 227 KB). (a) walks the plane pairs in one runtime loop, one pair live at a time (64-72
+    registers at any bit widths; unrolling all pairs spilled from 6 x 6 bits on).
 
 Layout (``pack_bitplanes``): an (R, K) operand becomes an int32 tensor (bits, R, ceil(K/32));
 word w of plane i of row r holds bit i of elements 32w..32w+31 of row r, element 32w+t in bit t
@@ -202,17 +207,19 @@ def bitplane_popcount_kernel(
         w_base = w_ptr + offs_n[:, None] * stride_wn + (w0 + offs_w)[None, :] * stride_wk
         amask = mask_m[:, None] & kmask[None, :]
         wmask = mask_n[:, None] & kmask[None, :]
-        for i in tl.static_range(PA):
+        # One runtime loop over the p_a * p_w plane pairs (not unrolled): one pair's
+        # (BLOCK_M, BLOCK_N, BLOCK_W) AND + popcount is live at a time. Unrolling all pairs let
+        # ptxas interleave them and spill at 255 registers from 6 x 6 bits on (bench/sm90.py).
+        for pair in range(PA * PW):
+            i = pair // PW
+            j = pair % PW
             a_i = tl.load(a_base + i * stride_ap, mask=amask, other=0)  # (BLOCK_M, BLOCK_W)
-            for j in tl.static_range(PW):
-                w_j = tl.load(w_base + j * stride_wp, mask=wmask, other=0)  # (BLOCK_N, BLOCK_W)
-                both = a_i[:, None, :] & w_j[None, :, :]  # (BLOCK_M, BLOCK_N, BLOCK_W)
-                cnt = tl.sum(_popcount(both, HW_POPC), axis=2)
-                # the MSB plane of a signed operand weighs -2^(p-1): negative when exactly one is
-                if (A_SIGNED and (i == PA - 1)) != (W_SIGNED and (j == PW - 1)):
-                    acc -= cnt << (i + j)
-                else:
-                    acc += cnt << (i + j)
+            w_j = tl.load(w_base + j * stride_wp, mask=wmask, other=0)  # (BLOCK_N, BLOCK_W)
+            both = a_i[:, None, :] & w_j[None, :, :]  # (BLOCK_M, BLOCK_N, BLOCK_W)
+            cnt = tl.sum(_popcount(both, HW_POPC), axis=2) << (i + j)
+            # the MSB plane of a signed operand weighs -2^(p-1): negative when exactly one is
+            negative = ((i == PA - 1) & A_SIGNED) != ((j == PW - 1) & W_SIGNED)
+            acc += tl.where(negative, -cnt, cnt)
     c_ptrs = c_ptr + offs_m[:, None] * stride_cm + offs_n[None, :] * stride_cn
     tl.store(c_ptrs, acc, mask=mask_m[:, None] & mask_n[None, :])
 
@@ -232,26 +239,35 @@ def bitplane_dot_kernel(
     pid_n = tl.program_id(1)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    KWB: tl.constexpr = BLOCK_K // 32  # words per plane row and K step
+    tl.static_assert(BLOCK_K % 32 == 0, "BLOCK_K must be a multiple of the 32-element word")
     offs_k = tl.arange(0, BLOCK_K)
+    offs_kw = tl.arange(0, KWB)
     mask_m = offs_m < M
     mask_n = offs_n < N
+    KW = tl.cdiv(K, 32)
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int32)
     for k0 in range(0, K, BLOCK_K):
         ks = k0 + offs_k
         kmask = ks < K
         a = tl.load(a_ptr + offs_m[:, None] * stride_am + ks[None, :] * stride_ak,
                     mask=mask_m[:, None] & kmask[None, :], other=0)  # int8 (BLOCK_M, BLOCK_K)
-        # the words holding element k of column n: word k // 32, bit k % 32
-        w_ptrs = w_ptr + offs_n[None, :] * stride_wn + (ks // 32)[:, None] * stride_wk
-        wmask = kmask[:, None] & mask_n[None, :]
-        sh = (ks % 32)[:, None]
-        w = tl.zeros((BLOCK_K, BLOCK_N), dtype=tl.int32)
+        # each packed word is loaded once, (KWB, BLOCK_N) per plane, and its 32 bits spread along a
+        # new middle axis: reshaped to (BLOCK_K, BLOCK_N) that is row 32 * word + bit = element k.
+        # (Loading word k // 32 for every k instead read each word 32 times and staged
+        # (BLOCK_K, BLOCK_N) int32 per plane in shared memory: 272 KB at 8 bits, over sm_90's limit.)
+        kw = k0 // 32 + offs_kw
+        w_ptrs = w_ptr + offs_n[None, :] * stride_wn + kw[:, None] * stride_wk
+        wmask = (kw < KW)[:, None] & mask_n[None, :]
+        w = tl.zeros((KWB, 32, BLOCK_N), dtype=tl.int32)
         for j in tl.static_range(PW):
-            bit = (tl.load(w_ptrs + j * stride_wp, mask=wmask, other=0) >> sh) & 1
+            words = tl.load(w_ptrs + j * stride_wp, mask=wmask, other=0)  # (KWB, BLOCK_N)
+            bit = (words[:, None, :] >> tl.arange(0, 32)[None, :, None]) & 1  # the pack's tail bits are 0
             if W_SIGNED and (j == PW - 1):
                 w -= bit << j
             else:
                 w += bit << j
+        w = tl.reshape(w, (BLOCK_K, BLOCK_N))
         acc = tl.dot(a, w.to(tl.int8), acc, out_dtype=tl.int32)
     c_ptrs = c_ptr + offs_m[:, None] * stride_cm + offs_n[None, :] * stride_cn
     tl.store(c_ptrs, acc, mask=mask_m[:, None] & mask_n[None, :])

@@ -13,42 +13,74 @@ Weights come from kernels/bcq.py: q sign planes packed 8 columns to a byte (bit 
 column 8*kb + t, 1 = +1) and scales alpha (q, N, K/g), one per plane, output row and group of g
 input columns. For one activation row x and one byte position kb, every plane and every output
 row needs the same kind of number, sum_t (+-x_{8kb+t}), and there are only 2^8 = 256 sign
-patterns. So the kernel builds the 256-entry table
+patterns: LUT-GEMM builds the 256-entry table T[p] = sum_{t<8} (bit t of p ? +x_{8kb+t} : -x_{8kb+t})
+once per 8 activations and reads it q*N times, once per weight byte: the weight byte is the table
+index. A group's table reads are summed, multiplied by that group's alpha, and added to the output.
+No weight is ever multiplied by an activation.
 
-    T[p] = sum_{t<8} (bit t of p ? +x_{8kb+t} : -x_{8kb+t})
+Here the 256-entry table is kept as its two 16-entry halves, T[p] = L[p & 15] + H[p >> 4], where
+L covers x_{8kb}..x_{8kb+3} and H x_{8kb+4}..x_{8kb+7}: one table per 4 activations (a nibble of
+sign bits), and a byte costs two table reads and one add instead of one read. That is what makes
+the tables cheap to read on a GPU from Triton (next section).
 
-once per 8 activations and then reads it q*N times, once per weight byte: the weight byte is the
-table index. A group's g/8 table reads are summed, multiplied by that group's alpha, and added to
-the output. No weight is ever multiplied by an activation.
-
-How the table lives in Triton
+How the tables live in Triton
 -----------------------------
-A program owns BLOCK_M activation rows x BLOCK_N output rows. Per byte position it builds the
-tables of its BLOCK_M rows as one (BLOCK_M, 256) register tensor and looks them up with
-``tl.gather`` along the entry axis, one gather per plane, indexed by that plane's weight bytes.
-The table is built in two halves: T[p] = H[p >> 4] + L[p & 15], where L (16 entries) covers
-x_0..x_3 and H covers x_4..x_7, each from four broadcast multiply-adds of an activation by a
-+-1 pattern; one broadcast add of (BLOCK_M, 16, 1) and (BLOCK_M, 1, 16) and a reshape give all
-256 entries for 2 * 64 + 256 operations instead of 8 * 256. Each plane keeps its own partial sum
-for the current group (q <= 4 named accumulators, the unused ones compiled away), scaled by its
-alpha when the group ends. This is a true table path: the weight bits are never unpacked into
-+-1 values. (An earlier version gathered all planes at once from a (BLOCK_M, QP * BLOCK_N)
-index and summed planes through a 3-D reshape; Triton 3.6's TritonGPUOptimizeThreadLocality
-pass crashes on that reduction for BLOCK_M <= 2, i.e. exactly for decode batches.)
+Triton has no user-visible shared memory: a table is a register tensor and ``tl.gather`` reads it.
+Triton 3.6 always lays a gather out "warp-local" (TritonGPUOptimizeThreadLocality): the table's
+entries spread over the lanes of one warp, each read one warp shuffle per register of entries a
+lane holds. A 256-entry table is 8 registers per lane, so every byte read costs 8 shuffles and 8
+selects (the previous version of this kernel: under 10% of the bandwidth roofline). A 16-entry
+table is one register on 16 lanes: one shuffle per read, so a byte costs 2 shuffles.
+
+A program (one warp) owns BLOCK_M activation rows and BLOCK_R (output row, plane) pairs
+f = q n + plane (no padding of q = 3 to 4 planes), and walks its share of K in steps of CHUNK
+words of packed signs per pair. Per step:
+
+1. every pair's CHUNK words are loaded, one vector load per row (the packed bytes read as int32
+   words, 16 bytes at BLOCK_M = 1, when the group size is a multiple of 32 and the layout allows a
+   view; bytes otherwise), and cut into nibbles by shifts: the table indices;
+2. the step's tables are built once, one 16-entry table per activation row and nibble, from four
+   broadcast multiply-adds of an activation by a +-1 pattern each, and shared by all BLOCK_R pairs;
+3. one ``tl.gather`` reads every pair's entries; they are summed over the step, multiplied by the
+   pair's alpha of the step's group (a step lies inside one group) and added to the accumulator.
+
+At the end the q planes of an output row are summed in the program when q is a power of two (a
+program then holds whole rows); for q = 3 each pair's partial sum goes to the workspace below.
+
+Why one warp per program: the gather layout puts the entries on 16 lanes and the nibbles of a step
+on the 2 other lanes and on the warps. With several warps, a step's nibbles, and therefore the
+words and scales of every row, would be spread over all warps and exchanged through shared memory
+every step, and the sum over a step would cross warps; with one warp both stay inside the warp
+(and Triton 3.6 asserts when the nibbles cannot hold all the warps, triton-lang/triton#11600).
+
+Split-K: at decode batches there are too few (row, pair) tiles to fill the GPU (1 x 28672 x 8192,
+q = 3: 672 one-warp programs for 132 SMs), so the launcher splits K into KSPLIT ranges of steps,
+each program writes its partial sums to a workspace (KSPLIT, M, N or q N), and a second small
+kernel adds the partials (and the planes) in a fixed order into y. No atomics: the result is
+deterministic, and for the integer path the same whatever the split.
+
+Cost per weight byte and batch row, read off the compiled sm_90 code (SASS of the loop, q = 3,
+BLOCK_M = 1): 2 table reads (shuffles) + ~6 integer operations (nibble shifts and masks, the
+shuffle's lane index) + 2 adds, ~14 instructions with the table building and bookkeeping shared
+out. Module bcq_gemm states what that means against the tensor cores.
 
 Exactness
 ---------
 Integer path (int8 x, int32 scales): tables, partial sums and products are int32. An entry is at
-most 8 * 128 = 1024 in magnitude, so |y| <= q * K * 128 * max|alpha|; the launcher rejects
-inputs where that can exceed 2**31 - 1, and below it the kernel equals the reference bit for bit
-(integer addition is associative, so the order of accumulation cannot matter).
-Float path (fp16/fp32 x, fp16/fp32 scales): fp32 tables and accumulation, in an order (8-term
-tables, per-group partial sums, scaled per plane) different from a dense matmul's, so the result
-differs from the float64 reference by rounding only: at most about (K + 16) * 2**-24 *
-(|x| @ |W|^T) elementwise (the classic gamma_n bound for n sequential fp32 additions, with n
-covering the 8 table terms, the K/8 bytes, the planes and the groups); tests hold it to that.
+most 4 * 128 = 512 in magnitude, so |y| <= q * K * 128 * max|alpha|; the launcher rejects inputs
+where that can exceed 2**31 - 1, and below it the kernel equals the reference bit for bit (integer
+addition is associative, so neither the order nor the K split can matter; every partial sum is
+bounded by the same sum of magnitudes).
+Float path (fp16/fp32 x, fp16/fp32 scales): fp32 tables and accumulation, in an order (4-term
+tables, per-step sums, one scale product per step and pair, the K-split partials, the planes)
+different from a dense matmul's, so the result differs from the float64 reference by rounding
+only: at most about (K + 16) * 2**-24 * (|x| @ |W|^T) elementwise (the classic gamma_n bound for n
+sequential fp32 additions, with n covering the table terms, the steps, the planes, the splits and
+the groups); tests hold it to that.
 """
 
+
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -59,6 +91,7 @@ from kernels.bcq import MAX_Q, bcq_dequantize, check_group_size
 
 __all__ = [
     "LutGemmOps",
+    "lut_gemm_plan",
     "TABLE_BUILD_ADDS",
     "count_lut_ops",
     "lut_gemm",
@@ -76,123 +109,185 @@ FLOAT_SCALES = (torch.float16, torch.float32)
 
 
 @triton.jit
-def _half_table(x_ptrs, kb, T0: tl.constexpr, stride_xk, m_mask,
-                ACC_DTYPE: tl.constexpr, BLOCK_M: tl.constexpr):
-    """(BLOCK_M, 16): entry l = sum_{u<4} (bit u of l ? +x : -x)[8*kb + T0 + u]."""
-    lows = tl.arange(0, 16)
-    half = tl.zeros((BLOCK_M, 16), dtype=ACC_DTYPE)
+def _nibble_tables(x_ptr, offs_m, m_mask, k0, stride_xm, stride_xk,
+                   ACC_DTYPE: tl.constexpr, BLOCK_M: tl.constexpr, CHUNK: tl.constexpr, NPW: tl.constexpr):
+    """(BLOCK_M, 16, CHUNK, NPW): the step's 16-entry tables, one per activation row and nibble.
+
+    Table (j, v) covers the four activations of nibble v of word j, columns k0 + 4 (NPW j + v) + u
+    (u < 4); entry l = sum_u (bit u of l ? +x : -x): four broadcast multiply-adds of an activation
+    by a +-1 pattern, 64 operations per table."""
+    offs_j = tl.arange(0, CHUNK)
+    offs_v = tl.arange(0, NPW)
+    cols = k0 + 4 * (offs_j[:, None] * NPW + offs_v[None, :])  # (CHUNK, NPW)
+    x_ptrs = x_ptr + offs_m[:, None, None] * stride_xm + cols[None, :, :] * stride_xk
+    entries = tl.arange(0, 16)
+    tab = tl.zeros((BLOCK_M, 16, CHUNK, NPW), dtype=ACC_DTYPE)
     for u in tl.static_range(4):
-        xu = tl.load(x_ptrs + (kb * 8 + T0 + u) * stride_xk, mask=m_mask, other=0).to(ACC_DTYPE)
-        sign = (((lows >> u) & 1) * 2 - 1).to(ACC_DTYPE)
-        half += xu[:, None] * sign[None, :]
-    return half
-
-
-@triton.jit
-def _lookup(table, plane_ptrs, kb, stride_pk, n_mask, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
-    """(BLOCK_M, BLOCK_N): T[m, packed[plane, n, kb]], the table read by one plane's weight bytes."""
-    idx = tl.load(plane_ptrs + kb * stride_pk, mask=n_mask, other=0).to(tl.int32)
-    return tl.gather(table, tl.broadcast_to(idx[None, :], (BLOCK_M, BLOCK_N)), axis=1)
-
-
-@triton.jit
-def _scale(part, plane_scale_ptrs, grp, stride_sg, n_mask, ACC_DTYPE: tl.constexpr):
-    alpha = tl.load(plane_scale_ptrs + grp * stride_sg, mask=n_mask, other=0).to(ACC_DTYPE)
-    return part * alpha[None, :]
+        sign = (((entries >> u) & 1) * 2 - 1).to(ACC_DTYPE)[None, :, None, None]
+        xu = tl.load(x_ptrs + u * stride_xk, mask=m_mask[:, None, None], other=0).to(ACC_DTYPE)
+        tab += xu[:, None, :, :] * sign
+    return tab
 
 
 @triton.jit
 def lut_gemm_kernel(
-    x_ptr, p_ptr, s_ptr, y_ptr,
-    M, N, G, BYTES_PER_GROUP,
+    x_ptr, p_ptr, s_ptr, out_ptr,
+    M, N, CHUNKS, CHUNKS_PER_GROUP, CHUNKS_PER_SPLIT,
     stride_xm, stride_xk,
     stride_pq, stride_pn, stride_pk,
     stride_sq, stride_sn, stride_sg,
-    stride_ym, stride_yn,
-    Q: tl.constexpr, ACC_DTYPE: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    stride_os, stride_om, stride_on,
+    Q: tl.constexpr, ACC_DTYPE: tl.constexpr, WORD_BITS: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_R: tl.constexpr, CHUNK: tl.constexpr, SUM_PLANES: tl.constexpr,
 ):
-    # ACC_DTYPE: tl.int32 (int8 x, exact) or tl.float32 (float x), for tables and accumulators
+    # ACC_DTYPE: tl.int32 (int8 x, exact) or tl.float32 (float x), for tables and accumulators.
+    # p_ptr: the packed signs read as words of WORD_BITS bits (32: an int32 view of 4 bytes; 8:
+    # the bytes themselves); CHUNK words per row and step, CHUNK * WORD_BITS / 4 nibbles.
+    # Rows of the program: BLOCK_R (output row, plane) pairs f = Q n + plane. SUM_PLANES (Q a power
+    # of two, so a program holds whole output rows): the planes are summed here and out is
+    # (splits, M, N); otherwise out is (splits, M, Q N), one partial per pair, summed by
+    # lut_splitk_reduce_kernel. pid_k is the K split: chunks [pid_k * CHUNKS_PER_SPLIT, ...).
     pid_m = tl.program_id(axis=0)
-    pid_n = tl.program_id(axis=1)
+    pid_f = tl.program_id(axis=1)
+    pid_k = tl.program_id(axis=2)
+    NPW: tl.constexpr = WORD_BITS // 4  # nibbles per word
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_f = pid_f * BLOCK_R + tl.arange(0, BLOCK_R)
+    plane = offs_f % Q
+    offs_n = offs_f // Q
     m_mask = offs_m < M
-    n_mask = offs_n < N  # rows past N read byte 0 and scale 0, and are not stored
-    x_ptrs = x_ptr + offs_m * stride_xm
-    p_ptrs = p_ptr + offs_n * stride_pn  # plane 0; plane i is + i * stride_pq
-    s_ptrs = s_ptr + offs_n * stride_sn
+    f_mask = offs_n < N  # pairs past the last output row read word 0 and scale 0, and are not stored
+    w_ptrs = (p_ptr + (plane * stride_pq + offs_n * stride_pn)[None, :, None]
+              + tl.arange(0, CHUNK)[None, None, :] * stride_pk)  # (1, BLOCK_R, CHUNK): one vector load per row
+    s_ptrs = s_ptr + plane * stride_sq + offs_n * stride_sn
+    shifts = tl.arange(0, NPW) * 4
 
-    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=ACC_DTYPE)
-    for grp in range(G):
-        # One partial sum per plane: the planes share the table but not the scale. Planes past
-        # Q are compile-time dead (Q is a constexpr), their zeros are never touched.
-        part0 = tl.zeros((BLOCK_M, BLOCK_N), dtype=ACC_DTYPE)
-        part1 = tl.zeros((BLOCK_M, BLOCK_N), dtype=ACC_DTYPE)
-        part2 = tl.zeros((BLOCK_M, BLOCK_N), dtype=ACC_DTYPE)
-        part3 = tl.zeros((BLOCK_M, BLOCK_N), dtype=ACC_DTYPE)
-        for b in range(BYTES_PER_GROUP):
-            kb = grp * BYTES_PER_GROUP + b
-            # -- the BLOCK_M tables of this byte position: T[p] = H[p >> 4] + L[p & 15] ----------
-            lo = _half_table(x_ptrs, kb, 0, stride_xk, m_mask, ACC_DTYPE, BLOCK_M)
-            hi = _half_table(x_ptrs, kb, 4, stride_xk, m_mask, ACC_DTYPE, BLOCK_M)
-            table = tl.reshape(hi[:, :, None] + lo[:, None, :], (BLOCK_M, 256))
-            # -- each plane's weight bytes index it ------------------------------------------------
-            part0 += _lookup(table, p_ptrs, kb, stride_pk, n_mask, BLOCK_M, BLOCK_N)
-            if Q > 1:
-                part1 += _lookup(table, p_ptrs + stride_pq, kb, stride_pk, n_mask, BLOCK_M, BLOCK_N)
-            if Q > 2:
-                part2 += _lookup(table, p_ptrs + 2 * stride_pq, kb, stride_pk, n_mask, BLOCK_M, BLOCK_N)
-            if Q > 3:
-                part3 += _lookup(table, p_ptrs + 3 * stride_pq, kb, stride_pk, n_mask, BLOCK_M, BLOCK_N)
-        # -- the group's scales, once per plane and output row --------------------------------------
-        acc += _scale(part0, s_ptrs, grp, stride_sg, n_mask, ACC_DTYPE)
-        if Q > 1:
-            acc += _scale(part1, s_ptrs + stride_sq, grp, stride_sg, n_mask, ACC_DTYPE)
-        if Q > 2:
-            acc += _scale(part2, s_ptrs + 2 * stride_sq, grp, stride_sg, n_mask, ACC_DTYPE)
-        if Q > 3:
-            acc += _scale(part3, s_ptrs + 3 * stride_sq, grp, stride_sg, n_mask, ACC_DTYPE)
+    acc = tl.zeros((BLOCK_M, BLOCK_R), dtype=ACC_DTYPE)
+    c_begin = pid_k * CHUNKS_PER_SPLIT
+    c_end = tl.minimum(c_begin + CHUNKS_PER_SPLIT, CHUNKS)
+    for c in range(c_begin, c_end):
+        k0 = c * CHUNK
+        # every pair's words of the step, cut into nibbles: the table indices
+        words = tl.load(w_ptrs + k0 * stride_pk, mask=f_mask[None, :, None], other=0).to(tl.int32)
+        nib = tl.broadcast_to((words[:, :, :, None] >> shifts[None, None, None, :]) & 15,
+                              (BLOCK_M, BLOCK_R, CHUNK, NPW))
+        # the step's tables, built once per activation row and nibble for all BLOCK_R rows
+        tab = _nibble_tables(x_ptr, offs_m, m_mask, k0 * WORD_BITS, stride_xm, stride_xk,
+                             ACC_DTYPE, BLOCK_M, CHUNK, NPW)
+        # a byte p's entry T[p] = L[p & 15] + H[p >> 4]: one table read per nibble, summed over the step
+        part = tl.sum(tl.reshape(tl.gather(tab, nib, axis=1), (BLOCK_M, BLOCK_R, CHUNK * NPW)), axis=2)
+        alpha = tl.load(s_ptrs + (c // CHUNKS_PER_GROUP) * stride_sg, mask=f_mask, other=0).to(ACC_DTYPE)
+        acc += part * alpha[None, :]
 
-    y_ptrs = y_ptr + offs_m[:, None] * stride_ym + offs_n[None, :] * stride_yn
-    tl.store(y_ptrs, acc, mask=m_mask[:, None] & n_mask[None, :])
+    if SUM_PLANES:
+        BLOCK_N: tl.constexpr = BLOCK_R // Q
+        y = tl.sum(tl.reshape(acc, (BLOCK_M, BLOCK_N, Q)), axis=2)
+        offs_o = pid_f * BLOCK_N + tl.arange(0, BLOCK_N)
+        o_mask = offs_o < N
+    else:
+        y = acc
+        offs_o = offs_f
+        o_mask = f_mask
+    out_ptrs = out_ptr + pid_k * stride_os + offs_m[:, None] * stride_om + offs_o[None, :] * stride_on
+    tl.store(out_ptrs, y, mask=m_mask[:, None] & o_mask[None, :])
+
+
+@triton.jit
+def lut_splitk_reduce_kernel(part_ptr, y_ptr, MN, SPLITS, P: tl.constexpr, BLOCK: tl.constexpr):
+    """y[i] = sum_{s < SPLITS} sum_{p < P} part[s, P i + p] (part contiguous (SPLITS, M N P), y
+    contiguous (M, N)), s outer and p inner, always in that order: the result is deterministic."""
+    offs = tl.program_id(axis=0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < MN
+    acc = tl.load(part_ptr + offs * P, mask=mask, other=0)
+    for p in tl.static_range(1, P):
+        acc += tl.load(part_ptr + offs * P + p, mask=mask, other=0)
+    for s in range(1, SPLITS):
+        for p in tl.static_range(P):
+            acc += tl.load(part_ptr + s * MN * P + offs * P + p, mask=mask, other=0)
+    tl.store(y_ptr + offs, acc, mask=mask)
 
 
 # %%
 # Tuning
 # ------
-# Decode-sized batches (M = 1..16) are bound by streaming the packed weights, q/8 bytes per
-# weight instead of bf16's 2. BLOCK_M follows M (a table row per activation row; building tables
-# for padding rows is wasted work), BLOCK_N trades table reuse (more output rows per table)
-# against programs in flight. Untuned beyond that: no GPU was at hand when this was written.
+# Reasoned, not timed (no GPU was at hand), and held to what compiles for sm_90 without spills
+# (bench/sm90.py): one warp per program (module docstring). BLOCK_R = 128 pairs and 32 nibbles
+# (16 bytes, one vector load per row) per step at BLOCK_M = 1: 128 table reads per thread and
+# step, 96 registers, ~21 one-warp programs resident per SM; BLOCK_R = 256 saved ~8% of the
+# loop's instructions (the tables shared by twice the rows) at 168 registers. Larger batch tiles
+# keep BLOCK_M * BLOCK_R * nibbles per step at the same 128 reads per thread (128-168 registers);
+# the step's width falls to 4 bytes at BLOCK_M >= 8.
 
-
-def _gpu_configs() -> list:
-    return [
-        triton.Config({"BLOCK_N": bn}, num_warps=w, num_stages=s)
-        for bn in (64, 128, 256)
-        for w, s in ((4, 2), (8, 3))
-    ]
-
-
-def _quick_bench(kernel_call, quantiles):
-    from triton.testing import do_bench
-
-    return do_bench(kernel_call, warmup=5, rep=25, quantiles=quantiles)
-
-
-lut_gemm_kernel_autotuned = triton.autotune(
-    configs=_gpu_configs(), key=["M", "N", "G", "BYTES_PER_GROUP", "BLOCK_M", "Q"], do_bench=_quick_bench,
-)(lut_gemm_kernel)
-
-# The interpreter runs each program in Python: a small fixed tile keeps it cheap while still
-# crossing tile edges in M and N in the tests.
-INTERPRETER_BLOCK_N = 16
+#: BLOCK_M -> (BLOCK_R, most nibbles per row and step): (output row, plane) pairs per program and
+#: the step's width. BLOCK_M * BLOCK_R * nibbles / 32 stays at 128 table reads per thread and step.
+GPU_TILES = {1: (128, 32), 2: (128, 16), 4: (64, 16), 8: (64, 8), 16: (32, 8)}
+#: one warp per program (module docstring: the gather's layout)
+GPU_NUM_WARPS = 1
+GPU_NUM_STAGES = 2
 MAX_BLOCK_M = 16
+#: the K split aims at this many programs (one warp each) per SM
+PROGRAMS_PER_SM = 16
+#: SMs assumed where no GPU is asked (the interpreter, compile-only): an H100 / H200
+DEFAULT_SM_COUNT = 132
+# The interpreter runs each program in Python: a small tile keeps it cheap while still crossing
+# tile edges in M and in the (row, plane) pairs in the tests.
+INTERPRETER_TILE = (16, 32)
+REDUCE_BLOCK = 1024
+# grid y and z are limited to 65535 programs
+MAX_GRID_YZ = 65535
 
 
 def _block_m(M: int) -> int:
     return min(MAX_BLOCK_M, 1 << max(0, (M - 1).bit_length()))
+
+
+def lut_gemm_plan(M: int, N: int, K: int, q: int, group_size: int, sm_count: int = DEFAULT_SM_COUNT, *,
+                  split_k: int | None = None, word_bits: int = 32, interpret: bool = TRITON_INTERPRET) -> dict:
+    """The launch geometry of :func:`lut_gemm` (module docstring): tile, step, K split, grid.
+
+    ``word_bits`` 32 reads the packed signs as int32 words (needs group_size % 32 == 0), 8 as
+    bytes. ``split_k`` None: split K until the grid holds PROGRAMS_PER_SM programs per SM (or every
+    split has one step); an int: at most that many splits.
+    """
+    for name, v in (("M", M), ("N", N), ("K", K), ("sm_count", sm_count)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    if isinstance(q, bool) or not isinstance(q, int) or not 1 <= q <= MAX_Q:
+        raise ValueError(f"q must be an int in 1..{MAX_Q}, got {q!r}")
+    check_group_size(group_size, K)
+    if word_bits not in (8, 32) or group_size % word_bits:
+        raise ValueError(f"word_bits must be 8 or 32 and divide group_size {group_size}, got {word_bits!r}")
+    if split_k is not None and (isinstance(split_k, bool) or not isinstance(split_k, int) or split_k < 1):
+        raise ValueError(f"split_k must be None (automatic) or a positive int, got {split_k!r}")
+    block_m = _block_m(M)
+    block_r, max_nibbles = INTERPRETER_TILE if interpret else GPU_TILES[block_m]
+    words_per_group = group_size // word_bits
+    chunk = min(words_per_group & -words_per_group, max_nibbles // (word_bits // 4))  # divides a group
+    chunks = K // word_bits // chunk
+    m_tiles, f_tiles = -(-M // block_m), -(-(q * N) // block_r)
+    if f_tiles > MAX_GRID_YZ:
+        raise ValueError(f"q * N = {q * N} (row, plane) pairs need {f_tiles} programs of {block_r}; "
+                         f"lut_gemm's grid holds at most {MAX_GRID_YZ}")
+    if split_k is None:
+        split_k = -(-sm_count * PROGRAMS_PER_SM // (m_tiles * f_tiles))
+    split_k = min(split_k, chunks, MAX_GRID_YZ)
+    per_split = -(-chunks // split_k)
+    ksplit = -(-chunks // per_split)  # no empty split
+    plan = {"BLOCK_M": block_m, "BLOCK_R": block_r, "CHUNK": chunk, "WORD_BITS": word_bits,
+            "SUM_PLANES": q & (q - 1) == 0, "chunks": chunks, "chunks_per_split": per_split,
+            "ksplit": ksplit, "grid": (m_tiles, f_tiles, ksplit)}
+    if not interpret:
+        plan |= {"num_warps": GPU_NUM_WARPS, "num_stages": GPU_NUM_STAGES}
+    return plan
+
+
+def _word_view(packed: torch.Tensor, group_size: int) -> torch.Tensor | None:
+    """``packed`` as int32 words (4 bytes, 32 columns; little-endian: byte b is bits 8b..8b+7),
+    without a copy, when the layout allows it; None otherwise (the kernel then reads bytes)."""
+    if (group_size % 32 or packed.stride(2) != 1 or packed.shape[2] % 4 or packed.storage_offset() % 4
+            or packed.stride(0) % 4 or packed.stride(1) % 4 or packed.data_ptr() % 4):
+        return None
+    return packed.view(torch.int32)
 
 
 # %%
@@ -264,14 +359,18 @@ def check_int32_range(q: int, K: int, scales: torch.Tensor) -> None:
 
 
 def lut_gemm(x: torch.Tensor, packed: torch.Tensor, scales: torch.Tensor, group_size: int, *,
-             check_range: bool = True) -> torch.Tensor:
+             check_range: bool = True, split_k: int | None = None) -> torch.Tensor:
     """y = x W^T for binary-coded W (kernels/bcq.py layout): int32 for int8 ``x``, fp32 otherwise.
 
     ``x`` (M, K) int8 / float16 / float32; ``packed`` (q, N, K/8) uint8; ``scales`` (q, N, K/g)
     int32 for int8 ``x`` and float16/float32 for float ``x``. ``check_range`` (integer path)
     reads max|scales| to prove the int32 bound; pass False in timing loops where it is known.
+    ``split_k``: None (automatic: enough programs to fill the GPU) or the most K splits to use;
+    their partial sums are added in a fixed order by a second kernel (deterministic).
     """
     M, N, K, q, integer = check_lut_gemm_operands(x, packed, scales, group_size)
+    if not isinstance(check_range, bool):
+        raise TypeError(f"check_range must be a bool, got {type(check_range).__name__}")
     kind = x.device.type
     if kind == "cpu" and not CPU_LAUNCH_OK:
         raise RuntimeError(
@@ -282,31 +381,41 @@ def lut_gemm(x: torch.Tensor, packed: torch.Tensor, scales: torch.Tensor, group_
         raise ValueError(f"the operands are on {x.device}; lut_gemm runs on cuda (or on cpu under TRITON_INTERPRET=1)")
     if integer and check_range:
         check_int32_range(q, K, scales)
-    y = torch.empty((M, N), dtype=torch.int32 if integer else torch.float32, device=x.device)
-    for name, t in (("x", x), ("packed", packed), ("scales", scales), ("y", y)):
+    acc_dtype = torch.int32 if integer else torch.float32
+    y = torch.empty((M, N), dtype=acc_dtype, device=x.device)
+    if M == 0 or N == 0:
+        if split_k is not None:
+            lut_gemm_plan(1, 1, K, q, group_size, split_k=split_k)  # the same argument check
+        return y
+    sm_count = torch.cuda.get_device_properties(x.device).multi_processor_count if x.is_cuda else DEFAULT_SM_COUNT
+    words = _word_view(packed, group_size)
+    plan = lut_gemm_plan(M, N, K, q, group_size, sm_count, split_k=split_k, word_bits=8 if words is None else 32)
+    ksplit, sum_planes = plan["ksplit"], plan["SUM_PLANES"]
+    planes_out = 1 if sum_planes else q
+    direct = ksplit == 1 and sum_planes
+    out = y if direct else torch.empty((ksplit, M, N * planes_out), dtype=acc_dtype, device=x.device)
+    for name, t in (("x", x), ("packed", packed), ("scales", scales), ("workspace", out)):
         if max_element_offset(t) > 2**31 - 1:
             raise ValueError(f"{name} spans more than 2**31-1 elements; lut_gemm indexes with int32 offsets")
-    if M == 0 or N == 0:
-        return y
-
-    block_m = _block_m(M)
+    p = packed if words is None else words
     args = (
-        x, packed, scales, y, M, N, K // group_size, group_size // 8,
+        x, p, scales, out, M, N, plan["chunks"], group_size // plan["WORD_BITS"] // plan["CHUNK"],
+        plan["chunks_per_split"],
         x.stride(0), x.stride(1),
-        packed.stride(0), packed.stride(1), packed.stride(2),
+        p.stride(0), p.stride(1), p.stride(2),
         scales.stride(0), scales.stride(1), scales.stride(2),
-        y.stride(0), y.stride(1),
+        *((0, *y.stride()) if direct else out.stride()),
     )
-    consts = {"Q": q, "ACC_DTYPE": tl.int32 if integer else tl.float32, "BLOCK_M": block_m}
-
-    def grid(meta):
-        return (triton.cdiv(M, meta["BLOCK_M"]), triton.cdiv(N, meta["BLOCK_N"]))
-
-    if TRITON_INTERPRET:
-        lut_gemm_kernel[grid](*args, **consts, BLOCK_N=INTERPRETER_BLOCK_N)
-    else:
-        with torch.cuda.device(x.device):
-            lut_gemm_kernel_autotuned[grid](*args, **consts)
+    meta = {"Q": q, "ACC_DTYPE": tl.int32 if integer else tl.float32,
+            **{k: plan[k] for k in ("WORD_BITS", "BLOCK_M", "BLOCK_R", "CHUNK", "SUM_PLANES")}}
+    if not TRITON_INTERPRET:
+        meta |= {"num_warps": plan["num_warps"], "num_stages": plan["num_stages"]}
+    with torch.cuda.device(x.device) if x.is_cuda else contextlib.nullcontext():  # CPU: interpreter, compile-only
+        lut_gemm_kernel[plan["grid"]](*args, **meta)
+        if not direct:
+            mn = M * N
+            lut_splitk_reduce_kernel[(triton.cdiv(mn, REDUCE_BLOCK),)](out, y, mn, ksplit, P=planes_out,
+                                                                        BLOCK=REDUCE_BLOCK)
     return y
 
 
@@ -363,9 +472,9 @@ def lut_gemm_pow2_reference(x: torch.Tensor, packed: torch.Tensor, exps: torch.T
 # What one GEMM does in LUT-GEMM terms, for the energy model (reports/) and the benchmark's
 # bandwidth figure. Table builds are counted as the incremental engine of sim/lut_pe.py does
 # them: 8 adds for entry 0 (-x_0 - ... - x_7, starting from zero), then 255 Gray-code steps of
-# +-2 x_t, one add each. (The Triton kernel builds two 16-entry halves and adds them, 2 * 64 + 256
-# operations with no dependent chain, which suits a GPU better; the counter describes the
-# algorithm and the PE, not the GPU's instruction mix.)
+# +-2 x_t, one add each. (The Triton kernel keeps the two 16-entry halves, 2 * 64 operations per
+# byte position and program, and reads each byte as two nibble reads and an add, which suits a
+# GPU better; the counter describes the algorithm and the PE, not the GPU's instruction mix.)
 
 TABLE_ENTRIES = 256
 TABLE_BUILD_ADDS = 8 + 255

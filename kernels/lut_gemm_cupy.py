@@ -53,7 +53,8 @@ split and the reduction are tested on a CPU machine too; only the f16 conversion
 
 CuPy is imported lazily, on first call: importing this module never needs CuPy or a GPU. Operands
 are checked first (on any device, so the messages are the same everywhere), then a CPU operand
-raises a ValueError and a missing CuPy or GPU a RuntimeError that says which is missing.
+raises a ValueError and a missing CuPy, GPU or runtime compiler (NVRTC, probed once by compiling a
+one-line kernel: :func:`cupy_unavailable_reason`) a RuntimeError that says which is missing.
 Activations and scales may be fp16, bf16 or fp32: they are read as raw 16-bit words and widened
 in the kernel (PTX ``cvt.f32.f16``; bf16 is the top half of an fp32), so no CUDA header is needed.
 """
@@ -76,6 +77,7 @@ __all__ = [
     "LutCupyOps",
     "count_lut_cupy_ops",
     "cuda_source",
+    "cupy_unavailable_reason",
     "lut_gemm_cupy",
     "lut_gemm_cupy_plan",
 ]
@@ -296,6 +298,31 @@ def _import_cupy():
     return cupy
 
 
+_PROBE_SOURCE = 'extern "C" __global__ void bitweight_nvrtc_probe(int* out) { out[threadIdx.x] = (int)threadIdx.x; }'
+
+
+@functools.cache
+def cupy_unavailable_reason() -> str | None:
+    """Why lut_gemm_cupy cannot run here (None when it can): CuPy missing, no GPU it can reach, or
+    no working runtime compiler (NVRTC: CuPy compiles the kernel's CUDA text on first use, and a
+    CuPy wheel whose NVRTC library is missing or mismatched imports fine and fails only then).
+    Probed once per process by compiling and loading a one-line RawKernel on device 0; GPU tests
+    and benchmarks skip with this reason instead of erroring."""
+    try:
+        cupy = _import_cupy()
+    except RuntimeError as e:
+        return str(e)
+    compiler = getattr(getattr(cupy, "cuda", None), "compiler", None)
+    if compiler is None or not hasattr(compiler, "compile_using_nvrtc"):
+        return "the CuPy kernels need CuPy's runtime compiler (cupy.cuda.compiler, NVRTC); this CuPy has none"
+    try:
+        with cupy.cuda.Device(0):
+            cupy.RawKernel(_PROBE_SOURCE, "bitweight_nvrtc_probe").compile()
+    except Exception as e:  # CompileException, a missing libnvrtc (OSError/ImportError), a driver too old
+        return f"the CuPy kernels need CuPy's runtime compiler (NVRTC), which failed on a one-line kernel: {type(e).__name__}: {e}"
+    return None
+
+
 @functools.cache
 def _compiled(device_id: int, q: int, mt: int, tb: int, x_dtype: torch.dtype, s_dtype: torch.dtype, vec: bool):
     # One module per device and variant: NVRTC compiles for the current device's architecture
@@ -330,6 +357,9 @@ def lut_gemm_cupy(x: torch.Tensor, packed: torch.Tensor, scales: torch.Tensor, g
     M, N, K, q, _ = check_bcq_tc_operands(x, packed, scales, group_size, tensor_cores=False)
     if x.device.type != "cuda":
         raise ValueError(f"x, packed and scales must be on a CUDA device for lut_gemm_cupy, got {x.device}")
+    reason = cupy_unavailable_reason()
+    if reason is not None:
+        raise RuntimeError(reason)
     cupy = _import_cupy()
     device_id = x.device.index if x.device.index is not None else torch.cuda.current_device()
     y = torch.empty((M, N), dtype=torch.float32, device=x.device)

@@ -7,8 +7,6 @@
 Imported by tests only (it needs pytest); kernels themselves never import it.
 """
 
-import functools
-
 import pytest
 import torch
 
@@ -24,26 +22,15 @@ DEVICES = [
 ]
 
 
-@functools.cache
 def cupy_problem() -> str | None:
     """Why CuPy kernels cannot run here, or None: CuPy must import, see a GPU and compile with its
-    runtime compiler (NVRTC, a separate library the GPU image may lack: a tiny kernel is compiled
-    and launched once to find out)."""
+    runtime compiler (NVRTC, a separate library the GPU image may lack): the probe of
+    ``kernels.lut_gemm_cupy.cupy_unavailable_reason``, which compiles a one-line kernel once."""
     if not HAS_CUDA:
         return "needs a CUDA GPU"
-    try:
-        import cupy
-    except Exception as e:  # not installed, or a broken install
-        return f"CuPy does not import ({type(e).__name__}: {e})"
-    try:
-        probe = cupy.RawKernel(r'extern "C" __global__ void bw_probe(int *x) { x[0] = 42; }', "bw_probe")
-        x = cupy.zeros(1, dtype=cupy.int32)
-        probe((1,), (1,), (x,))
-        if int(x[0]) != 42:
-            return "CuPy's probe kernel ran but wrote the wrong value"
-    except Exception as e:  # NVRTC missing or the wrong version, no driver, ...
-        return f"CuPy cannot compile or launch a kernel: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-    return None
+    from kernels.lut_gemm_cupy import cupy_unavailable_reason
+
+    return cupy_unavailable_reason()
 
 
 #: marks of a CuPy test: gpu, and skipped with the reason when CuPy cannot compile here (probed once,

@@ -44,6 +44,16 @@ from kernels.lut_gemm_cupy import (
 )
 from kernels.testing import DEVICES, HAS_CUDA, NEEDS_GPU
 
+
+def _skip_without_cupy():
+    """Skip, with the reason, where CuPy, its GPU or its runtime compiler (NVRTC) is missing:
+    kernels.lut_gemm_cupy.cupy_unavailable_reason compiles a one-line kernel to find out."""
+    from kernels.lut_gemm_cupy import cupy_unavailable_reason
+
+    reason = cupy_unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+
 needs_gpu = NEEDS_GPU
 
 
@@ -183,6 +193,11 @@ def test_tc_on_quantised_weights_approximates_the_layer():
 # ------------------------------------------------------------------------------- dispatcher
 def test_choose_path_by_batch_size():
     c = TC_CROSSOVER_BATCH
+    # kernels/bcq_gemm.py's statement for an H200: tables at batch 1, tensor cores at batch 16
+    for x_dtype, s_dtype in ((torch.float16, torch.float16), (torch.int8, torch.int32)):
+        assert choose_path(1, x_dtype, s_dtype, 128, "cuda") == "lut"
+        assert choose_path(16, x_dtype, s_dtype, 128, "cuda") == "tc"
+    assert 1 < c <= 16
     assert choose_path(1, torch.float16, torch.float16, 128, "cuda") == "lut"
     assert choose_path(c - 1, torch.float32, torch.float32, 128, "cpu") == "lut"
     assert choose_path(c, torch.float16, torch.float16, 128, "cuda") == "tc"
@@ -276,12 +291,25 @@ def test_op_counter():
 
 
 def test_tc_config_clamps_the_k_step():
-    assert tc_config(1, 8192, 128, False, interpret=False)["BLOCK_K"] == 256
-    assert tc_config(1, 8192, 128, True, interpret=False)["BLOCK_K"] == 128  # inside one group
+    assert tc_config(1, 8192, 128, False, interpret=False)["BLOCK_K"] == 128
+    assert tc_config(1, 8192, 64, True, interpret=False)["BLOCK_K"] == 64  # inside one group
     assert tc_config(1, 8192, 48, True, interpret=False)["BLOCK_K"] == 16
     assert tc_config(1024, 48, 16, False, interpret=False)["BLOCK_K"] == 64
     assert tc_config(1024, 8192, 128, False, interpret=False)["BLOCK_M"] == 128
-    assert tc_config(1024, 8192, 128, False, interpret=False, fp32=True)["BLOCK_K"] == 32
+    assert tc_config(1024, 8192, 128, False, interpret=False, fp32=True)["BLOCK_K"] == 16
+
+
+def test_tc_config_gives_plane_dots_their_own_tile_above_decode():
+    """Plane dots keep a partial-product tile beside the accumulator: above 16 rows they take
+    TC_CONFIG_PLANE_DOTS (the 128-row tile spilled on sm_90), at decode the shared 16-row tile."""
+    from kernels.bcq_tc_gemm import TC_CONFIG_PLANE_DOTS, TC_CONFIGS
+
+    bm, bn, bk, warps, stages = TC_CONFIG_PLANE_DOTS
+    want = {"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk, "num_warps": warps, "num_stages": stages}
+    for M in (17, 64, 1024):
+        assert tc_config(M, 8192, 128, True, interpret=False) == want, M
+    assert tc_config(1024, 8192, 128, False, interpret=False)["BLOCK_N"] == TC_CONFIGS[-1][2]
+    assert tc_config(16, 8192, 128, True, interpret=False)["BLOCK_M"] == 16
 
 
 # ------------------------------------------------------------------------------- CuPy LUT kernel, CPU side
@@ -339,6 +367,48 @@ def test_cupy_without_cupy_says_so():
 
     with pytest.raises(RuntimeError, match=r"^lut_gemm_cupy needs CuPy \(pip install cupy-cuda13x\) and a CUDA GPU; CuPy is not installed$"):
         _import_cupy()
+    from kernels.lut_gemm_cupy import cupy_unavailable_reason
+
+    assert cupy_unavailable_reason().endswith("CuPy is not installed")
+
+
+def test_cupy_probe_reports_a_broken_runtime_compiler(monkeypatch):
+    """A CuPy that imports and sees a GPU but whose NVRTC fails: the probe says so (GPU tests skip
+    with that reason), lut_gemm_cupy raises it, and "auto" does not pick the CuPy path."""
+    import sys
+    import types
+
+    from kernels import lut_gemm_cupy as cupy_module
+
+    class RawKernel:
+        def __init__(self, source, name):
+            pass
+
+        def compile(self):
+            raise OSError("libnvrtc.so.13: cannot open shared object file")
+
+    class Device:
+        def __init__(self, index):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    fake = types.SimpleNamespace(RawKernel=RawKernel, cuda=types.SimpleNamespace(
+        runtime=types.SimpleNamespace(getDeviceCount=lambda: 1), Device=Device,
+        compiler=types.SimpleNamespace(compile_using_nvrtc=None)))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    cupy_module.cupy_unavailable_reason.cache_clear()
+    try:
+        reason = cupy_module.cupy_unavailable_reason()
+        assert choose_path(1, torch.bfloat16, torch.bfloat16, 128, "cuda") == "tc"
+    finally:
+        cupy_module.cupy_unavailable_reason.cache_clear()
+    assert reason.startswith("the CuPy kernels need CuPy's runtime compiler (NVRTC), which failed on a one-line kernel")
+    assert "OSError: libnvrtc.so.13" in reason
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="needs nvcc to compile the CUDA source without a GPU")
@@ -532,7 +602,8 @@ _AOT = textwrap.dedent("""
                                  ("*i8", "*i32", "*i32", 1024, True)]:
         cfg = tc_config(M, 8192, 128, plane, interpret=False)
         opts = {"num_warps": cfg.pop("num_warps"), "num_stages": cfg.pop("num_stages")}
-        consts = {"GROUP": 128, "Q": 3, "PLANE_DOTS": plane, "INTEGER": xt == "*i8", "DOT_FP32": False, **cfg}
+        consts = {"GROUP": 128, "Q": 3, "PLANE_DOTS": plane, "INTEGER": xt == "*i8", "DOT_FP32": False,
+                  "INT_DOT_F16": False, **cfg}
         sig = {"x_ptr": xt, "p_ptr": "*u8", "s_ptr": st, "y_ptr": yt}
         sig |= {n: "constexpr" if n in consts else "i32" for n in bcq_tc_gemm_kernel.arg_names[4:]}
         k = triton.compile(ASTSource(fn=bcq_tc_gemm_kernel, signature=sig, constexprs=consts),
@@ -570,7 +641,7 @@ def test_tc_kernel_compiles_for_hopper_without_a_gpu():
 @pytest.mark.gpu
 @pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
 def test_gpu_cupy_matches_reference_within_fp32_rounding(dtype, s_dtype, M, N, K, q, g):
-    pytest.importorskip("cupy")
+    _skip_without_cupy()
     x, packed, scales = _float_case(M, N, K, q, g, dtype, seed=M + q, scale_dtype=s_dtype)
     got = lut_gemm_cupy(x.cuda(), packed.cuda(), scales.cuda(), g).cpu()
     assert got.dtype == torch.float32 and got.shape == (M, N)
@@ -583,7 +654,7 @@ def test_gpu_cupy_matches_reference_within_fp32_rounding(dtype, s_dtype, M, N, K
 @pytest.mark.gpu
 @pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
 def test_gpu_cupy_integer_valued_exact_and_strided():
-    pytest.importorskip("cupy")
+    _skip_without_cupy()
     M, N, K, q, g = 3, 600, 256, 3, 128
     gen = torch.Generator().manual_seed(8)
     x = torch.randint(-8, 9, (M, K), generator=gen).to(torch.float16)
