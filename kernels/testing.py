@@ -33,6 +33,16 @@ def cupy_problem() -> str | None:
     return cupy_unavailable_reason()
 
 
+def bcq_int_case(M, N, K, q, g, seed, scale_hi=64):
+    """Random integer operands of the binary-coded GEMM kernels: int8 x (M, K), packed sign bits
+    (q, N, K/8) uint8, int32 scales (q, N, K/g) in [-scale_hi, scale_hi]; seeded."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randint(-128, 128, (M, K), dtype=torch.int8, generator=gen)
+    packed = torch.randint(0, 256, (q, N, K // 8), dtype=torch.uint8, generator=gen)
+    scales = torch.randint(-scale_hi, scale_hi + 1, (q, N, K // g), dtype=torch.int32, generator=gen)
+    return x, packed, scales
+
+
 #: marks of a CuPy test: gpu, and skipped with the reason when CuPy cannot compile here (probed once,
 #: when this module is imported)
 NEEDS_CUPY = [pytest.mark.gpu, pytest.mark.skipif(cupy_problem() is not None, reason=str(cupy_problem()))]

@@ -42,7 +42,7 @@ from kernels.lut_gemm_cupy import (
     lut_gemm_cupy,
     lut_gemm_cupy_plan,
 )
-from kernels.testing import DEVICES, HAS_CUDA, NEEDS_GPU
+from kernels.testing import DEVICES, HAS_CUDA, NEEDS_GPU, bcq_int_case
 
 
 def _skip_without_cupy():
@@ -57,12 +57,7 @@ def _skip_without_cupy():
 needs_gpu = NEEDS_GPU
 
 
-def _int_case(M, N, K, q, g, seed, scale_hi=64):
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randint(-128, 128, (M, K), dtype=torch.int8, generator=gen)
-    packed = torch.randint(0, 256, (q, N, K // 8), dtype=torch.uint8, generator=gen)
-    scales = torch.randint(-scale_hi, scale_hi + 1, (q, N, K // g), dtype=torch.int32, generator=gen)
-    return x, packed, scales
+_int_case = bcq_int_case
 
 
 def _float_case(M, N, K, q, g, dtype, seed, scale_dtype=None):

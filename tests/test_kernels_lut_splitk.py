@@ -20,15 +20,10 @@ from kernels.lut_gemm import (
     lut_gemm_plan,
     lut_gemm_reference,
 )
-from kernels.testing import DEVICES, HAS_CUDA
+from kernels.testing import DEVICES, HAS_CUDA, bcq_int_case
 
 
-def _int_case(M, N, K, q, g, seed, scale_hi=64):
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randint(-128, 128, (M, K), dtype=torch.int8, generator=gen)
-    packed = torch.randint(0, 256, (q, N, K // 8), dtype=torch.uint8, generator=gen)
-    scales = torch.randint(-scale_hi, scale_hi + 1, (q, N, K // g), dtype=torch.int32, generator=gen)
-    return x, packed, scales
+_int_case = bcq_int_case
 
 
 def _float_case(M, N, K, q, g, dtype, seed):
