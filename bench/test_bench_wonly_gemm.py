@@ -158,8 +158,9 @@ def test_bench_wonly_gemm(benchmark, machine, impl, M):
 
 
 def sm90_launches() -> None:
-    """Every weight-only launch of this benchmark and of the GPU tests of tests/test_kernels_lowbit.py,
-    for bench/sm90.py (CPU stand-ins of the right shapes, dtypes and strides; the launches only compile)."""
+    """Every weight-only launch of this benchmark and of the GPU tests (device "cuda") of
+    tests/test_kernels_lowbit.py and tests/test_kernels_wonly_gemv.py, for bench/sm90.py: CPU
+    stand-ins of the right shapes, dtypes and strides (no quantisation); the launches only compile."""
     from bench.sm90 import site
     from kernels.wonly_gemm import quantize_per_row_int8, w8a8_gemm
 
@@ -175,19 +176,39 @@ def sm90_launches() -> None:
         for impl in IMPLS[:-1]:
             with site(f"bench {impl} {M}x{N}x{K}"):
                 wonly_gemm(*operands(M, N, K, _bits(impl), GROUP, OWQ_COLUMNS if impl.endswith("owq") else 0))
-    # tests/test_kernels_lowbit.py, device "cuda"
+    # tests/test_kernels_lowbit.py
     for dtype in (torch.float16, torch.bfloat16, torch.float32):
         for bits in (2, 3, 4):
-            with site(f"test_kernel_matches_reference {dtype} W{bits}"):
+            with site(f"lowbit test_kernel_matches_reference {dtype} W{bits}"):
                 wonly_gemm(*operands(5, 40, 96, bits, 32, 3, dtype))
     for bits, k, g, n_out, M, out_dtype in [(3, 48, 24, 0, 3, None), (4, 64, None, 0, 17, torch.float32),
                                             (2, 160, 32, 20, 1, None), (3, 37, 37, 1, 2, None)]:
-        with site(f"test_kernel_shapes W{bits} {M}x19x{k} g{g} out{n_out}"):
+        with site(f"lowbit test_kernel_shapes W{bits} {M}x19x{k} g{g} out{n_out}"):
             wonly_gemm(*operands(M, 19, k, bits, g, n_out, torch.float16), out_dtype=out_dtype)
-    with site("test_kernel_reads_strided_activations"):
+    for dtype in (torch.float32, torch.bfloat16):
+        with site(f"lowbit test_kernel_large_batch_with_outliers {dtype}"):
+            wonly_gemm(*operands(20, 24, 64, 3, 32, 5, dtype))
+    with site("lowbit test_kernel_reads_strided_activations"):
         x, *rest = operands(6, 24, 64, 4, 32, 0, torch.float32)
         wonly_gemm(x.T.contiguous().T, *rest)
-    with site("test_w8a8_is_exact_against_its_reference"):
+    with site("lowbit test_w8a8_is_exact_against_its_reference"):
         xq, xs = quantize_per_row_int8(torch.zeros(7, 72))
         wq, ws = quantize_per_row_int8(torch.zeros(40, 72))
         w8a8_gemm(xq, wq.T, xs, ws)
+    # tests/test_kernels_wonly_gemv.py
+    for M, dtype in ((1, torch.bfloat16), (3, torch.float16), (16, torch.float32)):
+        for bits in (2, 3, 4):
+            for g, k, n_out in ((32, 128, 3), (24, 72, 0), (None, 40, 1)):
+                with site(f"gemv test_gemv_matches_reference {M}x37x{k} W{bits} g{g}"):
+                    wonly_gemm(*operands(M, 37, k, bits, g, n_out, dtype))
+    for bits in (2, 3, 4):
+        for M in (1, 6):
+            for g in (32, 24):
+                for split in (1, 3):
+                    with site(f"gemv test_gemv_is_exact_with_and_without_split_k {M}x21x96 W{bits} g{g}"):
+                        wonly_gemm(*operands(M, 21, 96, bits, g, 5, torch.float32), out_dtype=torch.float32,
+                                   split_k=split)
+    with site("gemv test_gemv_strided_activations_and_fp32_output"):
+        x, *rest = operands(4, 24, 64, 4, 32, 2, torch.float32)
+        wonly_gemm(x.T.contiguous().T, *rest)
+        wonly_gemm(*operands(1, 24, 64, 4, 32, 0, torch.bfloat16), out_dtype=torch.float32)

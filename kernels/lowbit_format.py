@@ -18,7 +18,9 @@ with zeros to whole int32 words. Stored transposed, ``qweight[w, n]`` (ceil(K*bi
 so a kernel reading a row of words reads N consecutive int32 (coalesced). For 4 and 2 bits this
 is the usual 8 / 16 codes per int32 (code t of word w at bits bits*t); for 3 bits it is the
 "32 codes in 3 words" layout: 3 bits per weight exactly (10-per-word would cost 3.2), at the price
-of codes 10 and 21 of every 32 straddling two words, which the kernel reads as two words.
+of codes 10 and 21 of every 32 straddling two words: the tiled kernel reads such a code as two
+words; the GEMV kernel loads the 3 words of each 32 codes once and cuts them into four 24-bit
+windows of 8 whole codes.
 Scales are stored (G, N) fp16, zero points (G, N) uint8, both transposed the same way; OWQ's fp16
 columns as ``outlier_idx`` (n_out,) int32 and ``outlier_weight`` (n_out, N) fp16.
 """

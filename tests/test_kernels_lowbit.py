@@ -186,6 +186,15 @@ def test_kernel_shapes(device, bits, K, g, outliers, M, out_dtype):
 
 
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+def test_kernel_large_batch_with_outliers(device, dtype):
+    # M > 16: the tiled GEMM kernel; fp32 activations take its fixed fp32 tile on the GPU, bf16
+    # ones add the fp16 outlier columns as two exact bf16 parts
+    x, ops = _operands(24, 64, 3, 32, 5, seed=12, dtype=dtype, M=20)
+    _check(x.to(device), {k: v.to(device) if v is not None else v for k, v in ops.items()}, 3, 32)
+
+
+@pytest.mark.parametrize("device", DEVICES)
 def test_kernel_reads_strided_activations(device):
     x, ops = _operands(24, 64, 4, 32, 0, seed=9, dtype=torch.float32, M=6)
     xt = x.T.contiguous().T.to(device)  # column-major view
