@@ -34,6 +34,15 @@ MATH_RATE = {"bf16": H200_BF16_TFLOPS * 1e12, "fp8": H200_FP8_TFLOPS * 1e12, "in
              "fp32": 67e12 * H200_BF16_TFLOPS / (1979 / 2), "int32": 0.5 * 67e12 * H200_BF16_TFLOPS / (1979 / 2),
              "none": math.inf}
 
+#: thread instructions an H200 issues per second: 132 SMs x 4 schedulers x 32 lanes x 1.98 GHz boost
+ISSUE_RATE = 132 * 4 * 32 * 1.98e9
+#: The kernels as written, where instruction issue rather than bytes bounds them: thread
+#: instructions per packed weight code (weight-only GEMV) or per packed weight byte and batch row
+#: (LUT), counted in the main loop of their sm_90 SASS as Triton 3.6 compiles them (bench.sm90's
+#: compilations disassembled; 2026-12-06). Recount when those kernels change.
+WONLY_INSTR_PER_CODE = {(4, 1): 4.64, (3, 1): 5.02, (2, 1): 4.37, (4, 16): 6.05, (3, 16): 6.23, (2, 16): 6.03}
+LUT_INSTR_PER_BYTE_ROW = 14.0
+
 LAUNCH_FLOOR_S = 4e-6  # a kernel launch's own time: no call is predicted faster
 FLUSH_S = 256 * 2**20 / (H200_COPY_GB_S * 1e9)  # zeroing the flush buffer (a write only: ~half a copy)
 PYTEST_ITEM_S = 0.05
@@ -49,9 +58,13 @@ class Roofline:
     setup_s: float = 0.3  # this item's share of its workload's set-up, on the GPU
     calls: int = 1  # timed calls that make one item (a sweep inside one item)
     note: str = ""
+    instructions: float = 0.0  # thread instructions of the kernel as written, where counted (issue bound)
 
-    def seconds(self, scale_bw: float = 1.0, scale_math: float = 1.0) -> float:
-        return max(self.bytes / (H200_COPY_GB_S * 1e9 * scale_bw), self.ops / (MATH_RATE[self.math] * scale_math))
+    def seconds(self, scale_bw: float = 1.0, scale_math: float = 1.0, *, issue: bool = True) -> float:
+        """The roofline: bytes at the copy rate, operations at their math's rate and (``issue``) the
+        kernel's counted instructions at the issue rate, whichever is longest."""
+        return max(self.bytes / (H200_COPY_GB_S * 1e9 * scale_bw), self.ops / (MATH_RATE[self.math] * scale_math),
+                   self.instructions / (ISSUE_RATE * scale_math) if issue else 0.0)
 
 
 def gpu_scales(device_name: str) -> tuple[float, float]:
@@ -156,7 +169,9 @@ def _lut_gemm(test, p):
         return _gemm(M, N, K, 2, 2, 2, "bf16", setup_s=0.2)
     act, scale = (2, 2) if p["impl"] == "lut_fp16" else (1, 4)
     ops = count_lut_ops(M, N, K, Q, GROUP, act_bytes=act, scale_bytes=scale)
-    return Roofline(ops.bytes_moved, 2 * M * N * K, "fp32", setup_s=0.6)
+    rows = 1 << (M - 1).bit_length()  # the LUT kernel's batch tile: M rounded up to a power of two
+    return Roofline(ops.bytes_moved, 2 * M * N * K, "fp32", setup_s=0.6,
+                    instructions=LUT_INSTR_PER_BYTE_ROW * Q * N * K / 8 * rows)
 
 
 def _bcq_paths(test, p):
@@ -185,7 +200,9 @@ def _wonly_gemm(test, p):
     bits = int(impl[1])
     n_out = OWQ_COLUMNS if impl.endswith("owq") else 0
     ops = count_wonly_ops(M, N, K, bits, GROUP, n_out, act_bytes=2, out_bytes=2)
-    return Roofline(ops.bytes_moved, 2 * M * N * K, "bf16", setup_s=0.5)
+    per_code = WONLY_INSTR_PER_CODE.get((bits, 1 if M == 1 else 16)) if M <= 16 else None
+    return Roofline(ops.bytes_moved, 2 * M * N * K, "bf16", setup_s=0.5,
+                    instructions=0.0 if per_code is None else per_code * N * K)
 
 
 ROOFLINES = {"int8_gemm": _int8_gemm, "bitplane": _bitplane, "fp8_gemm": _fp8_gemm, "hadamard": _hadamard,
@@ -247,6 +264,13 @@ class Step:
         return max(2 * self.estimate_s, self.estimate_s + 30)
 
 
+#: the kernel family a test or benchmark module belongs to (one pytest process per family and stage)
+FAMILY_OF_MODULE = {"bcq_lut": "bcq", "bcq_tc": "bcq", "bcq_objectives": "bcq", "lut_splitk": "bcq", "bcq_paths": "bcq",
+                    "lut_gemm": "bcq", "fp8": "fp8", "fp8_cast": "fp8", "fp8_gemm": "fp8", "halo": "fp8",
+                    "hadamard": "hadamard", "hadamard_ext": "hadamard", "lowbit": "wonly", "wonly_gemv": "wonly",
+                    "wonly_gemm": "wonly", "int8_gemm": "int8", "bitplane": "bitplane"}
+
+
 def _family_of(nodeid: str) -> str:
     stem = nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
     return stem.removeprefix("test_bench_").removeprefix("test_kernels_")
@@ -295,7 +319,7 @@ def plan_steps(items: list[Item]) -> list[Step]:
     steps: dict[tuple, Step] = {}
     for it in items:
         stage = "headline" if it.headline else ("tests" if it.kind == "test" else "bench")
-        key = (stage, "all" if it.headline else it.family)
+        key = (stage, "all" if it.headline else FAMILY_OF_MODULE.get(it.family, it.family))
         if key not in steps:
             steps[key] = Step(f"{stage}:{key[1]}", key[1], it.kind)
         steps[key].items.append(it)
