@@ -268,12 +268,43 @@ def table(launches: list[Launch]) -> str:
     return "\n".join(lines)
 
 
+def _in_parallel(fams: list[str], jobs: int, warm: bool) -> list[Launch]:
+    """One child process per family, ``jobs`` at a time (compilation is single-threaded Python);
+    their records merged, a compilation two families share listed once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(family):
+        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+            out = Path(f.name)
+        try:
+            r = subprocess.run([sys.executable, "-m", "bench.sm90", "--family", family, "--jobs", "1",
+                                *(["--warm"] if warm else ["--json", str(out)])],
+                               cwd=REPO_ROOT, env=dict(os.environ), capture_output=True, text=True)
+            print("\n".join(ln for ln in r.stdout.splitlines() if ln.startswith(f"sm90: {family}:")), flush=True)
+            if r.returncode not in (0, 1) or (not warm and not out.stat().st_size):
+                raise RuntimeError(f"sm90 --family {family} failed ({r.returncode}):\n{r.stderr.strip()[-2000:]}")
+            return [] if warm else [Launch(**d) for d in json.loads(out.read_text())]
+        finally:
+            out.unlink(missing_ok=True)
+
+    merged: dict[str, Launch] = {}
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for launches in pool.map(run, fams):
+            for ln in launches:
+                if ln.key in merged:
+                    merged[ln.key].sites += [s for s in ln.sites if s not in merged[ln.key].sites]
+                else:
+                    merged[ln.key] = ln
+    return list(merged.values())
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sm90", description=__doc__.split("\n")[0])
     parser.add_argument("--family", action="append", metavar="NAME",
                         help="only this family (a bench module's name without test_bench_; repeatable)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
-                        help="ptxas processes at a time (default: the number of cores)")
+                        help="families compiled at a time, one process each (ptxas runs within each; default: "
+                        "the number of cores)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every launch as JSON here")
     parser.add_argument("--warm", action="store_true",
                         help="only fill Triton's compile cache (no ptxas pass, no table): for the GPU machine")
@@ -288,14 +319,19 @@ def main(argv=None) -> int:
         return subprocess.run([sys.executable, "-m", "bench.sm90", *(argv if argv is not None else sys.argv[1:])],
                               env=env, cwd=REPO_ROOT).returncode
     t0 = time.perf_counter()
-    try:
-        launches = collect(args.family, progress=lambda s: print(s, flush=True))
-    except ValueError as e:
-        parser.error(str(e))
+    fams = args.family or list(families())
+    unknown = sorted(set(fams) - set(families()))
+    if unknown:
+        parser.error(f"--family {', '.join(unknown)}: not a family with sm90_launches(); known: {', '.join(families())}")
+    if args.jobs > 1 and len(fams) > 1:
+        launches = _in_parallel(fams, args.jobs, args.warm)
+    else:
+        launches = collect(fams, progress=lambda s: print(s, flush=True))
+        if not args.warm:
+            measure(launches, args.jobs)
     if args.warm:
         print(f"sm90: Triton's cache holds {len(launches)} compilations ({time.perf_counter() - t0:.0f} s)")
         return 0
-    measure(launches, args.jobs)
     print(table(launches))
     if args.json is not None:
         args.json.write_text(json.dumps([asdict(ln) for ln in launches], indent=1))

@@ -22,7 +22,7 @@ def launches(tmp_path_factory):
     if not PTXAS.exists():
         pytest.skip(f"no ptxas in this Triton install ({PTXAS})")
     out = tmp_path_factory.mktemp("sm90") / "launches.json"
-    r = subprocess.run([sys.executable, "-m", "bench.sm90", "--json", str(out), "--jobs", "2"], cwd=ROOT,
+    r = subprocess.run([sys.executable, "-m", "bench.sm90", "--json", str(out), "--jobs", "2"], cwd=ROOT,  # ~2 min cold
                        capture_output=True, text=True, timeout=3000,
                        env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert out.exists(), r.stdout[-3000:] + r.stderr[-3000:]
