@@ -205,9 +205,35 @@ def _wonly_gemm(test, p):
                     instructions=0.0 if per_code is None else per_code * N * K)
 
 
+def _decode_attention(test, p):
+    from bench.test_bench_decode_attention import roofline_bytes, roofline_ops
+
+    impl, T = p["impl"], p["T"]
+    # decode attention's ~1 FLOP per byte is far below any ridge point: the bytes bound it
+    return Roofline(roofline_bytes(impl, T), roofline_ops(T), "bf16" if impl == "sdpa_bf16" else "fp32",
+                    setup_s=0.4)
+
+
+def _codebook_gemm(test, p):
+    from bench.test_bench_codebook_gemm import K, N, bytes_moved
+
+    M, impl = p["M"], p["impl"]
+    if impl == "torch_bf16":
+        return _gemm(M, N, K, 2, 2, 2, "bf16", setup_s=0.2)
+    # bytes: packed codes + the fp16 codebook + fp16 scales + x + y; math: CUDA-core FMAs at 1 row, the
+    # fp16 tensor cores above (kernels/codebook_gemm.py's two forms); instructions: thread instructions
+    # per code of the step loop as Triton 3.6 compiles it for sm_90 (bench.sm90's compilations
+    # disassembled, one codebook + group-128 scales; 2026-12-06). Recount when the kernel changes.
+    per_code = {(3, 1): 6.22, (4, 1): 4.86, (3, 16): 9.47, (4, 16): 7.59}
+    bits = int(impl.removeprefix("codebook"))
+    return Roofline(bytes_moved(impl, M), 2 * M * N * K, "fp32" if M == 1 else "bf16", setup_s=0.6,
+                    instructions=per_code.get((bits, 1 if M == 1 else 16), 0.0) * N * K)
+
+
 ROOFLINES = {"int8_gemm": _int8_gemm, "bitplane": _bitplane, "fp8_gemm": _fp8_gemm, "hadamard": _hadamard,
              "hadamard_ext": _hadamard_ext, "halo": _halo, "lut_gemm": _lut_gemm, "bcq_paths": _bcq_paths,
-             "wonly_gemm": _wonly_gemm}
+             "wonly_gemm": _wonly_gemm, "decode_attention": _decode_attention,
+             "codebook_gemm": _codebook_gemm}
 
 
 def _headline(family: str, test: str, p: dict) -> bool:
@@ -268,7 +294,8 @@ class Step:
 FAMILY_OF_MODULE = {"bcq_lut": "bcq", "bcq_tc": "bcq", "bcq_objectives": "bcq", "lut_splitk": "bcq", "bcq_paths": "bcq",
                     "lut_gemm": "bcq", "fp8": "fp8", "fp8_cast": "fp8", "fp8_gemm": "fp8", "halo": "fp8",
                     "hadamard": "hadamard", "hadamard_ext": "hadamard", "lowbit": "wonly", "wonly_gemv": "wonly",
-                    "wonly_gemm": "wonly", "int8_gemm": "int8", "bitplane": "bitplane"}
+                    "wonly_gemm": "wonly", "int8_gemm": "int8", "bitplane": "int8",  # integer GEMMs together
+                    "decode_attention": "decode_attention", "codebook_gemm": "bcq"}  # table-lookup GEMMs together
 
 
 def _family_of(nodeid: str) -> str:

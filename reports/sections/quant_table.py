@@ -1,4 +1,4 @@
-"""Weight quantisers on a real model: RTN, GPTQ, OWQ and binary coding on all-MiniLM-L6-v2.
+"""Weight quantisers on a real model: RTN, GPTQ, OWQ, binary coding and codebooks on all-MiniLM-L6-v2.
 
     tables = quant_table(bits=(2, 3, 4))
     tables["summary"]  # one row per method x bits (and the fp32 / fp16 / INT8 references)
@@ -21,7 +21,29 @@ columns per output row:
 * ``bcq``: binary coding with q = bits planes {-1, +1} and one fp16 scale per plane and group
   (ShiftAddLLM's weight format), weight objective;
 * ``bcq_aw``: the same with the activation-aware objective (kernels/bcq.py, ``calib`` = the
-  layer's X^T X, ``lam`` = 0.5), ShiftAddLLM's multi-objective idea.
+  layer's X^T X, ``lam`` = 0.5), ShiftAddLLM's multi-objective idea;
+* ``nupes`` (kernels/codebook_quant.py): NUPES power quantisation, levels s sign(u)|u|^a on the
+  symmetric uniform grid u, one exponent a per layer and an fp16 scale per group of
+  ``group_size`` (as RTN's groups), trained on the calibration output error (the quantised
+  weights, a and the scales, by gradient, ``NUPES_ITERS`` steps);
+* ``dgms`` (kernels/codebook_quant.py): DGMS Gaussian-mixture weight sharing, one codebook of
+  2^bits means per layer (one pinned at 0), fitted to the weights (data-free: the paper's
+  sub-distribution in its post-training form), no scales.
+
+The codebook methods (``CODEBOOK_METHODS``; ``METHODS`` keeps the five above, ``ALL_METHODS`` is
+both) are stored as packed ``bits``-bit codes plus an fp16 codebook of 2^bits entries per layer
+(and NUPES's fp16 group scales), which kernels/codebook_gemm.py multiplies by directly: one
+2^bits-entry table lookup per weight. The engine family that prices them is the LUT engine
+(reports/engines/lut.py, ``lut`` / ``lut_array``), whose step is "read a table entry indexed by a
+packed weight field and accumulate it", a per-group scale applied after the group's lookups. The
+mapping: a codebook GEMM is that step with the table T[j] = x_k * codebook[j] (2^bits entries
+per activation, built once and shared by every output row of the layer) and one lookup per weight
+and batch row, M N K in all, where binary coding with q planes does q M N K / 8 on a 256-entry
+table per 8 activations: a b-bit codebook layer costs the lookups of q = 8 planes
+(kernels.codebook_gemm.count_codebook_ops: ``engine_lookups``). The engine's records price the
+binary-coded format only; none prices a codebook layer yet. Columns ``kernel`` and ``engine``
+say which kernel serves and which engine family prices each row (blank where this table does not
+state it).
 
 Columns: ``weight_rel_err`` = ||W - W_q||_F / ||W||_F; ``output_rel_err`` = ||X W^T - X W_q^T||_F
 / ||X W^T||_F on that layer's held-out inputs X (from the fp32 model, so each layer is judged
@@ -34,9 +56,12 @@ outlier columns and their int32 indices); ``bits_per_weight`` = 8 x that / weigh
 quantised) at fp16 (at fp32 in the fp32 reference row), and ``vs_fp32`` / ``vs_fp16`` compare
 it to the whole model in fp32 / fp16. ``quantise_s``: wall time of quantising the layers.
 
-Cost: the default table (5 methods x 3 bits + 3 references, 128 + 32 sentences) took 41 s on
-one thread of an idle 2-core machine (61 s while other jobs loaded it); GPTQ's column loop and
-binary coding are the bulk.
+Cost: the default table without the codebook methods (5 methods x 3 bits + 3 references,
+128 + 32 sentences) took 41 s on one thread of an idle 2-core machine (61 s while other jobs
+loaded it); GPTQ's column loop and binary coding are the bulk. The codebook methods at 2, 3 and 4
+bits add their quantisation, measured in one run of the whole default table that took 150 s on a
+loaded 2-core machine (the five methods above: 84 s of it): NUPES 49 s (32 gradient steps per
+layer, one (N x K) x (K x K) product each; ffn_down's K = 1536 is half of it), DGMS 15 s.
 """
 
 from __future__ import annotations
@@ -50,7 +75,7 @@ import pandas as pd
 import torch
 
 from kernels import bcq as bcq_mod
-from kernels import lowbit, lowbit_format
+from kernels import codebook_quant, lowbit, lowbit_format
 from kernels.models.minilm import (
     capture_linear_inputs,
     linear_names,
@@ -60,12 +85,22 @@ from kernels.models.minilm import (
 )
 from kernels.models.real_text import all_sentences, real_text
 
-__all__ = ["BITS", "DEFAULT_METHODS", "METHODS", "quant_table", "report_sections", "stored_bytes_formula"]
+__all__ = ["ALL_METHODS", "BITS", "CODEBOOK_METHODS", "DEFAULT_METHODS", "METHODS", "SERVED_BY", "quant_table",
+           "report_sections", "stored_bytes_formula"]
 
 BITS = (2, 3, 4)
-#: every method the table knows; ``bcq_aw`` is binary coding with the activation-aware objective
+#: the scale-and-grid methods; ``bcq_aw`` is binary coding with the activation-aware objective
 METHODS = ("rtn", "gptq", "owq", "bcq", "bcq_aw")
-DEFAULT_METHODS = METHODS
+#: the codebook methods (kernels/codebook_quant.py), served by kernels/codebook_gemm.py
+CODEBOOK_METHODS = ("nupes", "dgms")
+#: every method the table knows
+ALL_METHODS = METHODS + CODEBOOK_METHODS
+DEFAULT_METHODS = ALL_METHODS
+#: method -> (the kernel that multiplies by its stored tensors, the engine family that prices it),
+#: "" where this table states none
+SERVED_BY = {"rtn": ("kernels.wonly_gemm", ""), "gptq": ("kernels.wonly_gemm", ""), "owq": ("kernels.wonly_gemm", ""),
+             "bcq": ("kernels.lut_gemm", "lut"), "bcq_aw": ("kernels.lut_gemm", "lut"),
+             "nupes": ("kernels.codebook_gemm", "lut"), "dgms": ("kernels.codebook_gemm", "lut")}
 #: OWQ's weak columns kept in fp16 per layer: 8 is 2.1% of K = 384 and 0.5% of K = 1536
 #: (the OWQ paper keeps ~0.1-0.5% on LLMs; MiniLM's layers are narrow, so a fixed small count)
 OWQ_COLUMNS = 8
@@ -84,8 +119,9 @@ def _check_args(bits, methods, n_sentences, n_calib, group_size, owq_columns, gp
         raise ValueError(f"bits must be a non-empty sequence drawn from {BITS}, got {bits!r}")
     if isinstance(methods, str):
         methods = (methods,)
-    if not isinstance(methods, (tuple, list)) or not methods or any(m not in METHODS for m in methods):
-        raise ValueError(f"methods must be a non-empty sequence drawn from {METHODS}, got {methods!r}")
+    if not isinstance(methods, (tuple, list)) or not methods or any(m not in ALL_METHODS for m in methods):
+        raise ValueError(f"methods must be a non-empty sequence drawn from {METHODS}, got {methods!r} "
+                         f"(the codebook methods {CODEBOOK_METHODS} are accepted too)")
     pool = len(all_sentences())
     for name, n in (("n_sentences", n_sentences), ("n_calib_sentences", n_calib)):
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -121,17 +157,23 @@ def stored_bytes_formula(method: str, N: int, K: int, bits: int, group_size: int
     and uint8 zero per group, int32 index and N fp16 weights per outlier column. ``bcq``/``bcq_aw``
     (kernels/bcq.py): q = bits planes of K/8 sign bytes per row, an fp16 scale per plane and group.
     ``int8``: N K int8 codes, an fp16 scale per row. ``fp16``/``fp32``: 2 or 4 bytes per weight.
+    ``nupes`` / ``dgms`` (kernels/codebook_quant.py): ceil(K bits / 32) int32 words per row, one
+    fp16 codebook of 2^bits entries per layer, and (NUPES) an fp16 scale per group.
     """
     G = K // group_size
     if method in ("rtn", "gptq", "owq"):
         return 4 * lowbit_format.packed_words(K, bits) * N + 2 * G * N + G * N + 4 * outlier_columns + 2 * outlier_columns * N
     if method in ("bcq", "bcq_aw"):
         return bits * N * (K // 8) + 2 * bits * N * G
+    if method == "nupes":
+        return codebook_quant.codebook_stored_bytes(N, K, bits, 1, group_size)
+    if method == "dgms":
+        return codebook_quant.codebook_stored_bytes(N, K, bits, 1, None)
     if method == "int8":
         return N * K + 2 * N
     if method in ("fp16", "fp32"):
         return (2 if method == "fp16" else 4) * N * K
-    raise ValueError(f"method must be one of {METHODS + ('int8', 'fp16', 'fp32')}, got {method!r}")
+    raise ValueError(f"method must be one of {ALL_METHODS + ('int8', 'fp16', 'fp32')}, got {method!r}")
 
 
 def _nbytes(tensors: dict[str, torch.Tensor]) -> int:
@@ -155,6 +197,12 @@ def _quantise(method: str, bits: int, w: torch.Tensor, H: torch.Tensor, group_si
         scale = (w.abs().amax(1, keepdim=True) / 127).to(torch.float16).float().clamp_min(1e-8)
         codes = torch.clamp(torch.round(w / scale), -127, 127).to(torch.int8)
         return codes.float() * scale, {"codes": codes, "scales": scale.to(torch.float16)}
+    if method == "nupes":  # data-driven: the calibration X^T X
+        cw = codebook_quant.nupes_quantize(w, bits, group_size, hessian=H)
+        return cw.dequantize(), cw.tensors()
+    if method == "dgms":  # data-free: the weights' own mixture, one codebook per layer
+        cw = codebook_quant.dgms_quantize(w, bits)
+        return cw.dequantize(), cw.tensors()
     if method in ("bcq", "bcq_aw"):
         calib = H if method == "bcq_aw" else None
         b = bcq_mod.bcq_quantize(w, bits, group_size, calib=calib, lam=BCQ_AW_LAMBDA)
@@ -291,6 +339,7 @@ def _quant_table(bits, methods, n_sentences, group_size, n_calib_sentences, owq_
                 "output_rel_err_mean": float(np.mean([r["output_rel_err"] for r in mine])),
                 "output_rel_err_max": float(np.max([r["output_rel_err"] for r in mine])),
                 "cos_mean": float(cos.mean()), "cos_min": float(cos.min()), "quantise_s": t_quant,
+                "kernel": SERVED_BY.get(method, ("", ""))[0], "engine": SERVED_BY.get(method, ("", ""))[1],
             })
             progress(f"quant table: {method:>6} {b:>2}-bit  {8 * stored / quantised_weights:5.2f} bits/weight  "
                      f"output err {summary_rows[-1]['output_rel_err_mean']:.4f}  cos {float(cos.mean()):.5f}  "
@@ -336,16 +385,20 @@ def report_sections(progress=print, n_sentences: int = 32, quick: bool = False) 
     """The report's weight-quantisation sections (reports/sections/)."""
     from reports.build import ReportSection
 
-    progress("report: RTN / GPTQ / OWQ / binary coding on all-MiniLM-L6-v2 (real text)")
+    progress("report: RTN / GPTQ / OWQ / binary coding / NUPES / DGMS on all-MiniLM-L6-v2 (real text)")
     n_calib = 8 if quick else 128
     n_sentences = 4 if quick else n_sentences
     extra = {"bits": (4,), "layers": ["blocks.0.q", "blocks.0.ffn_up"]} if quick else {}
     t = quant_table(n_sentences=n_sentences, n_calib_sentences=n_calib, progress=progress, **extra)
     note = (f"Every Linear of all-MiniLM-L6-v2 quantised (weights only, group 128; OWQ keeps {OWQ_COLUMNS} fp16 "
-            f"columns per layer; bcq = binary coding with q = bits planes, bcq_aw its activation-aware form), "
+            f"columns per layer; bcq = binary coding with q = bits planes, bcq_aw its activation-aware form; "
+            f"nupes = NUPES power-exponent levels, trained on the calibration output error, fp16 scale per group; "
+            f"dgms = DGMS Gaussian-mixture codebook per layer, data-free), "
             f"calibrated on {n_calib} real sentences and measured on {n_sentences} others: mean relative weight "
             "and output error over the 36 layers, sentence-embedding cosine to the fp32 model, and bytes "
-            "(stored tensors; model_bytes counts embeddings and the rest at fp16). Per layer: quant_table_layers.csv.")
+            "(stored tensors; model_bytes counts embeddings and the rest at fp16). kernel / engine: what multiplies "
+            "by the stored format and which engine family prices it (codebook methods: kernels.codebook_gemm, one "
+            "2^bits-entry table lookup per weight, priced on the LUT engine). Per layer: quant_table_layers.csv.")
     return [
         ReportSection("Weight quantisers on a real model", "quant_table_summary.csv", t["summary"], note,
                       figure=_figure(t["summary"]),
