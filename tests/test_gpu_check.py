@@ -2,7 +2,6 @@
 targets reachable on the predicted roofline), its per-item log surviving a kill, its summary's
 ratios; and bench/sm90.py's compile-only mode on the CPU machine."""
 
-import json
 import os
 import subprocess
 import sys
