@@ -62,7 +62,7 @@ def dram_pj_per_byte(source: str = "horowitz_low") -> float:
 
 @functools.cache
 def _area_rows() -> dict[str, dict]:
-    return {row["key"]: row for row in tech._read_table(AREA_TABLE)}
+    return {row["key"]: row for row in tech.read_table(AREA_TABLE)}
 
 
 def buffer_area_um2(capacity_bytes: int) -> float:

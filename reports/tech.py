@@ -71,7 +71,9 @@ class FlopTiming:
     source: str
 
 
-def _read_table(name: str) -> list[dict[str, str]]:
+def read_table(name: str) -> list[dict[str, str]]:
+    """The rows of reports/tables/NAME (a CSV); every row must name its source (ValueError with the
+    file and line otherwise). Shared by the technology, SRAM and memory tables."""
     text = resources.files("reports").joinpath("tables", name).read_text(encoding="utf-8")
     rows = list(csv.DictReader(io.StringIO(text)))
     for i, row in enumerate(rows, start=2):
@@ -92,7 +94,7 @@ def energy_table() -> dict[str, EnergyEntry]:
     """All energy entries, keyed by `key`, from every energy CSV."""
     table: dict[str, EnergyEntry] = {}
     for name in ENERGY_TABLE_FILES:
-        for row in _read_table(name):
+        for row in read_table(name):
             key = row["key"]
             if key in table:
                 raise ValueError(f"energy key {key!r} is defined in both {table[key].table} and {name}")
@@ -126,7 +128,7 @@ def energy_pj(key: str) -> float:
 @functools.cache
 def nangate_cells() -> dict[str, NangateCell]:
     cells = {}
-    for row in _read_table(NANGATE_TABLE_FILE):
+    for row in read_table(NANGATE_TABLE_FILE):
         cells[row["cell"]] = NangateCell(
             cell=row["cell"],
             area_um2=_float(NANGATE_TABLE_FILE, row, "area_um2"),
@@ -142,7 +144,7 @@ def nangate_cells() -> dict[str, NangateCell]:
 def cell_table() -> dict[str, CellEntry]:
     """yosys internal cell type -> its area and delay as NanGate X1 cells."""
     table = {}
-    for row in _read_table(CELL_TABLE_FILE):
+    for row in read_table(CELL_TABLE_FILE):
         kind = row["kind"]
         if kind not in ("comb", "seq"):
             raise ValueError(f"reports/tables/{CELL_TABLE_FILE}: kind {kind!r} of {row['yosys_cell']} is not comb/seq")
