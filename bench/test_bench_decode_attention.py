@@ -244,7 +244,7 @@ def sm90_launches() -> None:
             decode_attention(x, kv, kv, *((x, x) if new else ()), num_splits=splits)
 
 
-#: tests/test_kernels_decode_attention.py's QUANT_CASES and DENSE_CASES (its GPU launches):
+#: the cases of tests/test_kernels_decode_attention.py (which imports them), so its GPU launches are compiled here:
 #: (B, H, T past, D, K bits, V bits, group, smoothing, current token, num_splits, q dtype) and
 #: (B, H, T, D, dtype, current token, num_splits)
 TEST_QUANT_CASES = [

@@ -88,6 +88,7 @@ from kernels._triton_env import CPU_LAUNCH_OK, TRITON_INTERPRET, tl, triton
 from kernels._validate import max_element_offset
 from kernels.codebook_quant import CodebookWeight, codebook_dequantize
 from kernels.lowbit_format import BITS, is_int, packed_words
+from kernels.lut_gemm import MAX_GRID_YZ, PROGRAMS_PER_SM, split_k_steps  # noqa: F401  (one split-K rule; re-exported)
 
 __all__ = [
     "CodebookGemmOps",
@@ -250,14 +251,11 @@ GPU_NUM_STAGES = 2
 #: batch rows per program: 1 (the FMA form) or 16 (the dot form, any M > 1)
 MAX_BLOCK_M = 16
 FMA_MAX_M = 1
-#: the K split aims at this many one-warp programs per SM
-PROGRAMS_PER_SM = 16
 #: SMs assumed where no GPU is asked (the interpreter, compile-only): an H100 / H200
 DEFAULT_SM_COUNT = 132
 #: the interpreter runs every program in Python: small tiles, still crossing every edge in the tests
 INTERPRETER_TILES = {1: (16, 32), 16: (16, 32)}
 REDUCE_BLOCK = 1024
-MAX_GRID_YZ = 65535
 
 
 def _block_m(M: int) -> int:
@@ -301,11 +299,7 @@ def codebook_gemm_plan(M: int, N: int, K: int, bits: int, group_size: int | None
     if n_tiles > MAX_GRID_YZ:
         raise ValueError(f"N = {N} output rows need {n_tiles} programs of {block_n}; the grid holds at most "
                          f"{MAX_GRID_YZ}")
-    if split_k is None:
-        split_k = -(-sm_count * PROGRAMS_PER_SM // (m_tiles * n_tiles))
-    split_k = min(split_k, steps, MAX_GRID_YZ)
-    per_split = -(-steps // split_k)
-    ksplit = -(-steps // per_split)  # no empty split
+    per_split, ksplit = split_k_steps(steps, m_tiles * n_tiles, sm_count, split_k)
     plan = {"BLOCK_M": block_m, "BLOCK_N": block_n, "CHUNK": chunk, "DOT": block_m > FMA_MAX_M,
             "steps": steps, "steps_per_group": group_size // chunk if grouped else steps,
             "steps_per_split": per_split, "ksplit": ksplit, "grid": (m_tiles, n_tiles, ksplit)}

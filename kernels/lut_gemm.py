@@ -241,6 +241,17 @@ def _block_m(M: int) -> int:
     return min(MAX_BLOCK_M, 1 << max(0, (M - 1).bit_length()))
 
 
+def split_k_steps(steps: int, tiles: int, sm_count: int, split_k: int | None = None) -> tuple[int, int]:
+    """(steps per split, splits) for ``steps`` K steps over ``tiles`` output tiles: ``split_k`` None
+    splits K until the grid holds PROGRAMS_PER_SM programs per SM; never more splits than steps or
+    than a grid axis holds, and no empty split. Shared by the split-K lookup GEMMs (LUT, codebook)."""
+    if split_k is None:
+        split_k = -(-sm_count * PROGRAMS_PER_SM // tiles)
+    split_k = min(split_k, steps, MAX_GRID_YZ)
+    per_split = -(-steps // split_k)
+    return per_split, -(-steps // per_split)
+
+
 def lut_gemm_plan(M: int, N: int, K: int, q: int, group_size: int, sm_count: int = DEFAULT_SM_COUNT, *,
                   split_k: int | None = None, word_bits: int = 32, interpret: bool = TRITON_INTERPRET) -> dict:
     """The launch geometry of :func:`lut_gemm` (module docstring): tile, step, K split, grid.
@@ -268,11 +279,7 @@ def lut_gemm_plan(M: int, N: int, K: int, q: int, group_size: int, sm_count: int
     if f_tiles > MAX_GRID_YZ:
         raise ValueError(f"q * N = {q * N} (row, plane) pairs need {f_tiles} programs of {block_r}; "
                          f"lut_gemm's grid holds at most {MAX_GRID_YZ}")
-    if split_k is None:
-        split_k = -(-sm_count * PROGRAMS_PER_SM // (m_tiles * f_tiles))
-    split_k = min(split_k, chunks, MAX_GRID_YZ)
-    per_split = -(-chunks // split_k)
-    ksplit = -(-chunks // per_split)  # no empty split
+    per_split, ksplit = split_k_steps(chunks, m_tiles * f_tiles, sm_count, split_k)
     plan = {"BLOCK_M": block_m, "BLOCK_R": block_r, "CHUNK": chunk, "WORD_BITS": word_bits,
             "SUM_PLANES": q & (q - 1) == 0, "chunks": chunks, "chunks_per_split": per_split,
             "ksplit": ksplit, "grid": (m_tiles, f_tiles, ksplit)}

@@ -30,26 +30,12 @@ from kernels.kv_quant import (
 )
 from kernels.testing import DEVICES, one_torch_thread  # noqa: F401  (autouse fixture)
 
-#: (B, H, T past, D, K bits, V bits, group, smoothing, current token, num_splits, q dtype): context
-#: lengths 1 (only the current token, or only one cached token), within a tile, exactly a tile,
-#: non-multiples of the tile over several chunks; head sizes 32, 64, 128; K and V at different widths
-QUANT_CASES = [
-    (1, 2, 0, 64, 4, 4, 64, True, True, None, torch.float32),
-    (2, 1, 1, 32, 4, 4, 32, False, False, None, torch.float32),
-    (1, 2, 1, 128, 2, 2, 128, True, True, None, torch.float32),
-    (2, 2, 37, 32, 8, 8, 16, True, True, None, torch.float32),
-    (1, 3, 100, 64, 4, 2, 32, True, True, 3, torch.float32),
-    (1, 2, 257, 128, 4, 4, 64, True, True, None, torch.bfloat16),
-    (2, 2, 64, 64, 2, 2, 64, False, False, 1, torch.float16),
-    (1, 2, 130, 32, 4, 4, 8, False, True, 2, torch.float32),
-]
-#: (B, H, T, D, dtype, current token, num_splits): the dense (unquantised) mode
-DENSE_CASES = [
-    (1, 2, 1, 32, torch.float32, False, None),
-    (2, 1, 0, 128, torch.bfloat16, True, None),
-    (1, 2, 150, 64, torch.float16, True, None),
-    (1, 2, 300, 128, torch.bfloat16, False, 2),
-]
+# The cases live in the benchmark module, whose sm90_launches() compiles every GPU launch of them:
+# context lengths 1 (only the current token, or only one cached token), within a tile, exactly a
+# tile, non-multiples of the tile over several chunks; head sizes 32, 64, 128; K and V at different
+# widths; and the dense (unquantised) mode
+from bench.test_bench_decode_attention import TEST_DENSE_CASES as DENSE_CASES  # noqa: E402
+from bench.test_bench_decode_attention import TEST_QUANT_CASES as QUANT_CASES  # noqa: E402
 
 
 def _kv(B, H, T, D, seed, outliers=True):
