@@ -59,5 +59,6 @@ ENGINES = [
                       note="IS array H x W"),
         event_energy=_energy,
         priced=lambda s: [Priced(f"is_{s.rows}x{s.cols}", _config(s.rows, s.cols))],
+        tables=dict.fromkeys(["memory"]),
     ),
 ]

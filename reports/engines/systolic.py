@@ -104,14 +104,15 @@ OPT1_WS = ("TPE OPT1 PE: partial sums travel down the columns as (sum, carry) pa
 
 ENGINES = [
     _engine("os", "os", "mac_pe", f"INT8 x INT8 -> INT32 {LONG['os']} systolic array, baseline MAC PE",
-            tables=dict.fromkeys(["lowbit"])),
-    _engine("ws", "ws", "ws_mac_pe", f"INT8 x INT8 -> INT32 {LONG['ws']} systolic array, baseline MAC PE"),
+            tables=dict.fromkeys(["lowbit", "memory"])),
+    _engine("ws", "ws", "ws_mac_pe", f"INT8 x INT8 -> INT32 {LONG['ws']} systolic array, baseline MAC PE",
+            tables=dict.fromkeys(["memory"])),
     _engine("os_csa", "os", "booth_csa_pe", f"INT8 x INT8 -> INT32 {LONG['os']} systolic array, {OPT1_OS}",
             pe="booth_csa"),
     _engine("ws_csa", "ws", "ws_csa_pe", f"INT8 x INT8 -> INT32 {LONG['ws']} systolic array, {OPT1_WS}",
             pe="booth_csa"),
 ] + [
     _engine(f"os_w{bits}a8", "os", "mac_pe", f"INT8 x INT{bits} -> INT32 output-stationary systolic array "
-            "(weight-only low-bit)", b_bits=bits, tables=dict.fromkeys(["lowbit"]))
+            "(weight-only low-bit)", b_bits=bits, tables=dict.fromkeys(["lowbit", "memory"]))
     for bits in (4, 2)
 ]

@@ -21,7 +21,23 @@ from reports import memory as memcost
 from sim.networks import bert_base, llama7b_decoder, minilm, resnet18
 from sim.topology import ArchConfig
 
-ENGINES = ("os", "ws", "is", "os_w4a8", "os_w2a8")
+#: the engines of the section's table and roofline: those whose records join the "memory" table
+#: (reports/engine.py ``tables``), in this order (the INT8 arrays first,
+#: then the others in the registry's order)
+ORDER_HINT = ("os", "ws", "is")
+
+
+def memory_engines() -> tuple[str, ...]:
+    from reports.registry import engines
+
+    found = engines(table="memory", sized=True)
+    if not found:
+        raise RuntimeError("no engine joins the 'memory' table (reports/engine.py ``tables``)")
+    missing = [n for n, e in found.items() if e.estimate is None]
+    if missing:
+        raise RuntimeError(f"engines {', '.join(missing)} join the 'memory' table but have no data-free estimate")
+    # a stable sort: the hinted ones first, the rest in the registry's order
+    return tuple(sorted(found, key=lambda n: ORDER_HINT.index(n) if n in ORDER_HINT else len(ORDER_HINT)))
 
 
 def networks(quick: bool = False) -> dict[str, list]:
@@ -39,7 +55,7 @@ def memory_table(size: int = 16, quick: bool = False, progress=print) -> pd.Data
     mem = memcost.REPORT_MEMORY
     arch = ArchConfig(size, size, "os")
     rows = []
-    for name in ENGINES:
+    for name in memory_engines():
         e = get_engine(name)
         cfg = e.sizing.config(arch)
         table = e.energy_table(cfg)
