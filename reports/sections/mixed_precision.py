@@ -54,7 +54,6 @@ relative errors (quant_table's column); ``engine_energy_uj``, ``engine_latency_u
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -87,49 +86,25 @@ class EngineCost:
     up to an engine width); ``of(shapes, bits_per_layer)``: a whole layer-wise configuration."""
 
     def __init__(self, tokens: int = TOKENS, quick: bool = False, mapping: str = "edp", progress=print):
-        from reports import synth
-        from reports.build import priced_engines
-        from reports.engine import Sizes
+        from reports.quant_cost import QuantCost
 
-        if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
-            raise ValueError(f"tokens must be a positive integer, got {tokens!r}")
+        self._qc = QuantCost(tokens, quick, mapping, progress)  # the scale-and-grid engines' prices
         self.tokens, self.mapping = tokens, mapping
-        sizes = Sizes.quick(4, 4) if quick else Sizes(16, 16)
-        self.specs, self.clock_mhz = {}, {}
-        for spec in priced_engines(sizes, table="lowbit"):
-            b = getattr(spec.config, "b_bits", None)
-            if b is None or b in self.specs:
-                continue
-            self.specs[b] = spec
-            self.clock_mhz[b] = synth.synthesize(spec.array.files(), spec.array.top, spec.array.params,
-                                                 progress=progress).est_clock_mhz
-        self.widths = tuple(sorted(self.specs))
-        if not self.widths:
-            raise RuntimeError("no engine of the 'lowbit' table has a weight width (b_bits)")
+        self.specs = self._qc.grid
+        self.clock_mhz = {b: self._qc.clock_mhz(spec) for b, spec in self.specs.items()}
+        self.widths = tuple(self.specs)
 
     def width(self, bits: int) -> int:
         """The narrowest engine width holding ``bits``."""
-        for w in self.widths:
-            if w >= bits:
-                return w
-        raise ValueError(f"no engine holds {bits}-bit weights (engine widths {self.widths})")
+        return self._qc.grid_width(bits)
 
     def names(self) -> dict[int, str]:
         return {b: s.name for b, s in self.specs.items()}
 
-    @functools.lru_cache(maxsize=None)
     def gemm(self, n: int, k: int, width: int) -> tuple[float, float]:
         """(energy uJ, latency us) of one M=tokens x n x k GEMM on the engine of ``width``."""
-        from reports import cost, memory
-
-        spec, m = self.specs[width], self.tokens
-        est = spec.estimate(m, n, k, spec.config)
-        by = cost.energy_by_component_pj({e: int(v) for e, v in est.events.items()}, spec.event_energy)
-        mem = memory.gemm_memory(spec.estimate, spec.config, spec.bits, m, n, k, memory.REPORT_MEMORY,
-                                 mapping=self.mapping, unit=spec.unit)
-        me = memory.memory_energy(mem, memory.REPORT_MEMORY)
-        energy_pj = sum(by.values()) + me.buffers_pj + me.dram_pj
-        return energy_pj / 1e6, mem.total_cycles / self.clock_mhz[width]
+        energy_pj, cycles, _ = self._qc.gemm("grid", width, n, k)
+        return energy_pj / 1e6, cycles / self.clock_mhz[width]
 
     def layer(self, N: int, K: int, group_bits: Sequence[int]) -> tuple[float, float]:
         g = K // len(group_bits)

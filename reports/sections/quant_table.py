@@ -43,7 +43,8 @@ table per 8 activations: a b-bit codebook layer costs the lookups of q = 8 plane
 (kernels.codebook_gemm.count_codebook_ops: ``engine_lookups``). The engine's records price the
 binary-coded format only; none prices a codebook layer yet. Columns ``kernel`` and ``engine``
 say which kernel serves and which engine family prices each row (blank where this table does not
-state it).
+state it); with ``costs`` (reports/quant_cost.py, as the report runs it) ``priced_on`` names the
+engine and ``energy_uj`` / ``latency_us`` give the quantised layers' cost per inference there.
 
 Columns: ``weight_rel_err`` = ||W - W_q||_F / ||W||_F; ``output_rel_err`` = ||X W^T - X W_q^T||_F
 / ||X W^T||_F on that layer's held-out inputs X (from the fp32 model, so each layer is judged
@@ -98,7 +99,8 @@ ALL_METHODS = METHODS + CODEBOOK_METHODS
 DEFAULT_METHODS = ALL_METHODS
 #: method -> (the kernel that multiplies by its stored tensors, the engine family that prices it),
 #: "" where this table states none
-SERVED_BY = {"rtn": ("kernels.wonly_gemm", ""), "gptq": ("kernels.wonly_gemm", ""), "owq": ("kernels.wonly_gemm", ""),
+SERVED_BY = {"rtn": ("kernels.wonly_gemm", "systolic"), "gptq": ("kernels.wonly_gemm", "systolic"),
+             "owq": ("kernels.wonly_gemm", "systolic"), "int8": ("", "systolic"),
              "bcq": ("kernels.lut_gemm", "lut"), "bcq_aw": ("kernels.lut_gemm", "lut"),
              "nupes": ("kernels.codebook_gemm", "lut"), "dgms": ("kernels.codebook_gemm", "lut")}
 #: OWQ's weak columns kept in fp16 per layer: 8 is 2.1% of K = 384 and 0.5% of K = 1536
@@ -260,23 +262,26 @@ def _torch_threads(n: int) -> Iterator[None]:
 def quant_table(bits: Sequence[int] = BITS, methods: Sequence[str] = DEFAULT_METHODS, n_sentences: int = 32,
                 group_size: int = 128, *, n_calib_sentences: int = 128, owq_columns: int = OWQ_COLUMNS,
                 gptq_block: int = 128, layers: Sequence[str] | None = None, references: bool = True, seed: int = 0,
-                progress: Callable[[str], None] = print) -> dict[str, pd.DataFrame]:
+                costs=None, progress: Callable[[str], None] = print) -> dict[str, pd.DataFrame]:
     """``{"summary": ..., "layers": ...}`` (module docstring).
 
     ``n_sentences`` held-out sentences are measured on; ``n_calib_sentences`` others calibrate
     (128 give ~2500 tokens, more than ffn_down's K = 1536, so its X^T X has full rank).
     ``layers``: quantise only these projections (default all 36; the rest stay fp32 and count as
     fp16 in ``model_bytes``). ``references``: add the fp32, fp16 and INT8 (per-row) rows.
+    ``costs``: a reports.quant_cost.QuantCost; with it every summary row gains the engine that
+    prices its format (``priced_on``) and the quantised layers' energy (``energy_uj``) and latency
+    (``latency_us``) per inference of ``costs.tokens`` tokens from the memory-aware cost model.
     """
     bits, methods, layers = _check_args(bits, methods, n_sentences, n_calib_sentences, group_size, owq_columns,
                                         gptq_block, layers)
     with _torch_threads(1):
         return _quant_table(bits, methods, n_sentences, group_size, n_calib_sentences, owq_columns, gptq_block,
-                            layers, references, seed, progress)
+                            layers, references, seed, costs, progress)
 
 
 def _quant_table(bits, methods, n_sentences, group_size, n_calib_sentences, owq_columns, gptq_block, layers,
-                 references, seed, progress) -> dict[str, pd.DataFrame]:
+                 references, seed, costs, progress) -> dict[str, pd.DataFrame]:
     t_start = time.perf_counter()
     model = load_minilm()
     tokenizer = load_tokenizer()
@@ -341,6 +346,12 @@ def _quant_table(bits, methods, n_sentences, group_size, n_calib_sentences, owq_
                 "cos_mean": float(cos.mean()), "cos_min": float(cos.min()), "quantise_s": t_quant,
                 "kernel": SERVED_BY.get(method, ("", ""))[0], "engine": SERVED_BY.get(method, ("", ""))[1],
             })
+            if costs is not None:
+                price = costs.price(method, b, [tuple(originals[n].shape) for n in names],
+                                    extra_columns=owq_columns if method == "owq" else 0,
+                                    codebook_bits_per_weight=8 * stored / quantised_weights)
+                summary_rows[-1].update(priced_on=price.engine, energy_uj=price.energy_uj,
+                                        latency_us=price.latency_us)
             progress(f"quant table: {method:>6} {b:>2}-bit  {8 * stored / quantised_weights:5.2f} bits/weight  "
                      f"output err {summary_rows[-1]['output_rel_err_mean']:.4f}  cos {float(cos.mean()):.5f}  "
                      f"({t_quant:.1f} s)")
@@ -389,7 +400,10 @@ def report_sections(progress=print, n_sentences: int = 32, quick: bool = False) 
     n_calib = 8 if quick else 128
     n_sentences = 4 if quick else n_sentences
     extra = {"bits": (4,), "layers": ["blocks.0.q", "blocks.0.ffn_up"]} if quick else {}
-    t = quant_table(n_sentences=n_sentences, n_calib_sentences=n_calib, progress=progress, **extra)
+    from reports.quant_cost import QuantCost
+
+    costs = QuantCost(quick=quick, progress=progress)
+    t = quant_table(n_sentences=n_sentences, n_calib_sentences=n_calib, progress=progress, costs=costs, **extra)
     note = (f"Every Linear of all-MiniLM-L6-v2 quantised (weights only, group 128; OWQ keeps {OWQ_COLUMNS} fp16 "
             f"columns per layer; bcq = binary coding with q = bits planes, bcq_aw its activation-aware form; "
             f"nupes = NUPES power-exponent levels, trained on the calibration output error, fp16 scale per group; "
@@ -398,7 +412,11 @@ def report_sections(progress=print, n_sentences: int = 32, quick: bool = False) 
             "and output error over the 36 layers, sentence-embedding cosine to the fp32 model, and bytes "
             "(stored tensors; model_bytes counts embeddings and the rest at fp16). kernel / engine: what multiplies "
             "by the stored format and which engine family prices it (codebook methods: kernels.codebook_gemm, one "
-            "2^bits-entry table lookup per weight, priced on the LUT engine). Per layer: quant_table_layers.csv.")
+            "2^bits-entry table lookup per weight, priced on the LUT engine). priced_on / energy_uj / latency_us: "
+            f"the quantised layers' energy and latency per inference of {costs.tokens} tokens on that engine at "
+            f"{costs.sizes.rows}x{costs.sizes.cols}, memory included (reports/quant_cost.py: weight-only formats on "
+            "the A8 engines, 3-bit weights on the 4-bit engine, codebooks as two 4-plane passes of the LUT array, "
+            "fp32/fp16 on the FP16 baseline, energy only). Per layer: quant_table_layers.csv.")
     return [
         ReportSection("Weight quantisers on a real model", "quant_table_summary.csv", t["summary"], note,
                       figure=_figure(t["summary"]),
