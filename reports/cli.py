@@ -366,11 +366,21 @@ def cmd_layers(args) -> int:
         if args.bandwidth is not None:
             base = MemoryConfig(base.ifmap, base.filter, base.ofmap,
                                 Dram(args.bandwidth, args.dram_latency, args.shared_port))
+        if args.buffer_ports is not None:
+            from dataclasses import replace
+
+            port = dict(ports=args.buffer_ports, banks=args.buffer_banks, width_bytes=args.buffer_width)
+            base = MemoryConfig(*(replace(b, **port) for b in (base.ifmap, base.filter, base.ofmap)), base.dram)
         memory = base
+    elif args.buffer_ports is not None:
+        raise ValueError("--buffer-ports needs the memory model: give --bandwidth, or a config with "
+                         "InterfaceBandwidth USER and a Bandwidth")
     how = (f"memory: buffers {memory.ifmap.capacity_bytes // 1024}/{memory.filter.capacity_bytes // 1024}/"
            f"{memory.ofmap.capacity_bytes // 1024} kB, DRAM {memory.dram.bandwidth:g} B/cycle "
            f"({'one shared port' if memory.dram.shared else 'one port per operand'}), latency "
-           f"{memory.dram.latency}, mapping {args.mapping}" if memory else
+           f"{memory.dram.latency}, mapping {args.mapping}"
+           + (f", buffers {memory.ifmap.banks} bank(s) x {memory.ifmap.ports} port(s) x {memory.ifmap.width_bytes} B "
+              "on the array side" if memory.port_limited else "") if memory else
            "no DRAM bandwidth given (config Bandwidth with InterfaceBandwidth USER, or --bandwidth): "
            "operands arrive on time, no stalls")
     print(f"{len(layers)} layers from {args.topology}; engine {engine} sized {arch.array_height}x{arch.array_width} "
@@ -558,6 +568,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="DRAM read latency in cycles (default 0)")
     p.add_argument("--shared-port", action="store_true",
                    help="one DRAM port for all operands (default: one per operand, as SCALE-Sim)")
+    p.add_argument("--buffer-ports", type=_int_in(1, 64, "array-side ports per bank"), default=None,
+                   help="array-side ports of each buffer bank: the engine moves at most banks x ports x width "
+                   "bytes per cycle through each buffer, and a tile that needs more waits (default: no limit)")
+    p.add_argument("--buffer-banks", type=_int_in(1, 1024, "banks per buffer"), default=1,
+                   help="banks of each buffer (with --buffer-ports; default 1)")
+    p.add_argument("--buffer-width", type=_int_in(1, 1024, "bytes per bank word"), default=8,
+                   help="bytes of one bank word (with --buffer-ports; default 8)")
     p.add_argument("--mapping", choices=["latency", "dram", "edp", "scalesim"], default="latency",
                    help="the best tiling and loop order for latency, DRAM bytes or their product, or SCALE-Sim's "
                    "fixed fold order (default latency)")

@@ -181,6 +181,11 @@ class Engine:
     # config -> (m, n, k): the memory model's tiles are multiples of this (e.g. the LUT engines'
     # K tile a multiple of the scale group); None: any size
     tile_granule: Callable[[Any], tuple[int, int, int]] | None = None
+    # (config, estimate result) -> {"ifmap", "filter", "ofmap": bytes the array moves through that
+    # buffer}: what buffers with limited ports (sim.memory.Buffer ``ports``) pace. None: from the
+    # ``sizing.sram_events`` counts (entries of the a / b operands at their widths, ofmap in bytes;
+    # reports.memory.buffer_traffic)
+    buffer_traffic: Callable[[Any, Any], Mapping[str, float]] | None = None
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():

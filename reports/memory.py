@@ -25,8 +25,8 @@ import math
 from dataclasses import dataclass
 
 from reports import tech
-from sim.memory import (OBJECTIVES, MemoryConfig, MemoryResult, OperandBits, best_mapping, scalesim_mapping,
-                        simulate)
+from sim.memory import (OBJECTIVES, MemoryConfig, MemoryResult, OperandBits, best_mapping, port_limited,
+                        scalesim_mapping, simulate)
 
 SRAM_POINTS = (("sram_8kb_read_64bit", 8 * 1024), ("sram_32kb_read_64bit", 32 * 1024),
                ("sram_1mb_read_64bit", 1024 * 1024))
@@ -86,6 +86,27 @@ def tile_unit(engine, cfg, unit: tuple[int, int, int]) -> tuple[int, int, int]:
     return tuple(max(u, g) for u, g in zip(unit, engine.tile_granule(cfg)))
 
 
+def buffer_traffic(engine, cfg, bits: OperandBits | None = None):
+    """``(tm, tn, tk) -> {"ifmap", "filter", "ofmap": bytes}`` the engine moves through its buffers'
+    array side on one tile (its record's ``buffer_traffic``, else its ``sizing.sram_events``:
+    a-operand and b-operand entries at ``bits.a`` / ``bits.w`` bits, the ofmap event in bytes)."""
+    if engine.buffer_traffic is None and engine.sizing is None:
+        raise ValueError(f"engine {engine.name!r} does not state its buffer traffic (no sizing.sram_events or "
+                         "buffer_traffic in its record), so buffers with limited ports cannot pace it; "
+                         "leave Buffer.ports unset")
+    bits = bits or operand_bits(engine, cfg)
+
+    def traffic(tm: int, tn: int, tk: int) -> dict[str, float]:
+        est = engine.estimate_gemm(tm, tn, tk, cfg)
+        if engine.buffer_traffic is not None:
+            return dict(engine.buffer_traffic(cfg, est))
+        a_ev, b_ev, out_ev = engine.sizing.sram_events
+        ev = est.events
+        return {"ifmap": ev.get(a_ev, 0) * bits.a / 8, "filter": ev.get(b_ev, 0) * bits.w / 8,
+                "ofmap": ev.get(out_ev, 0) if out_ev else 0}
+    return traffic
+
+
 def layer_memory(engine, cfg, m: int, n: int, k: int, mem: MemoryConfig, mapping: str = "latency",
                  unit: tuple[int, int, int] = (16, 16, 16), dataflow: str | None = None,
                  bits: OperandBits | None = None) -> MemoryResult:
@@ -93,15 +114,20 @@ def layer_memory(engine, cfg, m: int, n: int, k: int, mem: MemoryConfig, mapping
 
     ``mapping``: "latency", "dram" or "edp" (the best legal mapping for that objective, tiles in
     multiples of ``unit``) or "scalesim" (SCALE-Sim's fold order for ``dataflow``, unit =
-    (rows, cols, -))."""
-    return gemm_memory(engine.estimate_gemm, cfg, bits or operand_bits(engine, cfg), m, n, k, mem, mapping,
-                       tile_unit(engine, cfg, unit), dataflow)
+    (rows, cols, -)). Buffers with limited ports (``Buffer.ports``) pace each tile by the
+    engine's buffer traffic (:func:`buffer_traffic`)."""
+    bits = bits or operand_bits(engine, cfg)
+    traffic = buffer_traffic(engine, cfg, bits) if mem.port_limited else None
+    return gemm_memory(engine.estimate_gemm, cfg, bits, m, n, k, mem, mapping, tile_unit(engine, cfg, unit),
+                       dataflow, traffic=traffic)
 
 
 def gemm_memory(estimate, cfg, bits: OperandBits, m: int, n: int, k: int, mem: MemoryConfig,
                 mapping: str = "latency", unit: tuple[int, int, int] = (16, 16, 16),
-                dataflow: str | None = None) -> MemoryResult:
-    """:func:`layer_memory` for any data-free estimate ``estimate(m, n, k, cfg) -> .cycles``."""
+                dataflow: str | None = None, traffic=None) -> MemoryResult:
+    """:func:`layer_memory` for any data-free estimate ``estimate(m, n, k, cfg) -> .cycles``;
+    ``traffic``: the engine's buffer bytes per tile (:func:`buffer_traffic`), needed when a buffer
+    has limited ports."""
     if mapping not in MAPPINGS:
         raise ValueError(f"mapping must be one of {', '.join(MAPPINGS)}, got {mapping!r}")
     try:
@@ -109,6 +135,11 @@ def gemm_memory(estimate, cfg, bits: OperandBits, m: int, n: int, k: int, mem: M
         tile_cycles = functools.lru_cache(maxsize=None)(functools.partial(_tile_cycles, estimate, cfg))
     except TypeError:  # an unhashable config: cache within this layer only
         tile_cycles = functools.lru_cache(maxsize=None)(lambda tm, tn, tk: int(estimate(tm, tn, tk, cfg).cycles))
+    if mem.port_limited:
+        if traffic is None:
+            raise ValueError("buffers with limited ports (Buffer.ports) need the engine's buffer traffic per tile "
+                             "(reports.memory.buffer_traffic)")
+        tile_cycles = port_limited(tile_cycles, traffic, mem)
 
     if mapping == "scalesim":
         if dataflow is None:

@@ -35,6 +35,13 @@ takes ceil(b / bandwidth) cycles, a read burst latency + ceil(b / bandwidth) (wi
 operand, :class:`Dram` ``shared=False``, the slowest port's bursts). Single buffered (any buffer
 holding one tile): nothing overlaps; each step reads, computes, then writes.
 
+Buffer ports (optional, :class:`Buffer` ``ports``): with them, each buffer moves at most banks x
+ports x width bytes per cycle to and from the engine, and a tile's compute cycles become
+max(the engine's, its buffer traffic / that rate) (:func:`port_limited`; the traffic per tile is
+the engine's own buffer events, reports.memory.buffer_traffic). Unset, the engine's cycle model
+alone sets the tile's time, as the RTL tile controllers (whose buffers read a whole operand
+vector per cycle) do; the RTL has no port-limited form.
+
 Stall cycles = total - compute cycles (SCALE-Sim's meaning). ``bound`` is the roofline's verdict:
 memory when the DRAM port is busy longer than the engine computes.
 
@@ -51,6 +58,7 @@ import functools
 import itertools
 import math
 from collections.abc import Callable, Iterable
+from collections.abc import Mapping as Mapping_
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -90,23 +98,38 @@ def tile_bytes(elements: int, bits: int) -> int:
 @dataclass(frozen=True)
 class Buffer:
     """One operand's on-chip buffer: capacity in bytes; double buffered (two tiles) or not; its
-    read/write port width in bytes (for access counts) and banks (reported, for area)."""
+    banks, each ``width_bytes`` wide; and ``ports``, the array-side ports of each bank.
+
+    ``ports=None`` (the default) puts no limit on how fast the engine reads (or, for the ofmap,
+    writes) the buffer: the engine's own cycle model sets the tile's time. With ``ports`` set, the
+    array side moves at most ``banks x ports x width_bytes`` bytes per cycle, and a tile whose
+    engine traffic needs more cycles than its compute takes that long (:func:`port_limited`).
+    Fills and drains from DRAM use a port of their own on the other side (a 1R1W memory, as the
+    RTL tile controllers' buffers), so they do not take array-side ports."""
 
     capacity_bytes: int
     double_buffered: bool = True
     width_bytes: int = 8
     banks: int = 1
+    ports: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.capacity_bytes, (int, np.integer)) or self.capacity_bytes < 1:
             raise ValueError(f"buffer capacity_bytes must be a positive integer, got {self.capacity_bytes!r}")
-        if self.width_bytes < 1 or self.banks < 1:
-            raise ValueError(f"buffer width_bytes and banks must be >= 1, got {self.width_bytes}, {self.banks}")
+        for name in ("width_bytes", "banks") + (("ports",) if self.ports is not None else ()):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"buffer {name} must be a positive integer, got {v!r}")
 
     @property
     def tile_capacity(self) -> int:
         """Bytes one tile may take."""
         return self.capacity_bytes // (2 if self.double_buffered else 1)
+
+    @property
+    def array_bytes_per_cycle(self) -> float:
+        """Bytes the engine may move through this buffer's array side per cycle (inf: no limit)."""
+        return math.inf if self.ports is None else self.banks * self.ports * self.width_bytes
 
 
 @dataclass(frozen=True)
@@ -147,6 +170,11 @@ class MemoryConfig:
     @property
     def double_buffered(self) -> bool:
         return all(getattr(self, op).double_buffered for op in OPERANDS)
+
+    @property
+    def port_limited(self) -> bool:
+        """Whether any buffer limits the engine's array-side bytes per cycle (``Buffer.ports``)."""
+        return any(getattr(self, op).ports is not None for op in OPERANDS)
 
 
 @dataclass(frozen=True)
@@ -365,6 +393,25 @@ def simulate(m: int, n: int, k: int, tile_cycles: Callable[[int, int, int], int]
         fills={op: int((here["new"][op] * weight).sum()) for op in OPERANDS},
         dram_write_elements=int((here["write_elems"] * weight).sum()),
     )
+
+
+def port_limited(tile_cycles: Callable[[int, int, int], int],
+                 traffic: Callable[[int, int, int], Mapping_[str, float]], mem: MemoryConfig) -> Callable[[int, int, int], int]:
+    """Tile compute cycles with the buffers' array-side ports: a tile takes
+    max(the engine's cycles, ceil(bytes the engine moves through each buffer / that buffer's
+    ``array_bytes_per_cycle``)). ``traffic(tm, tn, tk)`` gives those bytes per operand ("ifmap",
+    "filter", "ofmap"): the engine's own buffer events on the tile's GEMM. First order: the
+    accesses are assumed spread evenly over the tile (no bank conflicts beyond the total rate)."""
+    rates = {op: getattr(mem, op).array_bytes_per_cycle for op in OPERANDS}
+
+    @functools.lru_cache(maxsize=None)
+    def cycles(tm: int, tn: int, tk: int) -> int:
+        moved = traffic(tm, tn, tk)
+        need = max((math.ceil(moved.get(op, 0) / rate) for op, rate in rates.items() if math.isfinite(rate)),
+                   default=0)
+        return max(int(tile_cycles(tm, tn, tk)), need)
+
+    return cycles
 
 
 def _dim_candidates(size: int, unit: int) -> list[int]:

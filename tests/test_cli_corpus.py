@@ -383,6 +383,13 @@ CASES = [
          "cycles in 0..1000000, got -5"),
     case("layers-latency-huge", L + " --dram-latency 10000000000", "argument --dram-latency", "in 0..1000000"),
     case("layers-latency-word", L + " --dram-latency soon", "argument --dram-latency", "'soon'"),
+    case("layers-buffer-ports-zero", L + " --buffer-ports 0", "argument --buffer-ports: expected array-side ports "
+         "per bank in 1..64, got 0"),
+    case("layers-buffer-ports-word", L + " --buffer-ports two", "argument --buffer-ports", "'two'"),
+    case("layers-buffer-banks-zero", L + " --buffer-ports 1 --buffer-banks 0", "argument --buffer-banks: expected "
+         "banks per buffer in 1..1024, got 0"),
+    case("layers-buffer-width-huge", L + " --buffer-ports 1 --buffer-width 4096", "argument --buffer-width",
+         "in 1..1024, got 4096"),
     case("layers-engine-unsized", L + " --engine lut", "argument --engine: invalid choice: 'lut'"),
     case("layers-mapping-unknown", L + " --mapping fastest", "argument --mapping: invalid choice: 'fastest'"),
     case("layers-dram-energy-unknown", L + " --dram-energy free", "argument --dram-energy: invalid choice: 'free'"),

@@ -1,5 +1,6 @@
 """SCALE-Sim inputs: topology CSVs (convolution and M,N,K forms), .cfg files, the layer table."""
 
+import pandas as pd
 import pytest
 
 from reports import memory as memcost
@@ -227,6 +228,39 @@ def test_cli_layers_reads_the_bandwidth_and_refuses_bad_input(tmp_path, capsys):
     assert main(["layers", "--topology", str(topo), "--config", str(tiny)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("bitweight layers: error: filter buffer of 1024 bytes is smaller than one tile") and "at least" in err
+
+
+def test_cli_layers_buffer_ports_slow_a_starved_array(tmp_path, capsys):
+    topo = write(tmp_path, "g.csv", GEMM)
+    cfg = write(tmp_path, "m.cfg", MEM_CFG)
+    base = ["layers", "--topology", str(topo), "--config", str(cfg), "--mapping", "dram"]
+
+    def compute_cycles(extra):
+        out = tmp_path / "out.csv"
+        assert main(base + extra + ["--out", str(out)]) == 0
+        text = capsys.readouterr().out
+        return int(pd.read_csv(out)["Compute Cycles"].iloc[:-1].sum()), text
+
+    free, _ = compute_cycles([])
+    starved, text = compute_cycles(["--buffer-ports", "1", "--buffer-width", "1"])
+    assert "buffers 1 bank(s) x 1 port(s) x 1 B on the array side" in text
+    assert starved > free  # one byte per cycle cannot feed the array's edge
+    wide, _ = compute_cycles(["--buffer-ports", "4", "--buffer-banks", "8", "--buffer-width", "8"])
+    assert wide == free  # 256 B per cycle: the engine's own cycles again
+    with pytest.raises(SystemExit) as exc:  # argparse's own usage error
+        main(base + ["--buffer-ports", "0"])
+    assert exc.value.code == 2
+    assert "--buffer-ports: expected array-side ports per bank in 1..64, got 0" in capsys.readouterr().err
+    no_mem = write(tmp_path, "n.cfg", MEM_CFG.replace("InterfaceBandwidth: USER", "InterfaceBandwidth: CALC"))
+    assert main(["layers", "--topology", str(topo), "--config", str(no_mem), "--buffer-ports", "1"]) == 2
+    assert "--buffer-ports needs the memory model" in capsys.readouterr().err
+
+
+def test_an_engine_without_buffer_events_refuses_ports():
+    from reports.registry import get_engine
+
+    with pytest.raises(ValueError, match=r"^engine 'lut' does not state its buffer traffic"):
+        memcost.buffer_traffic(get_engine("lut"), None)
 
 
 def test_buffer_and_dram_prices_follow_their_sources():

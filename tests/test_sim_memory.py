@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from sim.memory import (Buffer, Dram, Mapping, MemoryConfig, OperandBits, best_mapping, bounds, candidates,
-                        scalesim_mapping, simulate)
+                        port_limited, scalesim_mapping, simulate)
 from sim.systolic import SystolicConfig, estimate_gemm
 
 BITS = OperandBits()
@@ -132,6 +132,8 @@ def test_tile_larger_than_its_buffer_names_the_operand_and_size():
     (lambda: Dram(float("inf")), r"DRAM bandwidth must be a positive number"),
     (lambda: Dram(4, latency=-1), r"^DRAM latency must be a non-negative integer of cycles, got -1$"),
     (lambda: Buffer(0), r"^buffer capacity_bytes must be a positive integer, got 0$"),
+    (lambda: Buffer(64, ports=0), r"^buffer ports must be a positive integer, got 0$"),
+    (lambda: Buffer(64, banks=2.5), r"^buffer banks must be a positive integer, got 2.5$"),
     (lambda: Mapping("mnm", 1, 1, 1), r"^mapping order must be a permutation of 'mnk'"),
     (lambda: Mapping("mnk", 0, 1, 1), r"^mapping tm must be a positive integer, got 0$"),
     (lambda: OperandBits(w=0), r"^OperandBits.w must be a number of bits in 1..64, got 0$"),
@@ -151,3 +153,22 @@ def test_candidates_cover_every_order_and_fit():
     assert {mp.order for mp in cands} == {"".join(p) for p in itertools.permutations("mnk")}
     for mp in cands:
         simulate(40, 24, 64, const(1), BITS, mem, mp)  # check_fits passes
+
+
+def test_ports_pace_a_tile_by_the_bytes_the_engine_moves():
+    mem = MemoryConfig(*(Buffer(1 << 16, width_bytes=2, banks=2, ports=1) for _ in range(3)), Dram(8))
+    assert mem.port_limited and mem.ifmap.array_bytes_per_cycle == 4
+    assert not MemoryConfig.uniform().port_limited and MemoryConfig.uniform().ifmap.array_bytes_per_cycle == float("inf")
+    calls = []
+
+    def traffic(tm, tn, tk):
+        calls.append((tm, tn, tk))
+        return {"ifmap": tm * tk, "filter": 2 * tk * tn + 1, "ofmap": 4 * tm * tn}
+
+    paced = port_limited(const(10), traffic, mem)
+    assert paced(2, 2, 2) == 10  # 4, 9 and 16 bytes at 4 per cycle: 1, 3, 4 cycles, under the compute's 10
+    assert paced(4, 4, 4) == 16  # the ofmap's 64 B at 4 B per cycle outlasts the compute
+    assert paced(8, 8, 8) == 64  # ofmap 256 B / 4 B per cycle; filter 129 B -> 33 cycles; compute 10
+    assert paced(8, 8, 8) == 64 and calls.count((8, 8, 8)) == 1  # cached per tile
+    one = MemoryConfig(Buffer(1 << 16, width_bytes=1, ports=1), Buffer(1 << 16), Buffer(1 << 16), Dram(8))
+    assert port_limited(const(10), traffic, one)(8, 8, 8) == 64  # only the ifmap's 64 B at 1 B per cycle
