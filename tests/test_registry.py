@@ -60,3 +60,15 @@ def test_record_checks_its_fields():
     with pytest.raises(ValueError, match="engine stripes has no data-free estimate"):
         ENGINES["stripes"].estimate_gemm(1, 1, 1, None)
     assert engine_mod.Sizes.quick().tree == (4, 2)
+
+
+def test_the_readme_counts_the_registered_engines():
+    import re
+    from pathlib import Path
+
+    from reports.registry import ENGINES, FAMILIES
+
+    text = " ".join((Path(__file__).parent.parent / "README.md").read_text().split())
+    m = re.search(r"\((\d+) engines in (\d+) families", text)
+    assert m, "README.md no longer says how many engines and families there are"
+    assert (int(m.group(1)), int(m.group(2))) == (len(ENGINES), len(FAMILIES))
