@@ -90,6 +90,8 @@ from kernels.lowbit_format import BITS as LAYER_BITS
 from kernels.lowbit_format import is_int, pack_codes, packed_words
 
 __all__ = [
+    "mixed_gemm",
+    "mixed_gemm_tolerance",
     "DEPTHS",
     "LAYER_BITS",
     "AmqPoint",
@@ -305,6 +307,56 @@ def quantize_groups(weight: torch.Tensor, group_bits, group_size: int, *, depth_
     if depth_map:
         stored["group_bits"] = group_bits.to(torch.uint8)
     return deq, stored
+
+
+def mixed_gemm(x: torch.Tensor, stored: Mapping[str, torch.Tensor], group_size: int) -> torch.Tensor:
+    """y = x W^T (M, N) float32 for a layer stored by :func:`quantize_groups`: one
+    kernels.wonly_gemm call per depth on that depth's columns of ``x`` (gathered by the layer's
+    ``group_bits``), the parts summed in float32 in increasing depth (the engines price such a
+    layer the same way: one GEMM per depth). Depths 2, 3 and 4 only: the W-only kernel has no
+    8-bit packed format, so a layer holding an 8-bit group is refused, not run another way."""
+    from kernels.wonly_gemm import wonly_gemm
+
+    parts = _depth_parts(x, stored, group_size)
+    y = None
+    for b, cols in parts:
+        part = wonly_gemm(x[:, cols].contiguous(), stored[f"w{b}.qweight"], stored[f"w{b}.scales"],
+                          stored[f"w{b}.zeros"], b, group_size, out_dtype=torch.float32)
+        y = part if y is None else y + part
+    return y
+
+
+def mixed_gemm_tolerance(x: torch.Tensor, stored: Mapping[str, torch.Tensor], group_size: int) -> torch.Tensor:
+    """Elementwise bound on |mixed_gemm - x W_q^T in float64|: each part's kernels.wonly_gemm
+    bound (``wonly_tolerance``) plus one float32 rounding of the running sum per added part."""
+    from kernels.wonly_gemm import wonly_gemm_reference, wonly_tolerance
+
+    parts = _depth_parts(x, stored, group_size)
+    bound, mag = 0.0, 0.0
+    for b, cols in parts:
+        args = (x[:, cols].contiguous(), stored[f"w{b}.qweight"], stored[f"w{b}.scales"], stored[f"w{b}.zeros"], b,
+                group_size)
+        bound = bound + wonly_tolerance(*args, out_dtype=torch.float32)
+        mag = mag + wonly_gemm_reference(*args).double().abs()
+    return bound + (len(parts) - 1) * 2.0**-24 * mag
+
+
+def _depth_parts(x, stored, group_size) -> list[tuple[int, torch.Tensor]]:
+    gb = stored.get("group_bits") if isinstance(stored, Mapping) else None
+    if gb is None:
+        raise ValueError("stored must hold the layer's group_bits (quantize_groups(..., depth_map=True))")
+    if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.shape[1] != gb.numel() * group_size:
+        raise ValueError(f"x must be a 2-D (M, K) tensor with K = {gb.numel()} groups x {group_size} = "
+                         f"{gb.numel() * group_size}, got {getattr(x, 'shape', type(x).__name__)}")
+    depths = sorted({int(b) for b in gb})
+    unserved = [b for b in depths if b not in LAYER_BITS]
+    if unserved:
+        raise ValueError(f"the layer has groups at {unserved} bits: kernels.wonly_gemm serves {LAYER_BITS} bits only")
+    out = []
+    for b in depths:
+        gsel = torch.nonzero(gb.to(torch.int64) == b).flatten()
+        out.append((b, (gsel[:, None] * group_size + torch.arange(group_size)).flatten().to(x.device)))
+    return out
 
 
 # %%

@@ -16,7 +16,7 @@ import torch
 from kernels import lowbit
 from kernels import mixed_precision as mp
 from kernels.lowbit_format import unpack_codes
-from kernels.testing import one_torch_thread  # noqa: F401  (autouse: one torch thread)
+from kernels.testing import DEVICES, one_torch_thread  # noqa: F401  (autouse: one torch thread)
 
 G = 32  # group size of the synthetic layers
 
@@ -427,3 +427,37 @@ def test_report_arguments_are_checked():
         section.mixed_precision_table(n_sentences=0)
     with pytest.raises(ValueError, match="tokens must be a positive integer"):
         section.EngineCost(tokens=0)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("M", [1, 20])  # the GEMV path and the tiled one
+def test_a_mixed_depth_layer_runs_on_the_wonly_kernel(device, M):
+    torch.manual_seed(0)
+    N, K, g = 48, 512, 128
+    w = torch.randn(N, K)
+    deq, stored = mp.quantize_groups(w, [2, 4, 3, 2], g)
+    x = torch.randn(M, K)
+    stored = {k: v.to(device) for k, v in stored.items()}
+    y = mp.mixed_gemm(x.to(device), stored, g).cpu()
+    ref = x.double() @ deq.double().T
+    tol = mp.mixed_gemm_tolerance(x.to(device), stored, g).cpu()
+    assert y.dtype == torch.float32 and y.shape == (M, N)
+    assert ((y.double() - ref).abs() <= tol).all()
+    assert (tol < 1e-4 * ref.abs().max()).all()  # a bound that could catch a wrong group or depth
+    # a group read at the wrong depth is caught
+    swapped = dict(stored, group_bits=stored["group_bits"].flip(0))  # [2, 4, 3, 2] read as [2, 3, 4, 2]
+    bad = mp.mixed_gemm(x.to(device), swapped, g).cpu()
+    assert not ((bad.double() - ref).abs() <= tol).all()
+
+
+def test_mixed_gemm_refuses_what_no_kernel_serves():
+    w = torch.randn(16, 256)
+    _, stored = mp.quantize_groups(w, [8, 4], 128)
+    with pytest.raises(ValueError, match=r"groups at \[8\] bits: kernels.wonly_gemm serves \(2, 3, 4\) bits only"):
+        mp.mixed_gemm(torch.randn(2, 256), stored, 128)
+    _, no_map = mp.quantize_groups(w, [2, 4], 128, depth_map=False)
+    with pytest.raises(ValueError, match=r"stored must hold the layer's group_bits"):
+        mp.mixed_gemm(torch.randn(2, 256), no_map, 128)
+    _, ok = mp.quantize_groups(w, [2, 4], 128)
+    with pytest.raises(ValueError, match=r"x must be a 2-D \(M, K\) tensor with K = 2 groups x 128 = 256"):
+        mp.mixed_gemm(torch.randn(2, 128), ok, 128)

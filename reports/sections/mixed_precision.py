@@ -49,7 +49,10 @@ Columns: ``stored_bytes`` (the tensors' ``nbytes``), ``bits_per_weight`` = 8 x t
 ``output_rel_err_total`` = sqrt(sum_l ||X_l E_l^T||^2 / sum_l ||X_l W_l^T||^2) on the held-out
 layer inputs (the summed output error, relative), ``output_rel_err_mean`` the mean of the layers'
 relative errors (quant_table's column); ``engine_energy_uj``, ``engine_latency_us`` per inference;
-``depth_shares``: fraction of weights at each depth.
+``depth_shares``: fraction of weights at each depth; ``kernel``: what multiplies by the stored
+layers (kernels/mixed_precision.py ``mixed_gemm``: one kernels.wonly_gemm call per depth over
+that depth's gathered columns, checked against the float64 product in tests/test_mixed_precision.py;
+a configuration with 8-bit groups has no W-only kernel, and the column says so).
 """
 
 from __future__ import annotations
@@ -237,6 +240,9 @@ def _table(names, n_sentences, n_calib, amq_sentences, amq_samples, amq_iteratio
                "bits_per_weight": 8 * stored / n_weights, **held_out(weights),
                "engine_energy_uj": e, "engine_latency_us": lat,
                "depth_shares": " ".join(f"{b}:{shares[b] / n_weights:.3f}" for b in sorted(shares)),
+               "kernel": ("kernels.mixed_precision.mixed_gemm (kernels.wonly_gemm per depth)"
+                          if set(shares) <= set(mp.LAYER_BITS) else
+                          f"none: {sorted(set(shares) - set(mp.LAYER_BITS))}-bit groups (kernels.wonly_gemm: 2-4 bits)"),
                "seconds": seconds, **(extra or {})}
         rows.append(row)
         progress(f"mixed precision: {method:>8} {target:<22} {row['bits_per_weight']:5.3f} bits/weight  "
