@@ -183,7 +183,8 @@ class GateSim:
             if count:
                 self.toggles[f.name] += int(np.count_nonzero(new != vals[f.q]))
             vals[f.q] = new
-        self.cycles += 1
+        if count:  # clock-pin events are charged for counted clocks only (reset and warm-up clocks are not)
+            self.cycles += 1
         self.settle(count)
 
     def reset_counts(self) -> None:
