@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.bitweight-installed
 
-.PHONY: setup report test bench cosim synth gpu-check gpu-plan sm90 clean iverilog scalesim-env coverage lcov chromium
+.PHONY: setup report test bench cosim synth gpu-check gpu-plan sm90 clean iverilog scalesim-env scalesim-table coverage lcov chromium
 
 setup: $(STAMP) iverilog
 
@@ -49,6 +49,16 @@ report: setup
 
 # every core: workers share the Verilator/Icarus build folders (locked) and the yosys cache (atomic
 # writes); JUnit XML of every test in test-results/junit.xml
+# ResNet-18 and BERT-base through the real SCALE-Sim and our memory model, 32 x 32 OS and WS, 64 kB
+# buffers, USER bandwidth 10: one SCALE-Sim run per layer, each row kept in scalesim-results/ as it
+# ends (a rerun resumes; repeated layers reuse the first). Hours: SCALE-Sim takes up to tens of
+# CPU-minutes per large layer (docs/scalesim.md)
+scalesim-table: setup scalesim-env
+	@for df in os ws; do for net in Resnet18 bert_base; do \
+	  $(PY) -m reports.scalesim_compare --topology tests/data/scalesim/$$net.csv \
+	    --config tests/data/scalesim/compare_32x32_$$df.cfg --by-layer scalesim-results/$$net-$$df \
+	    --out scalesim-results/$$net-$$df.csv || exit 1; done; done
+
 test: setup scalesim-env chromium
 	$(PY) -m pytest -q -n auto --junitxml=test-results/junit.xml
 

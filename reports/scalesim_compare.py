@@ -220,6 +220,55 @@ def compare(topology: Path | str, config: Path | str | ArchConfig, engine: str |
     return out
 
 
+def compare_by_layer(topology: Path | str, config: Path | str | ArchConfig, folder: Path | str,
+                     engine: str | None = None, latency: int = 0, venv: Path | str | None = None,
+                     timeout: float | None = None, progress=print) -> pd.DataFrame:
+    """:func:`compare` one layer at a time, resumable: each layer's row is written to
+    ``folder/<index>_<layer>.csv`` when its SCALE-Sim run ends, and a rerun skips the layers
+    already there. A layer whose fields (everything but its name) repeat an earlier layer's
+    reuses that result (SCALE-Sim and the model are deterministic). SCALE-Sim needs from seconds
+    to over half an hour per layer on large layers (docs/scalesim.md), so a whole network is a
+    job to leave running. Returns every layer's row, in the topology's order."""
+    topology = Path(topology)
+    folder = Path(folder)
+    lines = [ln for ln in topology.read_text().splitlines() if ln.strip()]
+    if len(lines) < 2:
+        raise ValueError(f"{topology}: no layers (a header line and one line per layer expected)")
+    header, rows = lines[0], lines[1:]
+    read_topology(topology)  # every line checked before the first SCALE-Sim run
+    folder.mkdir(parents=True, exist_ok=True)
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"{folder}: the per-layer results folder is not writable")
+    done_by_shape: dict[str, pd.DataFrame] = {}
+    out = []
+    for i, line in enumerate(rows):
+        name = line.split(",")[0].strip()
+        shape = ",".join(f.strip() for f in line.split(",")[1:])
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+        dst = folder / f"{i:03d}_{safe}.csv"
+        if dst.exists():
+            df = pd.read_csv(dst)
+            progress(f"scalesim compare: layer {i + 1}/{len(rows)} {name}: done before ({dst.name})")
+        elif shape in done_by_shape:
+            df = done_by_shape[shape].assign(layer=name, wall_s_scalesim=0.0, wall_s_ours=0.0)
+            df.to_csv(dst, index=False)
+            progress(f"scalesim compare: layer {i + 1}/{len(rows)} {name}: same fields as an earlier layer, reused")
+        else:
+            progress(f"scalesim compare: layer {i + 1}/{len(rows)} {name}: running SCALE-Sim ...")
+            with tempfile.TemporaryDirectory(prefix="bitweight-layer-") as tmp:
+                one = Path(tmp) / topology.name
+                one.write_text(header + "\n" + line + "\n")
+                df = compare(one, config, engine, latency, venv, timeout)
+            df = df.assign(wall_s_scalesim=df.attrs["wall_s_scalesim"], wall_s_ours=df.attrs["wall_s_ours"])
+            partial = dst.with_suffix(".partial")
+            df.to_csv(partial, index=False)
+            partial.replace(dst)
+            progress(f"scalesim compare: layer {i + 1}/{len(rows)} {name}: SCALE-Sim {df.attrs['wall_s_scalesim']:.0f} s")
+        done_by_shape.setdefault(shape, df)
+        out.append(df)
+    return pd.concat(out, ignore_index=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
@@ -228,8 +277,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", required=True, help="SCALE-Sim .cfg with a USER Bandwidth and SRAM sizes")
     p.add_argument("--engine", default=None, help="engine for the tile cycles (default: the config's dataflow)")
     p.add_argument("--out", default=None, help="write the table as CSV")
+    p.add_argument("--by-layer", metavar="FOLDER", default=None,
+                   help="one SCALE-Sim run per layer, each row saved in FOLDER as it ends; a rerun skips the "
+                   "layers already there and repeated layers reuse the first one's result (for whole networks)")
     args = p.parse_args(argv)
-    df = compare(args.topology, args.config, args.engine)
+    if args.by_layer:
+        df = compare_by_layer(args.topology, args.config, args.by_layer, args.engine)
+        df.attrs.update(wall_s_scalesim=float(df.wall_s_scalesim.sum()), wall_s_ours=float(df.wall_s_ours.sum()))
+    else:
+        df = compare(args.topology, args.config, args.engine)
     pd.set_option("display.width", 250)
     print(df.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"wall seconds: SCALE-Sim {df.attrs['wall_s_scalesim']:.2f}, bitweight {df.attrs['wall_s_ours']:.3f}")

@@ -338,3 +338,25 @@ def test_compare_reports_wall_time(runs):
     df = runs["os_big_fast"]
     assert df.attrs["wall_s_scalesim"] > df.attrs["wall_s_ours"] > 0
     assert set(["stall_ratio", "total_ratio", "ifmap_ratio", "filter_ratio", "ofmap_ratio"]) <= set(df.columns)
+
+
+@needs_scalesim
+def test_by_layer_is_resumable_and_reuses_repeated_layers(tmp_path):
+    from reports.scalesim_compare import compare, compare_by_layer
+
+    topo = write(tmp_path, "t.csv", "Layer, M, N, K,\na, 16, 24, 32,\nb, 8, 8, 40,\nc, 16, 24, 32,\n")
+    arch = _arch("os_big_slow")
+    said = []
+    df = compare_by_layer(topo, arch, tmp_path / "rows", progress=said.append)
+    assert list(df.layer) == ["a", "b", "c"]
+    assert sum("running SCALE-Sim" in s for s in said) == 2 and "reused" in said[-1]
+    whole = compare(topo, arch)  # one SCALE-Sim run over all three layers: the same figures
+    cols = ["stall_ours", "stall_ss", "total_ours", "total_ss", "ifmap_read_bytes", "ss_ifmap_reads"]
+    assert (df[cols].to_numpy() == whole[cols].to_numpy()).all()
+    assert sorted(p.name for p in (tmp_path / "rows").iterdir()) == ["000_a.csv", "001_b.csv", "002_c.csv"]
+    said.clear()
+    again = compare_by_layer(topo, arch, tmp_path / "rows", progress=said.append)
+    assert all("done before" in s for s in said) and len(said) == 3
+    assert (again[cols].to_numpy() == df[cols].to_numpy()).all()
+    with pytest.raises(ValueError, match="no layers"):
+        compare_by_layer(write(tmp_path, "e.csv", "Layer, M, N, K,\n"), arch, tmp_path / "rows2")
