@@ -168,7 +168,8 @@ class Engine:
     # -- the comparison tables --
     # the comparison tables it appears in, each with what that table needs of it (or None):
     # "bitserial" -> a function bits -> reports.sections.bitserial_compare.BitSerialPE | None; "lowbit",
-    # "lowbit_planes", "tpe" -> None; "memory" -> None (the memory section's whole-network table and
+    # "lowbit_planes", "tpe" -> None; "quant_planes" -> None (the engine whose priced row prices the
+    # binary-coded quantisation formats, reports/quant_cost.py: its first spec); "memory" -> None (the memory section's whole-network table and
     # roofline, reports/sections/memory.py: engines with a ``sizing`` and a data-free ``estimate``)
     tables: Mapping[str, Any] = field(default_factory=dict)
     # (config, (a, b)): an integer GEMM the model-speed benchmark runs through ``model``, checked

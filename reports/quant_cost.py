@@ -113,10 +113,10 @@ class QuantCost:
     def planes(self, q: int):
         from reports.build import priced_engines
 
-        specs = [s for s in priced_engines(replace(self.sizes, lut_q=q), table="lowbit_planes")
-                 if s.name.endswith("lanes")]
+        specs = priced_engines(replace(self.sizes, lut_q=q), table="quant_planes")
         if not specs:
-            raise RuntimeError("no LUT array engine in the 'lowbit_planes' table")
+            raise RuntimeError("no engine is in the 'quant_planes' table (the sign-plane engine that prices "
+                               "binary-coded formats: reports/engines/lut.py's lut_array)")
         return specs[0]
 
     def clock_mhz(self, spec) -> float:

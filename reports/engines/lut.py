@@ -165,6 +165,6 @@ ENGINES = [
         priced=lambda s: [Priced(f"lut_q{s.lut_q}_{s.lut_lanes}lanes",
                                  LutGemm(_array_config(lanes=s.lut_lanes, double_buffer=False), s.lut_q, s.lut_group),
                                  f"{_fmt(s)}: one table builder shared by {s.lut_lanes} look-up lanes")],
-        tables=dict.fromkeys(["lowbit_planes"]),
+        tables=dict.fromkeys(["lowbit_planes", "quant_planes"]),
     ),
 ]
