@@ -84,6 +84,7 @@ HEADLINE_FIGURES = (
     ("achieved_gb_per_s", "GB/s"),
     ("speedup_vs_scalesim", "x SCALE-Sim"),
     ("pct_of_peak", "% of peak"),
+    ("percent_of_simulator_alone", "% of the simulator alone"),
 )
 
 

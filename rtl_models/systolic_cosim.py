@@ -87,6 +87,8 @@ BINDING = Binding(top=HOST_TOP, bench=HOST_BENCH_MODULE, params=_host_params, co
 PORT_DRIVER_BINDING = dataclasses.replace(BINDING, top=lambda cfg: TOPLEVELS[cfg.dataflow], bench=BENCH_MODULE,
                                           params=_array_params, ports_only=False)
 DRIVERS = {"host": BINDING, "ports": PORT_DRIVER_BINDING}
+# the host under an HDL-only bench, no cocotb (rtl_models/native_host.py): the simulator's own speed
+NATIVE = "native"
 
 
 def run_cosim(a, b, rows: int, cols: int, dataflow: str, sim: str = "icarus", waves: bool = False,
@@ -110,7 +112,9 @@ def run_cosim_batch(workloads, rows: int, cols: int, dataflow: str, sim: str = "
     carry-save PE; in the WS array partial sums travel as (sum, carry) pairs: the Verilog's PE_KIND = 1).
     ``driver``: "host" (the default: the job runs through systolic_host.v, which streams the
     operands from memory images inside the simulator) or "ports" (Python drives the array's ports
-    edge by edge).
+    edge by edge), or "native" (the host under an HDL-only bench with no cocotb and no Python in
+    the simulation, rtl_models/native_host.py: the same checks, the simulator's own speed; no
+    waves).
     """
     for name, value in (("rows", rows), ("cols", cols)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -121,7 +125,27 @@ def run_cosim_batch(workloads, rows: int, cols: int, dataflow: str, sim: str = "
         raise ValueError(f"b_bits must be an integer weight width in 2..{B_BITS}, got {b_bits!r}")
     if pe not in PE_KINDS:
         raise ValueError(f"pe must be one of {tuple(PE_KINDS)}, got {pe!r}")
-    if driver not in DRIVERS:
-        raise ValueError(f"driver must be one of {tuple(DRIVERS)}, got {driver!r}")
+    if driver not in (*DRIVERS, NATIVE):
+        raise ValueError(f"driver must be one of {(*DRIVERS, NATIVE)}, got {driver!r}")
     cfg = SystolicConfig(int(rows), int(cols), dataflow, a_bits=A_BITS, b_bits=int(b_bits), acc_bits=ACC_BITS, pe=pe)
+    if driver == NATIVE:
+        return _native(workloads, cfg, sim, waves, seed, build_root)
     return cosim_batch(DRIVERS[driver], workloads, cfg, sim=sim, seed=seed, waves=waves, build_root=build_root)
+
+
+def _native(workloads, cfg: SystolicConfig, sim: str, waves, seed, build_root) -> list[CosimOutcome]:
+    """driver="native": the same argument checks as cosim_batch, then rtl_models.native_host."""
+    from rtl_models import native_host
+    from rtl_models.cosim import SIMULATORS, CosimError, _check_cases, simulator_missing
+
+    if waves is not False:
+        raise ValueError("waves: the native driver keeps no waveform; use driver='host' (or 'ports') for waves")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    if sim not in SIMULATORS:
+        raise ValueError(f"sim must be one of {SIMULATORS}, got {sim!r}")
+    cases = _check_cases(BINDING, workloads, cfg)
+    reason = simulator_missing(sim)
+    if reason:
+        raise CosimError(reason)
+    return native_host.run_batch(cfg, cases, sim=sim, params=_host_params(cfg, cases), build_root=build_root)

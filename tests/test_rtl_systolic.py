@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from rtl_models.cosim import CosimError, buffer_depth, main as cosim_main, replay
 from rtl_models.systolic_cosim import run_cosim, run_cosim_batch
 from rtl_models.testing import SIMS, broken_rtl, check_gemm_outcome, needs, run_cache
-from sim.systolic import SystolicConfig, simulate_gemm
+from sim.systolic import SystolicConfig, fold_cycles, simulate_gemm
 from sim.workloads import accumulator_stress, edge_workloads
 
 ROWS = COLS = 4
@@ -140,6 +140,69 @@ def test_host_and_port_driver_measure_the_same(sim):
         check_gemm_outcome(h, simulate_gemm(a, b, SystolicConfig(4, 4, "os")), a, b)
         np.testing.assert_array_equal(h.values, p.values)
         assert h.fold_cycles == p.fold_cycles
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("sim", SIMS)
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
+def test_native_driver_measures_what_the_host_measures(sim, dataflow):
+    """The host under the HDL-only bench (no cocotb, rtl_models/native_host.py) and under the
+    cocotb bench: the same C and the same per-fold cycles, both held to the model, on folded
+    workloads with partial tiles and one workload that needs bigger images than the floor."""
+    needs(sim)
+    rng = np.random.default_rng(11)
+    work = [(rng.integers(-128, 128, (m, k), dtype=np.int8), rng.integers(-128, 128, (k, n), dtype=np.int8))
+            for m, n, k in ((5, 7, 9), (4, 4, 1), (3, 2, 40))]
+    native = run_cosim_batch(work, 4, 4, dataflow, sim=sim, driver="native")
+    host = run_cosim_batch(work, 4, 4, dataflow, sim=sim)
+    assert native[0].build_dir.name.startswith(f"native-{sim}-systolic_host-")
+    for nat, h, (a, b) in zip(native, host, work):
+        check_gemm_outcome(nat, simulate_gemm(a, b, SystolicConfig(4, 4, dataflow)), a, b)
+        np.testing.assert_array_equal(nat.values, h.values)
+        assert nat.fold_cycles == h.fold_cycles and nat.cycles == h.cycles
+
+
+@pytest.mark.rtl
+def test_native_driver_reports_a_disagreement_with_a_replay_command(monkeypatch, tmp_path):
+    """A model that expects one cycle more per fold: the native run fails naming the fold, keeps the
+    workload's folder (images and replay.sh) and prints the command that runs it again."""
+    needs("icarus")
+    import rtl_models.benches.systolic_host_bench as bench
+
+    monkeypatch.setattr(bench, "fold_cycles", lambda cfg, t: fold_cycles(cfg, t) + 1)
+    rng = np.random.default_rng(2)
+    a, b = rng.integers(-128, 128, (3, 5), dtype=np.int8), rng.integers(-128, 128, (5, 2), dtype=np.int8)
+    with pytest.raises(CosimError) as info:
+        run_cosim(a, b, 4, 4, "os", sim="icarus", driver="native", build_root=tmp_path)
+    message = str(info.value)
+    assert re.search(r"fold 0 .*: \d+ cycles, model \d+", message)
+    kept = re.search(r"replay: cd (\S+) && ", message)
+    assert kept and (Path(kept.group(1)) / "host_a.hex").exists() and (Path(kept.group(1)) / "replay.sh").exists()
+
+
+@pytest.mark.rtl
+def test_native_driver_stops_a_run_past_its_cycle_limit(monkeypatch, tmp_path):
+    """The HDL-only bench's own limit: with a budget far below the job's cycles the run stops with
+    its timeout line, and the error says so instead of waiting."""
+    needs("icarus")
+    import rtl_models.benches.systolic_host_bench as bench
+
+    monkeypatch.setattr(bench, "_edge_budget", lambda cfg, workloads: -240)  # 4 x -240 + 1000 = 40 cycles
+    a = np.ones((4, 30), np.int8)
+    with pytest.raises(CosimError, match=r"the icarus run timed out(?s:.*)BITWEIGHT-TIMEOUT after 40 cycles"):
+        run_cosim(a, a.T.copy(), 4, 4, "os", sim="icarus", driver="native", build_root=tmp_path)
+
+
+def test_native_driver_refuses_waves_and_bad_arguments():
+    a = np.zeros((2, 2), np.int8)
+    with pytest.raises(ValueError, match="waves: the native driver keeps no waveform"):
+        run_cosim(a, a, 4, 4, "os", driver="native", waves=True)
+    with pytest.raises(ValueError, match="sim must be one of"):
+        run_cosim(a, a, 4, 4, "os", driver="native", sim="xcelium")
+    with pytest.raises(ValueError, match="driver must be one of .*native"):
+        run_cosim(a, a, 4, 4, "os", driver="fast")
+    with pytest.raises(ValueError, match="workload 0: a must be an int8"):
+        run_cosim(a.astype(np.int16), a, 4, 4, "os", driver="native")
 
 
 @pytest.mark.rtl

@@ -80,6 +80,50 @@ def fold_word(row) -> str:
     return f"{word:045x}"
 
 
+def check_outputs(cfg: SystolicConfig, a: np.ndarray, b: np.ndarray, table, folds, ran: int,
+                  tag: str, folder: Path = Path(".")) -> tuple[list[int], np.ndarray, list[str]]:
+    """What the host left in ``folder`` after a workload (host_cyc.hex, host_c.hex) held to
+    sim.systolic: (measured fold cycles, C, disagreements). ``ran``: the folds the host completed
+    (its folds_run). Shared by the cocotb bench and rtl_models.native_host's HDL-only run."""
+    errors = []
+    m, n = a.shape[0], b.shape[1]
+    cyc, _ = read_hex(folder / "host_cyc.hex", 1, 36, signed=False)
+    cyc = cyc[: len(table), 0]
+    measured = [int(x & 0xFFFF_FFFF) for x in cyc[: min(ran + 1, len(table))]]
+    for i, word in enumerate(cyc[: min(ran + 1, len(table))]):
+        flags = int(word) >> 32
+        for bit, what in FLAGS.items():
+            if flags & bit:
+                errors.append(f"{tag} fold {i} {folds[i]}: {what}")
+    c_img, unknown = read_hex(folder / "host_c.hex", cfg.cols, cfg.acc_bits)
+    got = np.zeros((m, n), np.int64)
+    for row, f in zip(table[:ran], folds):
+        if row[3]:
+            base, rows = row[4], row[3]
+            if unknown[base : base + rows].any():
+                errors.append(f"{tag}: output rows {f.m0}..{f.m1 - 1}, columns {f.n0}..{f.n1 - 1} hold x")
+            got[f.m0 : f.m1, f.n0 : f.n1] = c_img[base : base + rows, : f.n1 - f.n0]
+    expect = systolic.simulate_gemm(a, b, cfg)
+    functional.gemm_folds(cfg.dataflow, cfg.rows, cfg.cols, folds)
+    functional.gemm_extreme(cfg.dataflow, expect.c)
+    for i, f in enumerate(folds[: len(measured)]):
+        compare(errors, f"{tag} fold {i} {f}", cycles=measured[i], model_cycles=fold_cycles(cfg, f.t))
+    if ran < len(table):
+        errors.append(f"{tag}: the host stopped after {ran} of {len(table)} folds")
+    compare(errors, tag, got, expect.c, measured, list(expect.fold_cycles))
+    return measured, got, errors
+
+
+def write_images(a_img, b_img, table, cfg: SystolicConfig, folder: Path = Path(".")) -> None:
+    """The host's input images of one workload (host_a.hex, host_b.hex, host_f.hex) in ``folder``,
+    and no stale outputs (host_c.hex, host_cyc.hex) left there."""
+    write_hex(folder / "host_a.hex", a_img, cfg.a_bits)
+    write_hex(folder / "host_b.hex", b_img, cfg.b_bits)
+    (folder / "host_f.hex").write_text("".join(fold_word(row) + "\n" for row in table))
+    for name in ("host_c.hex", "host_cyc.hex"):
+        (folder / name).unlink(missing_ok=True)
+
+
 def host_capacity(cfg: SystolicConfig, workloads) -> dict[str, int]:
     """Words each image of the host built for this job holds (its A_AW, B_AW, C_AW, F_AW)."""
     from rtl_models.systolic_cosim import host_address_bits
@@ -101,7 +145,6 @@ async def gemm_host(dut):
     from cocotb.triggers import FallingEdge, RisingEdge
 
     cfg, workloads = load_job()
-    lanes_c, acc = cfg.cols, cfg.acc_bits
     await clock_and_reset(dut, ("go", "n_a", "n_b", "n_folds", "n_c"), cycles=3)
     errors, results = [], []
     have = host_capacity(cfg, workloads)
@@ -114,11 +157,7 @@ async def gemm_host(dut):
         over = [f"{x.upper()} image {need[x]} words > {have[x]}" for x in need if need[x] > have[x]]
         if over:
             raise AssertionError(f"{tag} does not fit the host build: {', '.join(over)}")
-        write_hex("host_a.hex", a_img, cfg.a_bits)
-        write_hex("host_b.hex", b_img, cfg.b_bits)
-        Path("host_f.hex").write_text("".join(fold_word(row) + "\n" for row in table))
-        for name in ("host_c.hex", "host_cyc.hex"):
-            Path(name).unlink(missing_ok=True)
+        write_images(a_img, b_img, table, cfg)
         await FallingEdge(dut.clk)
         dut.n_a.value, dut.n_b.value, dut.n_folds.value, dut.n_c.value = len(a_img), len(b_img), len(table), c_words
         dut.go.value = 1
@@ -127,29 +166,7 @@ async def gemm_host(dut):
         await RisingEdge(dut.done_h)
         await FallingEdge(dut.clk)
         ran = int(dut.folds_run.value)
-        cyc, _ = read_hex("host_cyc.hex", 1, 36, signed=False)
-        cyc = cyc[: len(table), 0]
-        measured = [int(x & 0xFFFF_FFFF) for x in cyc[: min(ran + 1, len(table))]]
-        for i, word in enumerate(cyc[: min(ran + 1, len(table))]):
-            flags = int(word) >> 32
-            for bit, what in FLAGS.items():
-                if flags & bit:
-                    errors.append(f"{tag} fold {i} {folds[i]}: {what}")
-        c_img, unknown = read_hex("host_c.hex", lanes_c, acc)
-        got = np.zeros((m, n), np.int64)
-        for row, f in zip(table[:ran], folds):
-            if row[3]:
-                base, rows = row[4], row[3]
-                if unknown[base : base + rows].any():
-                    errors.append(f"{tag}: output rows {f.m0}..{f.m1 - 1}, columns {f.n0}..{f.n1 - 1} hold x")
-                got[f.m0 : f.m1, f.n0 : f.n1] = c_img[base : base + rows, : f.n1 - f.n0]
-        expect = systolic.simulate_gemm(a, b, cfg)
-        functional.gemm_folds(cfg.dataflow, cfg.rows, cfg.cols, folds)
-        functional.gemm_extreme(cfg.dataflow, expect.c)
-        for i, f in enumerate(folds[: len(measured)]):
-            compare(errors, f"{tag} fold {i} {f}", cycles=measured[i], model_cycles=fold_cycles(cfg, f.t))
-        if ran < len(table):
-            errors.append(f"{tag}: the host stopped after {ran} of {len(table)} folds")
-        compare(errors, tag, got, expect.c, measured, list(expect.fold_cycles))
+        measured, got, errs = check_outputs(cfg, a, b, table, folds, ran, tag)
+        errors += errs
         results.append(Measured(got, measured))
     finish(results, errors, "sim.systolic")
