@@ -37,11 +37,37 @@ MATH_RATE = {"bf16": H200_BF16_TFLOPS * 1e12, "fp8": H200_FP8_TFLOPS * 1e12, "in
 #: thread instructions an H200 issues per second: 132 SMs x 4 schedulers x 32 lanes x 1.98 GHz boost
 ISSUE_RATE = 132 * 4 * 32 * 1.98e9
 #: The kernels as written, where instruction issue rather than bytes bounds them: thread
-#: instructions per packed weight code (weight-only GEMV) or per packed weight byte and batch row
-#: (LUT), counted in the main loop of their sm_90 SASS as Triton 3.6 compiles them (bench.sm90's
-#: compilations disassembled; 2026-12-06). Recount when those kernels change.
+#: instructions per unit of work, from the main loop of their sm_90 SASS as Triton compiles them at
+#: the benchmark's shapes (bench.sm90 disassembles them: Launch.loop_instructions; one pass of the
+#: loop x 32 threads x warps / the units one pass does, :func:`instructions_per_unit`).
+#: tests/test_sm90_compile.py recounts them and fails, printing the new figures, when a kernel or
+#: Triton changes them. Weight-only GEMV: per packed weight code, keyed (bits, batch); the OWQ
+#: variant uses its bits' figure (its loop differs by under 1%).
 WONLY_INSTR_PER_CODE = {(4, 1): 4.64, (3, 1): 5.02, (2, 1): 4.37, (4, 16): 6.05, (3, 16): 6.23, (2, 16): 6.03}
-LUT_INSTR_PER_BYTE_ROW = 14.0
+#: LUT GEMM: per packed weight byte and batch row (the batch tile: M rounded up to a power of
+#: two), keyed (impl, batch)
+LUT_INSTR_PER_BYTE_ROW = {("lut_fp16", 1): 14.39, ("lut_int8", 1): 13.77,
+                          ("lut_fp16", 16): 15.91, ("lut_int8", 16): 16.56}
+#: codebook GEMM: per code of the step loop (one codebook, group-128 scales), keyed (bits, batch)
+CODEBOOK_INSTR_PER_CODE = {(3, 1): 6.22, (4, 1): 4.86, (3, 16): 9.47, (4, 16): 7.59}
+
+
+def instructions_per_unit(kernel: str, tiles: dict, num_warps: int, loop_instructions: int) -> float:
+    """Thread instructions per unit of work (the constants above) of one compiled kernel: one pass of
+    its main loop, ``loop_instructions`` SASS instructions, run by every thread of the program, over
+    the units that pass does: weight codes (GEMV: C codes per packed unit x BLOCK_U units x BLOCK_N
+    outputs; codebook: BLOCK_N x CHUNK) or packed bytes x batch rows (LUT: BLOCK_R (row, plane)
+    pairs x CHUNK words x WORD_BITS / 8 bytes x BLOCK_M rows)."""
+    if kernel == "wonly_gemv_kernel":
+        bits = tiles["BITS"]
+        units = (96 // bits if bits == 3 else 32 // bits) * tiles["BLOCK_U"] * tiles["BLOCK_N"]
+    elif kernel == "lut_gemm_kernel":
+        units = tiles["BLOCK_R"] * tiles["CHUNK"] * tiles["WORD_BITS"] // 8 * tiles["BLOCK_M"]
+    elif kernel == "codebook_gemm_kernel":
+        units = tiles["BLOCK_N"] * tiles["CHUNK"]
+    else:
+        raise ValueError(f"no unit of work is defined for {kernel!r}")
+    return loop_instructions * 32 * num_warps / units
 
 LAUNCH_FLOOR_S = 4e-6  # a kernel launch's own time: no call is predicted faster
 FLUSH_S = 256 * 2**20 / (H200_COPY_GB_S * 1e9)  # zeroing the flush buffer (a write only: ~half a copy)
@@ -170,8 +196,9 @@ def _lut_gemm(test, p):
     act, scale = (2, 2) if p["impl"] == "lut_fp16" else (1, 4)
     ops = count_lut_ops(M, N, K, Q, GROUP, act_bytes=act, scale_bytes=scale)
     rows = 1 << (M - 1).bit_length()  # the LUT kernel's batch tile: M rounded up to a power of two
+    per_byte_row = LUT_INSTR_PER_BYTE_ROW.get((p["impl"], 1 if M == 1 else 16), 0.0) if M <= 16 else 0.0
     return Roofline(ops.bytes_moved, 2 * M * N * K, "fp32", setup_s=0.6,
-                    instructions=LUT_INSTR_PER_BYTE_ROW * Q * N * K / 8 * rows)
+                    instructions=per_byte_row * Q * N * K / 8 * rows)
 
 
 def _bcq_paths(test, p):
@@ -221,13 +248,10 @@ def _codebook_gemm(test, p):
     if impl == "torch_bf16":
         return _gemm(M, N, K, 2, 2, 2, "bf16", setup_s=0.2)
     # bytes: packed codes + the fp16 codebook + fp16 scales + x + y; math: CUDA-core FMAs at 1 row, the
-    # fp16 tensor cores above (kernels/codebook_gemm.py's two forms); instructions: thread instructions
-    # per code of the step loop as Triton 3.6 compiles it for sm_90 (bench.sm90's compilations
-    # disassembled, one codebook + group-128 scales; 2026-12-06). Recount when the kernel changes.
-    per_code = {(3, 1): 6.22, (4, 1): 4.86, (3, 16): 9.47, (4, 16): 7.59}
+    # fp16 tensor cores above (kernels/codebook_gemm.py's two forms); instructions: CODEBOOK_INSTR_PER_CODE
     bits = int(impl.removeprefix("codebook"))
     return Roofline(bytes_moved(impl, M), 2 * M * N * K, "fp32" if M == 1 else "bf16", setup_s=0.6,
-                    instructions=per_code.get((bits, 1 if M == 1 else 16), 0.0) * N * K)
+                    instructions=CODEBOOK_INSTR_PER_CODE.get((bits, 1 if M == 1 else 16), 0.0) * N * K)
 
 
 ROOFLINES = {"int8_gemm": _int8_gemm, "bitplane": _bitplane, "fp8_gemm": _fp8_gemm, "hadamard": _hadamard,

@@ -17,6 +17,10 @@ every autotuner compiles each configuration its pruning keeps instead of timing 
 compilation (Triton's own cache key) is assembled once more by ``ptxas -v`` for its registers and
 spills; the shared memory is Triton's (what the launch asks for).
 
+For the kernels bench/gpu_plan.py bounds by instruction issue (``LOOP_COUNTED``), each compilation
+reached from a benchmark is also disassembled (ptxas, then nvdisasm) and its main loop's SASS
+instructions per pass recorded (``Launch.loop_instructions``).
+
 ``--warm`` is for the GPU machine: the same compilations fill Triton's on-disk cache, in parallel,
 before anything is timed (a launch on the GPU then finds its kernel compiled: same source, target
 and options give the same cache key). ``tests/test_sm90_compile.py`` runs the whole and fails when a
@@ -50,6 +54,8 @@ SHARED_LIMIT = 232_448
 #: a compiled kernel may use at most this many registers per thread
 REGISTER_LIMIT = 255
 TARGET = ("cuda", 90, 32)
+#: kernels whose main loop bench/gpu_plan.py prices by instruction issue: their SASS is counted
+LOOP_COUNTED = ("wonly_gemv_kernel", "lut_gemm_kernel", "codebook_gemm_kernel")
 
 _site: contextvars.ContextVar[str] = contextvars.ContextVar("sm90_site", default="?")
 
@@ -73,6 +79,10 @@ class Launch:
     key: str = ""
     wgmma: bool = False  # Hopper's warp-group MMA instructions in the PTX
     tma: bool = False  # TMA bulk tensor copies in the PTX
+    # SASS instructions in one pass of the main loop (the largest innermost loop of nvdisasm's listing),
+    # counted for the LOOP_COUNTED kernels reached from a benchmark: what bench/gpu_plan.py's
+    # instruction-issue bound is made of
+    loop_instructions: int | None = None
     problems: list[str] = field(default_factory=list)
 
     def label(self) -> str:
@@ -181,6 +191,45 @@ def ptxas_usage(ptx: str, ptxas: str) -> tuple[int, int, int]:
     return int(regs.group(1)), int(stores.group(1)), int(stores.group(2))
 
 
+def sass(ptx: str, ptxas: str) -> str:
+    """nvdisasm's listing of one kernel's sm_90a SASS (ptxas, then nvdisasm, both shipped with Triton)."""
+    nvdisasm = os.path.join(os.path.dirname(ptxas), "nvdisasm")
+    with tempfile.TemporaryDirectory(prefix="sm90-sass-") as tmp:
+        src, cubin = os.path.join(tmp, "k.ptx"), os.path.join(tmp, "k.cubin")
+        with open(src, "w") as f:
+            f.write(ptx)
+        r = subprocess.run([ptxas, "-arch=sm_90a", src, "-o", cubin], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"ptxas failed ({r.returncode}): {r.stderr.strip()[-800:]}")
+        r = subprocess.run([nvdisasm, "-c", cubin], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"nvdisasm failed ({r.returncode}): {r.stderr.strip()[-800:]}")
+        return r.stdout
+
+
+def loops(listing: str) -> list[tuple[int, int]]:
+    """The loops of an nvdisasm listing: (first, last) instruction index of each backward branch's
+    span (a label, then a BRA back to it), the one-instruction trap after EXIT left out."""
+    labels: dict[str, int] = {}
+    branches: list[tuple[int, str]] = []
+    n = 0
+    for line in listing.splitlines():
+        if m := re.match(r"^\s*(\.L_x_\d+):", line):
+            labels[m.group(1)] = n
+        elif m := re.match(r"^\s*/\*[0-9a-f]{4,}\*/\s+(.*?);", line):
+            if b := re.search(r"\bBRA\b.*?(\.L_x_\d+)", m.group(1)):
+                branches.append((n, b.group(1)))
+            n += 1
+    return [(labels[t], i) for i, t in branches if t in labels and labels[t] < i]
+
+
+def main_loop_instructions(listing: str) -> int | None:
+    """Instructions in one pass of the main loop: the largest loop that holds no other loop."""
+    spans = loops(listing)
+    inner = [(a, b) for a, b in spans if not any((c, d) != (a, b) and a <= c and d <= b for c, d in spans)]
+    return max((b - a + 1 for a, b in inner), default=None)
+
+
 def families() -> dict[str, str]:
     """{family: module} of every bench module defining ``sm90_launches`` (found by text, not import)."""
     out = {}
@@ -248,6 +297,11 @@ def measure(launches: list[Launch], jobs: int) -> None:
     ptxas = _ptxas()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         usage = list(pool.map(lambda ln: ptxas_usage(ln._ptx, ptxas), launches))
+    counted = [ln for ln in launches if ln.kernel in LOOP_COUNTED and any(s.startswith("bench ") for s in ln.sites)]
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        listings = list(pool.map(lambda ln: sass(ln._ptx, ptxas), counted))
+    for ln, listing in zip(counted, listings):
+        ln.loop_instructions = main_loop_instructions(listing)
     for ln, (regs, stores, loads) in zip(launches, usage):
         ln.regs, ln.spill_stores, ln.spill_loads = regs, stores, loads
         if ln.shared > SHARED_LIMIT:
