@@ -42,6 +42,7 @@ import importlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -482,22 +483,12 @@ def build(sim: str, top: str, params: dict, waves: bool = False,
         if _coverage_dir() is not None:  # only then, so other builds keep their folders' names
             key["coverage"] = "line toggle"
     name = f"{sim}-{top}-{hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]}"
-    build_dir = Path(build_root).resolve() / name
     sources = sources_for(top, VERILOG_DIR)
     stamp = dict(key, sources=_hash_files(sources), tools=_tool_versions(sim))
-    stamp_file = build_dir / "bitweight_build.json"
-    build_dir.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(build_dir.parent / f".{name}.lock"):
-        if _read_stamp(stamp_file) == stamp:
-            return build_dir
-        shutil.rmtree(build_dir, ignore_errors=True)
-        build_dir.mkdir()
+
+    def make(build_dir: Path) -> None:
         log = build_dir / "build.log"
         runner = _runner(sim, waves, ports_only=bool(key.get("vpi")), coverage=bool(key.get("coverage")))
-        times = build_dir.parent / BUILD_TIMES
-        print(f"bitweight: compiling {top} {params} for {sim}{' with waves' if waves else ''} into {build_dir} "
-              f"({_usual_build_time(times, sim, top)})", file=sys.stderr, flush=True)
-        t0 = time.monotonic()
         try:
             with _tool_env(sim):
                 runner.build(sources=sources, hdl_toplevel=top, parameters=params,
@@ -505,11 +496,58 @@ def build(sim: str, top: str, params: dict, waves: bool = False,
         except (RuntimeError, SystemExit) as e:
             raise CosimError(f"{sim} build of {top} {params} failed ({e}); log {log}:\n"
                              f"{_tail(log)}") from None
-        _record_build_time(times, sim, top, time.monotonic() - t0)
-        tmp = stamp_file.with_name(f".{stamp_file.name}.{os.getpid()}")  # whole or not at all
+
+    return cached_build(build_root, name, stamp, make, f"{top} {params} for {sim}{' with waves' if waves else ''}",
+                        sim, top)
+
+
+def cached_build(build_root: str | os.PathLike, name: str, stamp: dict, make: Callable[[Path], None], what: str,
+                 sim: str, top: str, ready: Callable[[Path], bool] = lambda folder: True,
+                 progress: Callable[[str], None] | None = None, kind: str | None = None) -> Path:
+    """The build folder ``build_root/name``, made by ``make(folder)`` unless it already holds a build
+    with this ``stamp`` (its key, the sources' hash, the tool versions) that is ``ready``. Under a
+    lock (parallel test processes build it once), from clean; announced on stderr (or through
+    ``progress``) as "compiling <what> into <folder>" with how long the last build of ``top`` for
+    ``kind`` (default ``sim``) took here; the stamp written last, whole or not at all. What every
+    build of this package goes through: the cocotb builds here, rtl_models.native_host's HDL-only
+    benches and rtl_models.saif's SAIF benches."""
+    kind = kind or sim
+    build_dir = Path(build_root).resolve() / name
+    stamp_file = build_dir / "bitweight_build.json"
+    build_dir.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(build_dir.parent / f".{name}.lock"):
+        if _read_stamp(stamp_file) == stamp and ready(build_dir):
+            return build_dir
+        shutil.rmtree(build_dir, ignore_errors=True)
+        build_dir.mkdir()
+        times = build_dir.parent / BUILD_TIMES
+        note = f"compiling {what} into {build_dir} ({_usual_build_time(times, sim, top, kind)})"
+        if progress:
+            progress(note)
+        else:
+            print(f"bitweight: {note}", file=sys.stderr, flush=True)
+        t0 = time.monotonic()
+        make(build_dir)
+        _record_build_time(times, kind, top, time.monotonic() - t0)
+        tmp = stamp_file.with_name(f".{stamp_file.name}.{os.getpid()}")
         tmp.write_text(json.dumps(stamp, indent=1, sort_keys=True))
         os.replace(tmp, stamp_file)
     return build_dir
+
+
+def run_build_command(cmd: list[str], build_dir: Path, sim: str, timeout_s: float) -> subprocess.CompletedProcess:
+    """A standalone build command (verilator --binary, iverilog) run in ``build_dir`` with the
+    simulator's environment, its output in build.log; TimeoutExpired when it runs past ``timeout_s``."""
+    with _tool_env(sim), open(build_dir / "build.log", "w") as f:
+        return subprocess.run(cmd, cwd=build_dir, stdout=f, stderr=subprocess.STDOUT, timeout=timeout_s)
+
+
+def drop_objects(folder: Path) -> None:
+    """Delete a Verilator build's objects and precompiled headers (150 MB for 64 PEs): the executable
+    is all a run needs."""
+    for pattern in ("*.o", "*.a", "*.d", "*.gch"):
+        for f in folder.glob(pattern):
+            f.unlink()
 
 
 def _read_stamp(stamp_file: Path):
@@ -525,14 +563,16 @@ def _read_stamp(stamp_file: Path):
         return None
 
 
-def _usual_build_time(times: Path, sim: str, top: str) -> str:
-    """How long a build of ``top`` took here before, or what builds usually take."""
+def _usual_build_time(times: Path, sim: str, top: str, kind: str | None = None) -> str:
+    """How long a build of ``top`` (for ``kind``, default ``sim``) took here before, or what builds
+    on ``sim`` usually take."""
+    kind = kind or sim
     try:
-        seconds = json.loads(times.read_text()).get(f"{sim}:{top}")
+        seconds = json.loads(times.read_text()).get(f"{kind}:{top}")
     except (OSError, ValueError, AttributeError):
         seconds = None
     if isinstance(seconds, (int, float)):
-        return f"the last {sim} build of {top} here took {seconds:.0f} s"
+        return f"the last {kind} build of {top} here took {seconds:.0f} s"
     return ("a Verilator build takes about 10 s for a small design and 1-2 min for a 16x16 array"
             if sim == "verilator" else "an Icarus build takes about a second")
 

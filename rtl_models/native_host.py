@@ -30,9 +30,7 @@ import os
 import shlex
 import shutil
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -126,47 +124,34 @@ def build(sim: str, params: dict[str, int], build_root: str | os.PathLike | None
     key = {"kind": "native", "sim": sim, "params": dict(params), "flags": flags,
            "bench": hashlib.sha256(text.encode()).hexdigest()}
     name = f"native-{sim}-{HOST_TOP}-{hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]}"
-    build_dir = root.resolve() / name
-    target = build_dir / ("obj" if sim == "verilator" else ".") / (EXE if sim == "verilator" else VVP)
     stamp = dict(key, sources=cosim._hash_files(sources), tools=cosim._tool_versions(sim))
-    stamp_file = build_dir / "bitweight_build.json"
-    build_dir.parent.mkdir(parents=True, exist_ok=True)
-    with cosim._locked(build_dir.parent / f".{name}.lock"):
-        if cosim._read_stamp(stamp_file) == stamp and target.exists():
-            return build_dir
-        shutil.rmtree(build_dir, ignore_errors=True)
-        build_dir.mkdir()
+
+    def target(build_dir: Path) -> Path:
+        return build_dir / "obj" / EXE if sim == "verilator" else build_dir / VVP
+
+    def make(build_dir: Path) -> None:
         bench = build_dir / f"{TB_TOP}.v"
         bench.write_text(text)
-        log = build_dir / "build.log"
-        times = build_dir.parent / cosim.BUILD_TIMES
-        print(f"bitweight: compiling the HDL-only bench of {HOST_TOP} {params} for {sim} into {build_dir} "
-              f"({cosim._usual_build_time(times, sim, TB_TOP)})", file=sys.stderr, flush=True)
         if sim == "verilator":
             jobs = max(1, min(os.cpu_count() or 1, 4))
             cmd = ["verilator", *flags, "--build-jobs", str(jobs), "-Mdir", str(build_dir / "obj"), str(bench),
                    *(str(s) for s in sources)]
         else:
-            cmd = ["iverilog", *flags, "-o", str(target), str(bench), *(str(s) for s in sources)]
-        t0 = time.monotonic()
-        with cosim._tool_env(sim), open(log, "w") as f:
-            try:
-                proc = subprocess.run(cmd, cwd=build_dir, stdout=f, stderr=subprocess.STDOUT, timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                raise CosimError(f"{sim} build of the HDL-only {HOST_TOP} bench took over {timeout_s:.0f} s; "
-                                 f"log {log}") from None
-        if proc.returncode != 0 or not target.exists():
+            cmd = ["iverilog", *flags, "-o", str(target(build_dir)), str(bench), *(str(s) for s in sources)]
+        log = build_dir / "build.log"
+        try:
+            proc = cosim.run_build_command(cmd, build_dir, sim, timeout_s)
+        except subprocess.TimeoutExpired:
+            raise CosimError(f"{sim} build of the HDL-only {HOST_TOP} bench took over {timeout_s:.0f} s; "
+                             f"log {log}") from None
+        if proc.returncode != 0 or not target(build_dir).exists():
             raise CosimError(f"{sim} build of the HDL-only {HOST_TOP} bench {params} failed (exit "
                              f"{proc.returncode}); log {log}:\n{cosim._tail(log)}")
-        cosim._record_build_time(times, sim, TB_TOP, time.monotonic() - t0)
         if sim == "verilator":
-            for pattern in ("*.o", "*.a", "*.d", "*.gch"):  # objects and precompiled headers: not needed to run
-                for f in (build_dir / "obj").glob(pattern):
-                    f.unlink()
-        tmp = stamp_file.with_name(f".{stamp_file.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(stamp, indent=1, sort_keys=True))
-        os.replace(tmp, stamp_file)
-    return build_dir
+            cosim.drop_objects(build_dir / "obj")
+
+    return cosim.cached_build(root, name, stamp, make, f"the HDL-only bench of {HOST_TOP} {params} for {sim}",
+                              sim, TB_TOP, ready=lambda d: target(d).exists())
 
 
 def _command(sim: str, build_dir: Path, plusargs: list[str]) -> list[str]:

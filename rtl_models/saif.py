@@ -91,7 +91,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -724,49 +723,27 @@ def build(design: Design, lanes: int, depth: int, build_root: str | os.PathLike 
     key = {"kind": "saif", "top": design.top, "params": dict(design.params), "lanes": int(lanes), "depth": int(depth),
            "bench": hashlib.sha256(text.encode()).hexdigest(), "flags": list(_FLAGS)}
     name = f"saif-{design.top}-{hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]}"
-    build_dir = root.resolve() / name
     stamp = dict(key, sources=cosim._hash_files(sources), tools=cosim._tool_versions("verilator"))
-    stamp_file = build_dir / "bitweight_build.json"
-    build_dir.parent.mkdir(parents=True, exist_ok=True)
-    with cosim._locked(build_dir.parent / f".{name}.lock"):
-        if cosim._read_stamp(stamp_file) == stamp and (build_dir / "obj" / EXE).exists():
-            return build_dir
-        shutil.rmtree(build_dir, ignore_errors=True)
-        build_dir.mkdir()
+
+    def make(build_dir: Path) -> None:
         bench = build_dir / "saif_bench.v"
         bench.write_text(text)
         log = build_dir / "build.log"
-        times = build_dir.parent / cosim.BUILD_TIMES
-        note = f"bitweight: compiling the SAIF bench of {design.top} ({lanes} lanes) into {build_dir}"
-        try:
-            seconds = json.loads(times.read_text()).get(f"saif:{design.top}")
-            note += f" (the last one took {seconds:.0f} s)" if isinstance(seconds, (int, float)) else ""
-        except (OSError, ValueError, AttributeError):
-            pass
-        if progress:
-            progress(note.removeprefix("bitweight: "))
-        else:
-            print(note, file=sys.stderr, flush=True)
         jobs = max(1, min(os.cpu_count() or 1, 4))
         cmd = ["verilator", *_FLAGS, "--build-jobs", str(jobs), "-Mdir", str(build_dir / "obj"),
                str(bench), *(str(s) for s in sources)]
-        t0 = time.monotonic()
-        with cosim._tool_env("verilator"), open(log, "w") as f:
-            try:
-                proc = subprocess.run(cmd, cwd=build_dir, stdout=f, stderr=subprocess.STDOUT, timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                raise SaifError(f"Verilator SAIF build of {design.top} took over {timeout_s:.0f} s; log {log}") from None
+        try:
+            proc = cosim.run_build_command(cmd, build_dir, "verilator", timeout_s)
+        except subprocess.TimeoutExpired:
+            raise SaifError(f"Verilator SAIF build of {design.top} took over {timeout_s:.0f} s; log {log}") from None
         if proc.returncode != 0 or not (build_dir / "obj" / EXE).exists():
             raise SaifError(f"Verilator SAIF build of {design.top} {dict(design.params)} failed (exit "
                             f"{proc.returncode}); log {log}:\n{cosim._tail(log)}")
-        cosim._record_build_time(times, "saif", design.top, time.monotonic() - t0)
-        for pattern in ("*.o", "*.a", "*.d", "*.gch"):  # objects, precompiled headers: 150 MB for 64 PEs
-            for f in (build_dir / "obj").glob(pattern):
-                f.unlink()
-        tmp = stamp_file.with_name(f".{stamp_file.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(stamp, indent=1, sort_keys=True))
-        os.replace(tmp, stamp_file)
-    return build_dir
+        cosim.drop_objects(build_dir / "obj")
+
+    return cosim.cached_build(root, name, stamp, make, f"the SAIF bench of {design.top} ({lanes} lanes)",
+                              "verilator", design.top, ready=lambda d: (d / "obj" / EXE).exists(),
+                              progress=progress, kind="saif")
 
 
 @dataclass(frozen=True)

@@ -290,7 +290,7 @@ B = np.zeros((3, 4), np.int8)
     (dict(b=np.zeros((0, 4), np.int8)), r"b must be a non-empty 2-D matrix, got shape \(0, 4\)"),
     (dict(b=np.zeros((4, 4), np.int8)), r"shape mismatch: a is \(2, 3\) \(M x K\) but b is \(4, 4\)"),
     (dict(seed="x"), r"seed must be an integer, got 'x'"),
-    (dict(driver="vpi"), r"driver must be one of \('host', 'ports'\), got 'vpi'"),
+    (dict(driver="vpi"), r"driver must be one of \('host', 'ports', 'native'\), got 'vpi'"),
 ])
 def test_run_cosim_rejects_bad_arguments(kwargs, message):
     args = dict(a=A, b=B, rows=4, cols=4, dataflow="os", sim="icarus") | kwargs
