@@ -22,6 +22,7 @@ must equal the exact dot product, or the run raises.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -40,10 +41,41 @@ def _gate_sim(module: Mapping, lanes: int) -> GateSim:
     return GateSim(module, lanes, cell_area=tech.cell_area_um2)
 
 
+_recorders: list[list[dict]] = []  # open record_pricing() blocks, innermost last
+
+
 def _energy_pj(sim: GateSim, cal: Calibration, exclude: frozenset | set = frozenset()) -> float:
     """Energy of what ``sim`` counted: toggles x cell area x the calibrated constant, plus every
-    flip-flop bit's clock energy for every counted cycle and lane (cells in ``exclude`` left out)."""
-    return sim.area_toggles(exclude) * cal.energy_per_um2_toggle_pj + sim.flop_bit_clocks(exclude) * cal.flop_clock_pj
+    flip-flop bit's clock energy for every counted cycle and lane (cells in ``exclude`` left out).
+    Inside :func:`record_pricing` each call's breakdown is recorded too."""
+    energy = sim.area_toggles(exclude) * cal.energy_per_um2_toggle_pj + sim.flop_bit_clocks(exclude) * cal.flop_clock_pj
+    if _recorders:
+        comb = {name for name, *_ in sim.comb}
+        counted = {c: n for c, n in sim.toggles.items() if c not in exclude}
+        area = cal.energy_per_um2_toggle_pj
+        _recorders[-1].append({
+            "energy": energy, "toggles": sum(counted.values()),
+            "logic": sum(n * sim.area[c] for c, n in counted.items() if c in comb) * area,
+            "flop_q": sum(n * sim.area[c] for c, n in counted.items() if c not in comb) * area,
+            "clock": sim.flop_bit_clocks(exclude) * cal.flop_clock_pj, "cycles": sim.cycles,
+            "flop_bits": sum(1 for f in sim.flops if f.name not in exclude),
+            "flop_toggles": sum(n for c, n in counted.items() if c not in comb)})
+    return energy
+
+
+@contextlib.contextmanager
+def record_pricing():
+    """Within: every gate-level pricing this module does is recorded, call by call, in the list it
+    yields: its energy (pJ, all lanes and cycles), the toggles counted, the energy split into
+    combinational logic, flip-flop outputs and clock pins, the cycles simulated, the flip-flop bits
+    and their toggles. The engine functions here return pJ per unit only; this is what they summed
+    (reports/sections/saif.py compares it with the SAIF's counts)."""
+    calls: list[dict] = []
+    _recorders.append(calls)
+    try:
+        yield calls
+    finally:
+        _recorders.remove(calls)
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ section's time: see the note)."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
 
@@ -71,45 +70,16 @@ def _skip(reason: str) -> list:
                           f"Not run: {reason}.")]
 
 
-@contextlib.contextmanager
-def _gate_recorder():
-    """What reports/toggles.py's engine functions price, call by call: they return pJ per unit only,
-    so its ``_energy_pj(sim, cal, exclude)`` is wrapped while they run and the simulator's toggles,
-    split and clock count are read at each call (the energy it returns is unchanged)."""
-    from reports import toggles
-
-    calls: list[dict] = []
-    original = toggles._energy_pj
-
-    def recording(sim, cal, exclude=frozenset()):
-        energy = original(sim, cal, exclude)
-        comb = {name for name, *_ in sim.comb}
-        counted = {c: n for c, n in sim.toggles.items() if c not in exclude}
-        area = cal.energy_per_um2_toggle_pj
-        calls.append({
-            "energy": energy, "toggles": sum(counted.values()),
-            "logic": sum(n * sim.area[c] for c, n in counted.items() if c in comb) * area,
-            "flop_q": sum(n * sim.area[c] for c, n in counted.items() if c not in comb) * area,
-            "clock": sim.flop_bit_clocks(exclude) * cal.flop_clock_pj, "cycles": sim.cycles,
-            "flop_bits": sum(1 for f in sim.flops if f.name not in exclude),
-            "flop_toggles": sum(n for c, n in counted.items() if c not in comb)})
-        return energy
-
-    toggles._energy_pj = recording
-    try:
-        yield calls
-    finally:
-        toggles._energy_pj = original
-
-
 def _gate_engine(fn, units: int) -> dict:
     """Run a reports/toggles.py engine function (no arguments left), its figure and what it counted."""
+    from reports import toggles
+
     t0 = time.monotonic()
-    with _gate_recorder() as calls:
+    with toggles.record_pricing() as calls:
         pj = fn()
     wall = time.monotonic() - t0
     if not calls:
-        raise RuntimeError("reports/toggles.py priced nothing through _energy_pj: the recorder needs updating")
+        raise RuntimeError("reports/toggles.py recorded no gate-level pricing: record_pricing needs updating")
     total = sum(c["energy"] for c in calls)
     if abs(total / units - pj) > 1e-9 * max(1.0, abs(pj)):
         raise RuntimeError(f"recorded gate energy {total / units} pJ per unit, reports/toggles.py returned {pj}")
