@@ -5,9 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.bitweight-installed
 
-.PHONY: setup report test bench cosim synth gpu-check gpu-plan sm90 clean iverilog scalesim-env scalesim-table coverage lcov chromium
+.PHONY: setup report test bench cosim synth gpu-check gpu-plan sm90 clean iverilog scalesim-env scalesim-table coverage lcov chromium ccache
 
-setup: $(STAMP) iverilog
+setup: $(STAMP) iverilog ccache
 
 # The venv is (re)made when pyproject.toml changes; torch is pinned to the CPU wheel there.
 $(STAMP): pyproject.toml
@@ -43,6 +43,20 @@ debian = if ! command -v $(1) >/dev/null; then \
 # Icarus Verilog (iverilog, vvp) comes from Debian
 iverilog:
 	@$(call debian,iverilog,iverilog)
+
+# Debian's ccache, for Verilator builds (rtl_models/cosim.py passes OBJCACHE=ccache when it is on
+# PATH): every build compiles the same Verilator runtime, about 15 CPU-seconds, most of a small
+# design's build. Not fatal: without it (not root, no package mirror) builds just take longer
+ccache:
+	@if ! command -v ccache >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing ccache (Debian package ccache)"; \
+	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -q ccache || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q ccache)) >/dev/null \
+	      || echo "could not install ccache: Verilator builds will recompile their runtime each time"; \
+	  else \
+	    echo "ccache is missing: Verilator builds will recompile their runtime each time (sudo apt-get install -y ccache)"; \
+	  fi; \
+	fi
 
 report: setup
 	$(VENV)/bin/bitweight report

@@ -134,8 +134,8 @@ def build(sim: str, params: dict[str, int], build_root: str | os.PathLike | None
         bench.write_text(text)
         if sim == "verilator":
             jobs = max(1, min(os.cpu_count() or 1, 4))
-            cmd = ["verilator", *flags, "--build-jobs", str(jobs), "-Mdir", str(build_dir / "obj"), str(bench),
-                   *(str(s) for s in sources)]
+            cmd = ["verilator", *flags, *cosim.objcache_flags(), "--build-jobs", str(jobs), "-Mdir",
+                   str(build_dir / "obj"), str(bench), *(str(s) for s in sources)]
         else:
             cmd = ["iverilog", *flags, "-o", str(target(build_dir)), str(bench), *(str(s) for s in sources)]
         log = build_dir / "build.log"

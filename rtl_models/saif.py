@@ -730,8 +730,8 @@ def build(design: Design, lanes: int, depth: int, build_root: str | os.PathLike 
         bench.write_text(text)
         log = build_dir / "build.log"
         jobs = max(1, min(os.cpu_count() or 1, 4))
-        cmd = ["verilator", *_FLAGS, "--build-jobs", str(jobs), "-Mdir", str(build_dir / "obj"),
-               str(bench), *(str(s) for s in sources)]
+        cmd = ["verilator", *_FLAGS, *cosim.objcache_flags(), "--build-jobs", str(jobs), "-Mdir",
+               str(build_dir / "obj"), str(bench), *(str(s) for s in sources)]
         try:
             proc = cosim.run_build_command(cmd, build_dir, "verilator", timeout_s)
         except subprocess.TimeoutExpired:
