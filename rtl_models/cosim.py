@@ -224,6 +224,7 @@ class Binding:
     noun: str = "workload"
     dtype: Any = None
     ports_only: bool | Callable[[Any], bool] = False
+    timing: bool = False  # the top makes its own clock with delays: Verilator builds it with --timing
 
     def only_ports(self, cfg) -> bool:
         """Whether the bench touches only the top's ports (a bench-side host): then a Verilator
@@ -264,7 +265,8 @@ def cosim_batch(binding: Binding, cases, cfg, *, sim: str = "icarus", seed: int 
     if reason:
         raise CosimError(reason)
     run = run_bench(sim, binding.toplevel(cfg), params, binding.bench_module(cfg), encode_job(cfg, cases),
-                    waves=waves, seed=seed, build_root=build_root, ports_only=binding.only_ports(cfg))
+                    waves=waves, seed=seed, build_root=build_root, ports_only=binding.only_ports(cfg),
+                    timing=binding.timing)
     return [CosimOutcome(np.asarray(values, binding.dtype), cycles, fold_cycles, sim, run.build_dir, run.wave_file,
                          extra)
             for values, cycles, fold_cycles, extra in decode_results(run.outputs)]
@@ -376,7 +378,8 @@ class BenchRun:
 
 
 def run_bench(sim: str, top: str, params: dict, bench_module: str, job: dict, *, waves: bool = False,
-              seed: int = 0, build_root: str | os.PathLike | None = None, ports_only: bool = False) -> BenchRun:
+              seed: int = 0, build_root: str | os.PathLike | None = None, ports_only: bool = False,
+              timing: bool = False) -> BenchRun:
     """Build ``top`` with ``params`` (cached) and run one cocotb bench module on ``job`` (a dict
     of numpy arrays, :func:`encode_job`); :func:`cosim_batch` checks the arguments first.
 
@@ -386,20 +389,20 @@ def run_bench(sim: str, top: str, params: dict, bench_module: str, job: dict, *,
     (:func:`replay`); on Icarus it runs the job again with waves and names the VCD.
     """
     root = Path(build_root) if build_root is not None else DEFAULT_BUILD_ROOT
-    build_dir = build(sim, top, params, waves=waves, build_root=root, ports_only=ports_only)
+    build_dir = build(sim, top, params, waves=waves, build_root=root, ports_only=ports_only, timing=timing)
     try:
         return _run_job(sim, top, bench_module, build_dir, job, waves, seed)
     except CosimError as failure:
         message = str(failure)
     # keep the failing job with everything needed to run it again, and say how
     replay = {"sim": sim, "top": top, "params": params, "bench": bench_module, "seed": int(seed),
-              "ports_only": bool(ports_only)}
+              "ports_only": bool(ports_only), "timing": bool(timing)}
     kept = _keep_failure(build_dir, job, replay)
     message += (f"\nreplay (seed {seed}): python -m rtl_models.cosim replay {kept} --waves"
                 f"{'' if sim == 'icarus' else '  (add --sim icarus for a quick VCD)'}")
     if sim == "icarus" and not waves and os.environ.get(ENV_FAILURE_WAVES, "1") != "0":
         # Icarus builds with waves in about a second: run the job again and keep its VCD
-        wave_dir = build(sim, top, params, waves=True, build_root=root, ports_only=ports_only)
+        wave_dir = build(sim, top, params, waves=True, build_root=root, ports_only=ports_only, timing=timing)
         try:
             _run_job(sim, top, bench_module, wave_dir, job, True, seed)
         except CosimError:
@@ -446,7 +449,8 @@ def replay(path: str | os.PathLike, *, sim: str | None = None, waves: bool = Fal
     if reason:
         raise CosimError(reason)
     root = Path(build_root) if build_root is not None else DEFAULT_BUILD_ROOT
-    build_dir = build(sim, meta["top"], meta["params"], waves=waves, build_root=root, ports_only=meta["ports_only"])
+    build_dir = build(sim, meta["top"], meta["params"], waves=waves, build_root=root, ports_only=meta["ports_only"],
+                      timing=meta.get("timing", False))
     try:
         return _run_job(sim, meta["top"], meta["bench"], build_dir, job, waves, meta["seed"])
     except CosimError as e:
@@ -472,12 +476,15 @@ def _run_job(sim: str, top: str, bench_module: str, build_dir: Path, job: dict, 
 
 
 def build(sim: str, top: str, params: dict, waves: bool = False,
-          build_root: Path = DEFAULT_BUILD_ROOT, ports_only: bool = False) -> Path:
+          build_root: Path = DEFAULT_BUILD_ROOT, ports_only: bool = False, timing: bool = False) -> Path:
     """Build ``top`` with ``params`` for ``sim`` unless an up-to-date build exists; its folder.
-    ``ports_only``: Verilator makes only the top's signals visible to the bench."""
+    ``ports_only``: Verilator makes only the top's signals visible to the bench. ``timing``: the
+    top has delays (its own clock): Verilator builds it with --timing."""
     key = {"sim": sim, "top": top, "params": params, "waves": bool(waves)}
     if ports_only and sim == "verilator":  # only then, so other builds keep their folders' names
         key["vpi"] = "top ports"
+    if timing and sim == "verilator":
+        key["timing"] = True
     if sim == "verilator":
         key["cxx_opt"] = _verilator_opt()
         if _coverage_dir() is not None:  # only then, so other builds keep their folders' names
@@ -488,7 +495,8 @@ def build(sim: str, top: str, params: dict, waves: bool = False,
 
     def make(build_dir: Path) -> None:
         log = build_dir / "build.log"
-        runner = _runner(sim, waves, ports_only=bool(key.get("vpi")), coverage=bool(key.get("coverage")))
+        runner = _runner(sim, waves, ports_only=bool(key.get("vpi")), coverage=bool(key.get("coverage")),
+                         timing=bool(key.get("timing")))
         try:
             with _tool_env(sim):
                 runner.build(sources=sources, hdl_toplevel=top, parameters=params,
@@ -671,7 +679,7 @@ def _coverage_dir() -> Path | None:
     return Path(folder).resolve() if folder else None
 
 
-def _runner(sim: str, waves: bool, ports_only: bool = False, coverage: bool = False):
+def _runner(sim: str, waves: bool, ports_only: bool = False, coverage: bool = False, timing: bool = False):
     from cocotb_tools.runner import Icarus, get_runner
 
     if sim == "icarus" and waves:
@@ -710,6 +718,10 @@ def _runner(sim: str, waves: bool, ports_only: bool = False, coverage: bool = Fa
                 if coverage:
                     # (coverage code names signals in C++: a signal called "far" is then only a warning)
                     cmds[0] = cmds[0] + ["--coverage-line", "--coverage-toggle", "-Wno-SYMRSVDWORD"]
+                if timing:
+                    # delays in the design (a top's own clock); --timing's coroutines need -fcoroutines,
+                    # which the wheel's verilated.mk leaves out (as rtl_models/saif.py's builds)
+                    cmds[0] = cmds[0] + ["--timing", "-CFLAGS", "-fcoroutines"]
                 return [cmd + extra if cmd[:1] == ["make"] else cmd for cmd in cmds]
 
         return VerilatorWheel()

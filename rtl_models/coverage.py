@@ -18,7 +18,7 @@ and, for toggles, the signal bit and direction; the counts are summed) and write
   package lcov; ``make coverage`` installs it) an HTML tree in ``html/``.
 
 A module's points are those of its source file's module, whichever top it ran under; the
-bench-side hosts (``*_host``) are bench code and listed apart (``bench`` column).
+bench-side hosts (``*_host``, ``*_host_clocked``) are bench code and listed apart (``bench`` column).
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def module_table(points: dict[Point, int]) -> list[dict]:
     acc: dict[str, dict] = {}
     for p, count in points.items():
         row = acc.setdefault(p.module, {"module": p.module, "file": Path(p.file).name,
-                                        "bench": p.module.endswith("_host"), "lines_hit": 0, "lines": 0,
+                                        "bench": p.module.endswith(("_host", "_host_clocked")), "lines_hit": 0, "lines": 0,
                                         "toggles_hit": 0, "toggles": 0})
         key = "lines" if p.kind == LINE else "toggles"
         row[key] += 1

@@ -5,10 +5,10 @@ under cocotb on Icarus or Verilator: a binding of rtl_models.cosim.
     res = run_cosim(a_int8, b_int8, rows=4, cols=4, dataflow="ws", sim="verilator")
     res.values, res.fold_cycles, res.cycles, res.build_dir, res.wave_file   # values: C, int32
 
-A job runs through the arrays' bench-side host (systolic_host.v, bench
-rtl_models/benches/systolic_host_bench.py): the bench writes A, B and the fold table as memory
-images once per workload and the host streams them through the array's ports inside the
-simulator, so Python acts per workload, not per clock edge. With driver="ports" the array is
+A job runs through the arrays' bench-side host (systolic_host.v, with its own clock in
+systolic_host_clocked.v; bench rtl_models/benches/systolic_host_bench.py): the bench writes A, B
+and the fold table as memory images once per workload and the host streams them through the
+array's ports inside the simulator, so Python acts per workload, not per clock edge. With driver="ports" the array is
 driven edge by edge by rtl_models/benches/systolic_bench.py instead. Either way the bench checks every fold's cycles and every C against sim.systolic. DEPTH (operand/output buffer
 depth) is the next power of two >= the longest streamed length t, at least 4, so a handful of
 builds serve every shape; the host's image sizes grow the same way from a floor (HOST_MIN_AW).
@@ -28,6 +28,9 @@ BENCH_MODULE = "rtl_models.benches.systolic_bench"
 HOST_BENCH_MODULE = "rtl_models.benches.systolic_host_bench"
 DATAFLOWS = ("os", "ws")
 HOST_TOP = "systolic_host"  # both dataflows' bench-side host (its DATAFLOW parameter picks the array)
+# the host with its own clock (systolic_host_clocked.v): what the cocotb host bench runs, so no clock
+# edge passes through Python or VPI
+HOST_CLOCKED_TOP = "systolic_host_clocked"
 TOPLEVELS = {"os": "os_systolic_array", "ws": "ws_systolic_array"}  # the arrays (the port driver's tops)
 # address bits of the host's images (A, B, C, fold table): at least these, so small jobs share a
 # build; a larger job gets the next power of two it needs
@@ -78,14 +81,14 @@ def _check_workload(cfg: SystolicConfig, a, b) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(a), np.ascontiguousarray(b)
 
 
-BINDING = Binding(top=HOST_TOP, bench=HOST_BENCH_MODULE, params=_host_params, config=SystolicConfig,
+BINDING = Binding(top=HOST_CLOCKED_TOP, bench=HOST_BENCH_MODULE, params=_host_params, config=SystolicConfig,
                   check_case=_check_workload, case_doc="(a, b) pair of int8 matrices", dtype=np.int32,
-                  ports_only=True)
+                  ports_only=True, timing=True)
 # the arrays without the host, driven edge by edge from Python (systolic_bench.py's port driver):
 # the same checks at a fraction of the speed on long workloads; kept as the benchmark's baseline
 # and as a second driver of the arrays' ports
 PORT_DRIVER_BINDING = dataclasses.replace(BINDING, top=lambda cfg: TOPLEVELS[cfg.dataflow], bench=BENCH_MODULE,
-                                          params=_array_params, ports_only=False)
+                                          params=_array_params, ports_only=False, timing=False)
 DRIVERS = {"host": BINDING, "ports": PORT_DRIVER_BINDING}
 # the host under an HDL-only bench, no cocotb (rtl_models/native_host.py): the simulator's own speed
 NATIVE = "native"

@@ -99,9 +99,9 @@ def test_build_folders_are_keyed_by_parameters_and_reused(tmp_path, capsys):
     assert (again.build_dir / "sim.vvp").stat().st_mtime_ns == built  # not rebuilt
     assert "compiling" not in capsys.readouterr().err
     other = run_cosim(a, b, 2, 3, "os", build_root=tmp_path)  # another C: another folder
-    assert re.search(r"the last icarus build of systolic_host here took \d+ s", capsys.readouterr().err)
+    assert re.search(r"the last icarus build of systolic_host_clocked here took \d+ s", capsys.readouterr().err)
     assert other.build_dir != first.build_dir and other.build_dir.parent == tmp_path
-    assert first.build_dir.name.startswith("icarus-systolic_host-")
+    assert first.build_dir.name.startswith("icarus-systolic_host_clocked-")
     assert buffer_depth(1) == 4 and buffer_depth(5) == 8 and buffer_depth(64) == 64
 
 
@@ -134,7 +134,7 @@ def test_host_and_port_driver_measure_the_same(sim):
             for m, n, k in ((5, 7, 9), (4, 4, 1))]
     host = run_cosim_batch(work, 4, 4, "os", sim=sim)
     ports = run_cosim_batch(work, 4, 4, "os", sim=sim, driver="ports")
-    assert host[0].build_dir.name.startswith(f"{sim}-systolic_host-")
+    assert host[0].build_dir.name.startswith(f"{sim}-systolic_host_clocked-")
     assert ports[0].build_dir.name.startswith(f"{sim}-os_systolic_array-")
     for h, p, (a, b) in zip(host, ports, work):
         check_gemm_outcome(h, simulate_gemm(a, b, SystolicConfig(4, 4, "os")), a, b)

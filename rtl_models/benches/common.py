@@ -145,13 +145,15 @@ def check_widths(dut, widths: dict[str, int]) -> None:
             raise AssertionError(f"{name} is {got} bits wide, the job's config needs {width}")
 
 
-async def clock_and_reset(dut, inputs, cycles: int = 2) -> None:
-    """Start the clock, drive ``inputs`` to 0, hold rst high for ``cycles`` edges and release it
-    between edges (after this returns the bench drives on falling edges)."""
+async def clock_and_reset(dut, inputs, cycles: int = 2, clock: bool = True) -> None:
+    """Start the clock (unless ``clock`` is False: the top makes its own), drive ``inputs`` to 0,
+    hold rst high for ``cycles`` edges and release it between edges (after this returns the bench
+    drives on falling edges)."""
     from cocotb.clock import Clock
     from cocotb.triggers import FallingEdge, RisingEdge
 
-    Clock(dut.clk, CLOCK_NS, unit="ns").start()
+    if clock:
+        Clock(dut.clk, CLOCK_NS, unit="ns").start()
     for sig in inputs:
         getattr(dut, sig).value = 0
     dut.rst.value = 1
