@@ -40,6 +40,19 @@ debian = if ! command -v $(1) >/dev/null; then \
 	  fi; \
 	fi
 
+# The same for a package the project can do without: when it cannot be installed (not root, no
+# package mirror) it says what is lost and how to install it, and goes on.
+# $(call debian_optional,COMMAND,PACKAGE,WHAT IS LOST WITHOUT IT)
+debian_optional = if ! command -v $(1) >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing $(2) (Debian package $(2))"; \
+	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(2) || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(2))) >/dev/null \
+	      || echo "could not install $(2): $(3)"; \
+	  else \
+	    echo "$(1) is missing: $(3) (sudo apt-get install -y $(2))"; \
+	  fi; \
+	fi
+
 # Icarus Verilog (iverilog, vvp) comes from Debian
 iverilog:
 	@$(call debian,iverilog,iverilog)
@@ -48,15 +61,7 @@ iverilog:
 # PATH): every build compiles the same Verilator runtime, about 15 CPU-seconds, most of a small
 # design's build. Not fatal: without it (not root, no package mirror) builds just take longer
 ccache:
-	@if ! command -v ccache >/dev/null; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing ccache (Debian package ccache)"; \
-	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -q ccache || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q ccache)) >/dev/null \
-	      || echo "could not install ccache: Verilator builds will recompile their runtime each time"; \
-	  else \
-	    echo "ccache is missing: Verilator builds will recompile their runtime each time (sudo apt-get install -y ccache)"; \
-	  fi; \
-	fi
+	@$(call debian_optional,ccache,ccache,Verilator builds will recompile their runtime each time)
 
 report: setup
 	$(VENV)/bin/bitweight report
@@ -79,15 +84,7 @@ test: setup scalesim-env chromium
 # Debian's Chromium, for the report's browser test (tests/browser.py, driven by Playwright). Not
 # fatal: without it (not root, or no package mirror) the browser tests skip, saying how to install it
 chromium:
-	@if ! command -v chromium >/dev/null; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing chromium (Debian package chromium)"; \
-	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)) >/dev/null \
-	      || echo "could not install chromium: the report's browser tests will skip"; \
-	  else \
-	    echo "chromium is missing: the report's browser tests will skip (sudo apt-get install -y chromium)"; \
-	  fi; \
-	fi
+	@$(call debian_optional,chromium,chromium,the report's browser tests will skip)
 
 # line and toggle coverage of the RTL from every Verilator test (builds of their own, with
 # coverage): rtl_models/build/coverage/ holds modules.csv, uncovered.csv, coverage.info, html/
