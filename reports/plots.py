@@ -6,7 +6,9 @@ a distinct colour per series, labels that do not overlap.
 * :func:`heatmap` — engines x workloads for one metric, each cell annotated (latency, energy per MAC);
 * :func:`energy_breakdown` — energy per MAC split by component, horizontal stacked bars per engine,
   one panel per workload (small multiples instead of one 9,000 px strip);
-* :func:`area` — synthesised area of each PE and each array, horizontal bars.
+* :func:`area` — synthesised area of each PE and each array, horizontal bars;
+* :func:`quality_panels` — a quantiser's loss (1 - cosine to fp32, log) against its costs, one
+  panel per cost (the mixed-precision and CBQ sections).
 
 Figures are matplotlib ``Figure`` objects built without pyplot (no global state, no display).
 """
@@ -149,4 +151,23 @@ def area(synth_df: pd.DataFrame):
         ax.grid(True, axis="x", alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
     fig.suptitle("Synthesised standard-cell area (NanGate 45 nm X1 equivalents)", fontsize=10)
+    return fig
+
+
+def quality_panels(panels, draw):
+    """A figure of side-by-side panels, one per ``(column, axis label)`` of ``panels``: 1 - the
+    held-out mean cosine to fp32 (log scale) against that cost; ``draw(ax, column)`` plots every
+    series of the panel. The legend is on the first panel."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4.2))
+    axes = [fig.add_subplot(1, len(panels), i + 1) for i in range(len(panels))]
+    for ax, (x, label) in zip(axes, panels):
+        draw(ax, x)
+        ax.set_yscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("1 - mean cosine to fp32 (held-out)")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
     return fig

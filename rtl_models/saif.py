@@ -1272,8 +1272,22 @@ def _check_pe_operands(a, b, b_bits: int) -> tuple[np.ndarray, np.ndarray]:
     return a.astype(np.int64), b.astype(np.int64)
 
 
+class _PerUnit:
+    """What the activity records share: toggles per unit (MAC or transform) and the counted clock
+    cycles of all lanes together (the clock term's count), from ``count``, ``macs``, ``cycles``
+    (per lane) and ``lanes``."""
+
+    @property
+    def toggles_per_mac(self) -> float:
+        return self.count.toggles / self.macs
+
+    @property
+    def lane_cycles(self) -> int:
+        return self.cycles * self.lanes
+
+
 @dataclass(frozen=True)
-class PeActivity:
+class PeActivity(_PerUnit):
     pe: str  # the Verilog top
     data: str
     lanes: int
@@ -1284,13 +1298,9 @@ class PeActivity:
     run: SaifRun = field(repr=False, compare=False)
 
     @property
-    def toggles_per_mac(self) -> float:
-        return self.count.toggles / self.macs
-
-    @property
-    def lane_cycles(self) -> int:
-        """Counted clock cycles, all lanes together (the clock term's count)."""
-        return self.k * self.lanes
+    def cycles(self) -> int:
+        """Counted clock cycles per lane: one MAC each."""
+        return self.k
 
 
 def pe_activity(pe: str, a, b, data: str = "", *, b_bits: int = 8, build_root: str | os.PathLike | None = None,
@@ -1412,7 +1422,7 @@ SINGLE_LANE_PRINTS = 2  # the engines run one lane: random-input runs that sharp
 
 
 @dataclass(frozen=True)
-class DesignActivity:
+class DesignActivity(_PerUnit):
     """SAIF activity of one design over its counted windows: ``units`` MACs (or transforms) in
     ``cycles`` counted clock cycles per lane."""
 
@@ -1427,13 +1437,6 @@ class DesignActivity:
     wall_s: float  # builds (when not cached) + probes + runs + parsing + counting
     run: SaifRun = field(repr=False, compare=False)
 
-    @property
-    def toggles_per_mac(self) -> float:
-        return self.count.toggles / self.macs
-
-    @property
-    def lane_cycles(self) -> int:
-        return self.cycles * self.lanes
 
 
 class _Stimulus:

@@ -242,26 +242,20 @@ def _table(n_sentences, n_calib, formats, methods, steps, blocks, tokens, quick_
 
 
 def _figure(summary: pd.DataFrame):
-    from matplotlib.figure import Figure
+    from reports.plots import quality_panels
 
-    fig = Figure(figsize=(10, 4.2))
-    axes = [fig.add_subplot(1, 2, i + 1) for i in range(2)]
     markers = {"rtn": "o", "gptq": "s", "cbq": "*", "cbq_w1": "^", "cbq_nocfp": "v", "cbq_init": "x"}
-    for ax, x, label in ((axes[0], "packed_bits_per_weight", "bits per weight (codes packed + scales, zeros, CFP)"),
-                         (axes[1], "engine_energy_uj", "engine energy per inference, uJ (Linear layers, 128 tokens)")):
+
+    def draw(ax, x):
         for method, rows in summary.groupby("method", sort=False):
             ax.scatter(rows[x], (1.0 - rows["cos_mean"]).clip(lower=1e-9), marker=markers.get(method, "o"),
                        label=method, s=60 if method == "cbq" else 30)
             for _, r in rows.iterrows():
                 ax.annotate(r["format"], (r[x], max(1.0 - r["cos_mean"], 1e-9)), fontsize=6,
                             xytext=(3, 3), textcoords="offset points")
-        ax.set_yscale("log")
-        ax.set_xlabel(label)
-        ax.set_ylabel("1 - mean cosine to fp32 (held-out)")
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+
+    return quality_panels([("packed_bits_per_weight", "bits per weight (codes packed + scales, zeros, CFP)"),
+                           ("engine_energy_uj", "engine energy per inference, uJ (Linear layers, 128 tokens)")], draw)
 
 
 ORDER = 23  # after the uniform quantisers (20) and mixed precision (22)

@@ -343,24 +343,18 @@ def _table(names, n_sentences, n_calib, amq_sentences, amq_samples, amq_iteratio
 
 
 def _figure(fronts: pd.DataFrame):
-    from matplotlib.figure import Figure
+    from reports.plots import quality_panels
 
-    fig = Figure(figsize=(10, 4.2))
-    axes = [fig.add_subplot(1, 2, i + 1) for i in range(2)]
     styles = {"rtn": "o-", "gptq": "s-", "cvxq": "^-", "cvxq_kfac": ">-", "cvxq_xtx": "v-", "amq": "D-", "amq_hw": "x-"}
-    for ax, x, label in ((axes[0], "bits_per_weight", "bits per weight (stored bytes x 8 / weights)"),
-                         (axes[1], "engine_energy_uj", "engine energy per inference, uJ (W2/W4/W8 arrays)")):
+
+    def draw(ax, x):
         for method, rows in fronts.groupby("method", sort=False):
             rows = rows.sort_values(x)
             ax.plot(rows[x], (1.0 - rows["cos_mean"]).clip(lower=1e-9), styles.get(method, "o-"), label=method,
                     markersize=4)
-        ax.set_yscale("log")
-        ax.set_xlabel(label)
-        ax.set_ylabel("1 - mean cosine to fp32 (held-out)")
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+
+    return quality_panels([("bits_per_weight", "bits per weight (stored bytes x 8 / weights)"),
+                           ("engine_energy_uj", "engine energy per inference, uJ (W2/W4/W8 arrays)")], draw)
 
 
 ORDER = 22  # after the uniform quantisers (quant_table, 20)
