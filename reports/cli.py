@@ -1,7 +1,7 @@
 """The `bitweight` command: reports (the main job), RTL co-simulation, synthesis, inventory.
 
     bitweight report   [--out reports/out]
-    bitweight cosim    --engine os --rows 4 --cols 4 --shape 7x5x11 [--sim icarus|verilator] [--waves] [--force]
+    bitweight cosim    --engine os --rows 4 --cols 4 --shape 7x5x11 [--sim icarus|verilator] [--driver host|ports|native] [--waves] [--force]
     bitweight synth    --engine os --rows 16 --cols 16 | --top mac_pe [-P NAME=VALUE] [--force]
     bitweight layers   --topology net.csv --config scale.cfg [--costs]
     bitweight sweep    SPACE.toml [--db FILE] [--scheduler ADDRESS] [--workers N]
@@ -276,6 +276,12 @@ def cmd_cosim(args) -> int:
                              f"cycle model, over the co-simulation limit of {COSIM_MAX_CYCLES:,} (an HDL simulator "
                              "runs a few thousand cycles a second); give a smaller --shape or a larger array, or "
                              "--force to run it anyway")
+    if args.driver is not None and args.driver not in engine.cosim_drivers:
+        has = (f"its drivers are {', '.join(engine.cosim_drivers)}" if engine.cosim_drivers else
+               "it has one driver (leave --driver out)")
+        raise ValueError(f"--driver {args.driver}: engine {engine.name} has no such co-simulation driver; {has}")
+    if args.waves and args.driver == "native":
+        raise ValueError("--waves: the native driver (an HDL-only bench) keeps no waveform; use --driver host or ports")
     reason = simulator_missing(args.sim)
     if reason:
         raise RuntimeError(f"--sim {args.sim}: {reason}")
@@ -300,6 +306,8 @@ def cmd_cosim(args) -> int:
     print(f"simulating RTL top {engine.rtl_top} on {args.sim}{about} ...", flush=True)
     t0 = time.perf_counter()
     kw = {"waves": True} if args.waves else {}
+    if args.driver is not None:
+        kw["driver"] = args.driver
     rtl = engine.run_cosim(cfg, [c.operands for c in cases], sim=args.sim, seed=args.seed, **kw)
     wall = time.perf_counter() - t0
     ok = True
@@ -547,6 +555,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seed of the random operands")
     p.add_argument("--sim", choices=["icarus", "verilator"], default="icarus", help="HDL simulator")
     p.add_argument("--waves", action="store_true", help="keep a VCD waveform and print its path")
+    p.add_argument("--driver", choices=["host", "ports", "native"], default=None,
+                   help="how the systolic arrays are driven: host (a bench-side host streams the operands inside "
+                   "the simulator), ports (Python drives every edge) or native (the host under an HDL-only bench, "
+                   "no cocotb: the simulator's own speed, no waves); default: the engine's own (host for the "
+                   "systolic arrays); other engines have one driver")
     p.add_argument("--force", action="store_true",
                    help=f"run even over the limits (arrays over {COSIM_MAX_DIM} x {COSIM_MAX_DIM}, GEMMs over "
                    f"{COSIM_MAX_CYCLES:,} estimated cycles): hours in an HDL simulator")

@@ -153,6 +153,9 @@ class Engine:
     run_kernel: Callable[[Any, tuple], np.ndarray]  # (cfg, operands): formats and widths come from cfg
     run_reference: Callable[[Any, tuple], np.ndarray]  # the plain torch reference on the same operands
     run_cosim: Callable[..., list]  # (cfg, [operands], sim=, seed=) -> [outcome with values, cycles, fold_cycles]
+    # the co-simulation drivers run_cosim takes as driver= (the first is its default); () : one driver,
+    # no driver= argument
+    cosim_drivers: tuple[str, ...] = ()
     # -- sizing, pricing, synthesis --
     mac_units: Callable[[Any], int] = lambda cfg: 1  # config -> multiply units working in parallel
     sizing: Sizing | None = None  # None: not an M x N x K GEMM engine (no ``layers --engine``)

@@ -29,6 +29,7 @@ def test_engines_lists_registry_and_workloads(capsys):
         (["cosim", "--engine", "tpu"], "argument --engine: invalid choice: 'tpu'"),
         (["synth", "-P", "R16"], "a Verilog parameter must be NAME=INTEGER (e.g. R=16), got 'R16'"),
         (["synth", "--cols", "x"], "argument --cols: expected a positive integer, got 'x'"),
+        (["cosim", "--driver", "fast"], "argument --driver: invalid choice: 'fast'"),
     ],
 )
 def test_bad_arguments_are_named(capsys, argv, message):
@@ -39,9 +40,10 @@ def test_bad_arguments_are_named(capsys, argv, message):
 
 
 @pytest.mark.rtl
-@pytest.mark.parametrize("engine", ["os", "ws"])
-def test_cosim_prints_matching_results_and_cycles(capsys, engine):
-    assert main(["cosim", "--engine", engine, "--rows", "4", "--cols", "4", "--shape", "6x5x7", "--sim", "icarus"]) == 0
+@pytest.mark.parametrize("engine,driver", [("os", None), ("ws", None), ("os", "native"), ("ws", "ports")])
+def test_cosim_prints_matching_results_and_cycles(capsys, engine, driver):
+    argv = ["cosim", "--engine", engine, "--rows", "4", "--cols", "4", "--shape", "6x5x7", "--sim", "icarus"]
+    assert main(argv + (["--driver", driver] if driver else [])) == 0
     out = capsys.readouterr().out
     assert "all equal: results and cycles of model and RTL" in out
     assert "bit-exact" in out and "fold 0" in out and "DIFFER" not in out
@@ -95,6 +97,27 @@ def test_report_end_to_end_on_small_arrays(tmp_path, capsys):
                   "Hadamard and FP8 engines: area, latency, energy", "Energy per MAC from toggles (PE level)"):
         assert f"<h2>{title}</h2>" in html, title
     assert any(f.suffix == ".png" for f in out.iterdir())
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["cosim", "--engine", "fwht", "--driver", "native"],
+     "--driver native: engine fwht has no such co-simulation driver; it has one driver (leave --driver out)"),
+    (["cosim", "--driver", "native", "--waves"],
+     "--waves: the native driver (an HDL-only bench) keeps no waveform; use --driver host or ports"),
+])
+def test_cosim_driver_is_checked_before_any_work(capsys, argv, message):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "simulating" not in err
+
+
+def test_every_systolic_engine_offers_the_drivers_its_cosim_takes():
+    from reports.registry import ENGINES
+    from rtl_models.systolic_cosim import DRIVERS, NATIVE
+
+    systolic = [e for e in ENGINES.values() if e.family == "systolic" and e.cosim_drivers]
+    assert systolic and all(set(e.cosim_drivers) == {*DRIVERS, NATIVE} for e in systolic)
+    assert all(e.cosim_drivers[0] == "host" for e in systolic)
 
 
 def test_cosim_shape_needs_a_gemm_engine(capsys):

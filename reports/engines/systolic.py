@@ -59,6 +59,11 @@ def _toggles(dataflow: str, pe: str):
     return run
 
 
+# rtl_models.systolic_cosim's drivers: its bench-side host (the default), the Python port driver, the
+# host under an HDL-only bench (the simulator alone)
+COSIM_DRIVERS = ("host", "ports", "native")
+
+
 def _cosim(cfg, operands, sim: str = "icarus", seed: int = 0, **kw) -> list:
     return load("rtl_models.systolic_cosim:run_cosim_batch")(list(operands), cfg.rows, cfg.cols, cfg.dataflow,
                                                              sim=sim, seed=seed, b_bits=cfg.b_bits, pe=cfg.pe, **kw)
@@ -87,6 +92,7 @@ def _engine(name: str, dataflow: str, pe_top: str, description: str, pe: str = "
         run_kernel=int8_kernel,
         run_reference=int8_reference,
         run_cosim=_cosim,
+        cosim_drivers=COSIM_DRIVERS,
         sizing=Sizing(config=lambda arch: make(arch.array_height, arch.array_width),
                       slots_event="mac_slots", sram_events=SRAM_EVENTS,
                       note=f"{dataflow.upper()} array H x W"),
