@@ -111,6 +111,23 @@ def test_cosim_driver_is_checked_before_any_work(capsys, argv, message):
     assert message in err and "simulating" not in err
 
 
+@pytest.mark.parametrize("argv,message", [
+    # Icarus (the default) and the Python port driver: the 1,000,000-cycle limit, and a pointer to the fast way
+    (["cosim", "--rows", "16", "--cols", "16", "--shape", "128x3072x768"],
+     "takes about 1,250,304 cycles by the cycle model, over the co-simulation limit of 1,000,000 (an HDL simulator "
+     "runs a few thousand cycles a second); --sim verilator with the host or native driver allows 100,000,000"),
+    (["cosim", "--rows", "16", "--cols", "16", "--shape", "128x3072x768", "--sim", "verilator", "--driver", "ports"],
+     "over the co-simulation limit of 1,000,000"),
+    # Verilator through the host: a hundred times more, and still a limit
+    (["cosim", "--rows", "16", "--cols", "16", "--shape", "4096x4096x4096", "--sim", "verilator"],
+     "over the co-simulation limit of 100,000,000 (Verilator with a bench-side host runs a few hundred thousand "
+     "cycles a second); give a smaller --shape"),
+])
+def test_cosim_cycle_limit_follows_the_simulator_and_driver(capsys, argv, message):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
 def test_every_systolic_engine_offers_the_drivers_its_cosim_takes():
     from reports.registry import ENGINES
     from rtl_models.systolic_cosim import DRIVERS, NATIVE
