@@ -1727,6 +1727,21 @@ def ws_array_design(pe: str, r: int, c: int, depth: int = 64) -> Design:
                   (Port("accumulate", 1),))
 
 
+def _probe_done(st, design: Design, limit: int, depth: int, build_root, progress, what: str) -> int:
+    """The step after which ``done`` is first high: a copy of the stimulus, its start pulse just set,
+    run ``limit`` steps (start dropped after the first) through the design. SaifError naming
+    ``what`` when done never rises."""
+    start = st.steps
+    probe = st.copy()
+    for _ in range(limit):
+        probe.step()
+        probe.set(start=0)
+    out = outputs_only(design, probe.streams(), depth=depth, build_root=build_root, progress=progress)
+    done = [s for s in range(start + 1, probe.steps + 1) if out["done"][s - 1, 0]]
+    if not done:
+        raise SaifError(f"Verilator {what} never raised done in {limit} cycles")
+    return done[0]
+
 def ws_array_activity(pe: str, a, w, depth: int = 64, data: str = "", *,
                       fingerprint_runs: int = SINGLE_LANE_PRINTS,
                       build_root: str | os.PathLike | None = None, keep: str | os.PathLike | None = None,
@@ -1753,15 +1768,7 @@ def ws_array_activity(pe: str, a, w, depth: int = 64, data: str = "", *,
     st.set(w_en=0, a_en=0, start=1, t_len=t)
     limit = 4 * (2 * r + c + t) + 8
     bench_depth = _depth(start + limit + t + 1)
-    probe = st.copy()
-    for _ in range(limit):
-        probe.step()
-        probe.set(start=0)
-    out = outputs_only(design, probe.streams(), depth=bench_depth, build_root=build_root, progress=progress)
-    done = [s for s in range(start + 1, probe.steps + 1) if out["done"][s - 1, 0]]
-    if not done:
-        raise SaifError(f"Verilator ws_systolic_array ({pe}) never raised done in {limit} cycles")
-    stop = done[0]
+    stop = _probe_done(st, design, limit, bench_depth, build_root, progress, f"ws_systolic_array ({pe})")
     for _ in range(stop - start):
         st.step()
         st.set(start=0)
@@ -1823,15 +1830,8 @@ def dot_top_activity(top: str, params: Mapping[str, int], a, b, b_port: str = "l
             st.step(ld_en=1, ld_addr=i, ld_a=int(x[i]), **{b_port: int(y[i])})
         start = st.steps
         st.set(ld_en=0, start=1, k_len=k)
-        probe = st.copy()
-        for _ in range(limit):
-            probe.step()
-            probe.set(start=0)
-        out = outputs_only(design, probe.streams(), depth=bench_depth, build_root=build_root, progress=progress)
-        done = [s for s in range(start + 1, probe.steps + 1) if out["done"][s - 1, 0]]
-        if not done:
-            raise SaifError(f"Verilator {top} never raised done in {limit} cycles")
-        for _ in range(done[0] - start):
+        stop = _probe_done(st, design, limit, bench_depth, build_root, progress, top)
+        for _ in range(stop - start):
             st.step()
             st.set(start=0)
         windows.append((start, st.steps))
