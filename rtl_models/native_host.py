@@ -167,7 +167,7 @@ def run_batch(cfg, workloads, *, sim: str, params: dict[str, int],
     with the disagreements, keeping the failing workload's folder, when the RTL differs from
     sim.systolic or the run fails."""
     from rtl_models.benches.systolic_host_bench import (_edge_budget, check_outputs, host_capacity, images,
-                                                        write_images)
+                                                        images_over, write_images)
 
     build_dir = build(sim, params, build_root)
     have = host_capacity(cfg, workloads)
@@ -176,8 +176,7 @@ def run_batch(cfg, workloads, *, sim: str, params: dict[str, int],
         (m, k), n = a.shape, b.shape[1]
         tag = f"workload {w} ({m}x{n}x{k})"
         a_img, b_img, table, folds, c_words = images(a, b, cfg)
-        need = {"a": len(a_img), "b": len(b_img), "c": c_words, "f": len(table)}
-        over = [f"{x.upper()} image {need[x]} words > {have[x]}" for x in need if need[x] > have[x]]
+        over = images_over(have, a_img, b_img, table, c_words)
         if over:  # the parameters come from host_address_bits over the same workloads: a bug if reached
             raise CosimError(f"{tag} does not fit the host build: {', '.join(over)}")
         limit = 4 * _edge_budget(cfg, [(a, b)]) + 1_000

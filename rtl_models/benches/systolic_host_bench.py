@@ -125,6 +125,12 @@ def write_images(a_img, b_img, table, cfg: SystolicConfig, folder: Path = Path("
         (folder / name).unlink(missing_ok=True)
 
 
+def images_over(have: dict[str, int], a_img, b_img, table, c_words: int) -> list[str]:
+    """The images of a workload that do not fit the host build's (``host_capacity``), one phrase each."""
+    need = {"a": len(a_img), "b": len(b_img), "c": c_words, "f": len(table)}
+    return [f"{x.upper()} image {need[x]} words > {have[x]}" for x in need if need[x] > have[x]]
+
+
 def host_capacity(cfg: SystolicConfig, workloads) -> dict[str, int]:
     """Words each image of the host built for this job holds (its A_AW, B_AW, C_AW, F_AW)."""
     from rtl_models.systolic_cosim import host_address_bits
@@ -155,8 +161,7 @@ async def gemm_host(dut):
         n = b.shape[1]
         tag = f"workload {w} ({m}x{n}x{k})"
         a_img, b_img, table, folds, c_words = images(a, b, cfg)
-        need = {"a": len(a_img), "b": len(b_img), "c": c_words, "f": len(table)}
-        over = [f"{x.upper()} image {need[x]} words > {have[x]}" for x in need if need[x] > have[x]]
+        over = images_over(have, a_img, b_img, table, c_words)
         if over:
             raise AssertionError(f"{tag} does not fit the host build: {', '.join(over)}")
         write_images(a_img, b_img, table, cfg)
