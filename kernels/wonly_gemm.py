@@ -29,24 +29,41 @@ does not fill the GPU.
   BLOCK_N outputs and walks its K range BLOCK_U units per step; it loads each word once, as
   (units x BLOCK_N) tiles of int32 consecutive along N (qweight is stored (words, N)), so each
   thread issues 16-byte loads of 4 consecutive outputs.
-* Unpacking without a shift per code. The exponent of float32 2^23 (0x4B000000) is ORed into a
-  word once; one AND per code with (the code's field | those exponent bits) then leaves the
-  float 2^23 + code * 2^sh exactly (sh: the field's bit position; one LOP3). Codes high in a word
-  come from one shared shift of the word by 16 (W4, W2); W3 cuts the 96-bit unit into four
-  24-bit windows of 8 whole codes (two funnel shifts), so no field straddles and every field ends
-  at or below bit 22. Subtracting 2^23 + zero * 2^sh (built the same way per group and output)
-  gives (code - zero) * 2^sh, exactly.
-* M = 1, FMA form: x times that, fp32 FMA, summed over the step's units per code position; then
-  2^-sh per position (exact) and the group's scale once per output and step. fp32 throughout,
-  no rounding of the dequantised weight.
-* M = 2..16, dot form: (code - zero) = f 2^-sh - (2^(23-sh) + zero), one exact FMA per code,
-  is exact in fp16 and bf16, so a 16-row tl.dot of the step (mma, fp32 accumulator) is followed by
-  the scale once per output and step; fp32 activations use an ieee fp32 dot.
+* The pairs form (fp16 / bf16 activations, every step inside one group: any M <= 16; the
+  benchmark's path). Two codes per instruction, as Marlin and FasterTransformer's converters do
+  it, written in Triton (:func:`_pair_tile`): a word's two 16-bit halves hold codes at the same bit
+  positions (W4: codes j and j+4; W2: j and j+8; W3: the same code of two of the four 24-bit
+  windows its 96-bit unit is cut into, regrouped once per unit). One LOP3 per pair (an AND with
+  both fields, an OR with the exponent of 2^E in both halves) leaves two 16-bit floats
+  2^E + code * 2^pos; one packed FMA (HFMA2) per pair makes them code - zero, exactly. Fields
+  that fit below bit E (7 for bf16, 10 for fp16) share one shift of the word. The weights are
+  the dot's first operand (BLOCK_N rows, the mma's M; the batch padded to 16 is its N: a
+  wgmma m64n16k16), dequantised in the operand's own register layout (no trip through shared
+  memory: the FMA takes one scale and one offset per output, which is why the pairs are cut
+  into parts by field position, one dot each), fp32 accumulation, then the scale once per
+  output and step. The one instruction Triton cannot say, reading a uint32 as two 16-bit
+  floats, is a register move in inline PTX (:func:`_halves`); the interpreter reads the same
+  bits through fp32 instead, so every shift, mask, field position and FMA is checked on the CPU
+  (tests/test_kernels_wonly_gemv.py: bit-exact on integer activations, bf16 and fp16).
+* The per-code forms (fp32 activations, or groups that cut through a step). Unpacking without a
+  shift per code: the exponent of float32 2^23 (0x4B000000) is ORed into a word once; one AND per
+  code with (the code's field | those exponent bits) then leaves the float 2^23 + code * 2^sh
+  exactly (sh: the field's bit position; one LOP3). Codes high in a word come from one shared
+  shift of the word by 16 (W4, W2); W3 cuts the 96-bit unit into four 24-bit windows of 8 whole
+  codes (two funnel shifts), so no field straddles and every field ends at or below bit 22.
+  Subtracting 2^23 + zero * 2^sh (built the same way per group and output) gives
+  (code - zero) * 2^sh, exactly.
+  - M = 1, FMA form: x times that, fp32 FMA, summed over the step's units per code position; then
+    2^-sh per position (exact) and the group's scale once per output and step. fp32 throughout,
+    no rounding of the dequantised weight.
+  - M = 2..16, dot form: (code - zero) = f 2^-sh - (2^(23-sh) + zero), one exact FMA per code,
+    is exact in fp16 and bf16, so a 16-row tl.dot of the step (mma, fp32 accumulator) is followed
+    by the scale once per output and step; fp32 activations use an ieee fp32 dot.
 * Groups that cut through a step (or through a unit: W3 with groups of 24, per-channel groups
   that are no whole number of units, ...) make each code read its own group's scale and zero;
   the weight (code - zero) * scale is then rounded to the activation dtype for the dot (u_in).
 * Split-K: cdiv(N, BLOCK_N) x split_k programs, split_k chosen so that each SM gets about
-  PROGRAMS_PER_SM programs (132 SMs on H100 / H200: a 1 x 28672 x 8192 W4 layer runs 56 x 10
+  PROGRAMS_PER_SM programs (132 SMs on H100 / H200: a 1 x 28672 x 8192 layer runs 112 x 5
   programs; ``split_k=`` forces it). With split_k > 1 each program writes its fp32 partial
   (split, M, N) and a second small kernel adds the partials in the fixed order s = 0, 1, ... and
   rounds once to the output dtype: deterministic, run to run (fp32 atomics would not be; this
@@ -66,28 +83,33 @@ bf16 GEMV reads its weights at 3,827 GB/s; 1 x 28672 x 8192, groups of 128):
 
 "Ideal" is the byte ratio at the two measured bandwidths: bf16 470 MB in 122.8 us against
 W4 123 MB (29.0 us), W3 94 MB (22.1 us), W2 64 MB (15.1 us). Split-K adds 8 S N bytes (W4:
-S = 10, 2.3 MB, 0.5 us) and the reduction's launch. The bytes are read once (each word by one
-program, once), with 16-byte loads and, at 2-4 resident programs per SM, 8-16 warps of loads in
-flight, more than the ~32 KB per SM that the HBM latency-bandwidth product asks for.
+S = 5, 1.2 MB, 0.3 us) and the reduction's launch. The bytes are read once (each word by one
+program, once), with 16-byte loads, two steps in flight per program (below).
 
 The other bound is instruction issue, which the sm_90 compilations of the step loop count
-(bench/sm90.py, ptxas 12.8, nvdisasm): per code, one LOP3 (unpack), one FADD (- zero), one FFMA
-(x), plus the shared shifts, the activation loads and the per-step scale: 4.64 (W4), 5.02 (W3),
-4.37 (W2) instructions per code per thread in the FMA form, 6.05 / 6.23 / 6.03 in the dot form
-(the dequantised tile goes through shared memory to the mma). An H100 / H200 SM issues 128
-thread-instructions per clock (4 schedulers x 32 lanes); 132 SMs at 1.98 GHz issue 33.4 T/s,
-so the 235 M codes take at least W4 32.6 us, W3 35.3 us, W2 30.7 us (M = 1), W4 42.5 us
-(M = 16). Issue, not HBM, bounds this path: expected at best, before any stall,
+(bench/sm90.py, ptxas 12.8, nvdisasm; bench/gpu_plan.py's WONLY_INSTR_PER_CODE). An H100 / H200 SM
+issues 128 thread-instructions per clock (4 schedulers x 32 lanes); 132 SMs at 1.98 GHz issue
+33.4 T/s. The pairs form, per code per thread at the benchmark's tiles (1 x / 16 x 28672 x 8192,
+groups of 128, bf16):
 
-    M = 1:  W4 ~35 us = 3.5x bf16 (target 3.3x: reachable)      W3 ~38 us = 3.2x (target 4.3x: not)
-            W2 ~33 us = 3.7x (target 6x: not)
-    M = 16: W4 ~43 us against bf16's ~125 us = 2.9x (target 3x: at the edge)
+    bits  M = 1   M = 16   issue time at M = 1   bytes time   predicted vs bf16 (M = 1 / 16)   target
+    4     2.66    2.83     18.7 us               29.0 us      3.82x / 3.79x                     3.3x / 3x
+    3     3.03    3.20     21.3 us               22.1 us      5.02x / 4.94x                     4.3x
+    2     2.55    2.68     17.9 us               15.2 us      6.18x / 5.90x                     6x
 
-The gap is arithmetic per code: Marlin dequantises two codes per instruction (half2 LOP3 and
-HSUB2 straight into the mma's register fragments), ~1 instruction per code. Triton emits packed
-``sub.bf16x2`` for bf16 pairs (measured), but its tl.dot then stages the tile through shared
-memory with more than one store per code, which costs back what the packing saved. Untuned on
-hardware: no GPU was at hand; the tiles are the sm_90 compilations' best without spills.
+W4 and W3 are bound by their bytes (W3 at M = 16 just by issue); W2 by issue, 18% above its
+bytes. Where W2's instructions go at M = 1, per word of 16 codes: 3 shifts, 8 LOP3, 8 packed
+FMA / ADD, and about 21 for the rest (the word from shared memory, the activation tile, the
+wgmma, the scale, the loop). The per-code forms cost about 3 instructions per code (LOP3, FADD,
+FFMA) plus their shifts: 4.64 (W4), 5.02 (W3), 4.37 (W2) per code at M = 1, and 6.05 / 6.23 /
+6.03 at M = 16 (their dequantised tile goes through shared memory to the mma); the pairs form
+replaced them on the benchmark's path (counted on the compilations, as above).
+
+Registers: 153-186 per thread at 8 warps, so one program per SM at a time (split-K gives each
+SM about four in turn). Two stages (``num_stages=2``): Triton copies the next step's words into
+shared memory (cp.async, LDGSTS) while this step computes, so each program has two steps of words
+in flight (W4: 2 x 16 KB) and its loads overlap its arithmetic. Untuned on hardware: no GPU was
+at hand; the tiles are the sm_90 compilations' best without spills and with registers to spare.
 
 The tiled kernel (M > 16)
 -------------------------
@@ -430,10 +452,128 @@ def _code_fields(q_ptr, unit, j, offs_n, stride_qw, stride_qn, mask_un, QWORDS, 
     return (src & keep.to(tl.uint32)).to(tl.float32, bitcast=True)
 
 
+#: the pairs path's 16-bit formats (by activation dtype): the bits of 2^E in both halves of a word
+#: (the "magic" whose last mantissa bit is worth 1), E, and the low bits a field may occupy
+PAIR_FORMATS = {torch.bfloat16: (0x43004300, 7), torch.float16: (0x64006400, 10)}
+#: in the interpreter the halves are read as fp32 (bf16 bit casts are unreliable there; DESIGN.md)
+_HALVES_AS_FP32 = tl.constexpr(TRITON_INTERPRET)
+
+
+@triton.constexpr_function
+def pair_parts(bits, f16):
+    """W4 / W2: the parts :func:`_pair_tile` cuts a word's pairs into, by field position: as many
+    positions as fit below bit E (7 bf16, 10 fp16) without a shift, a power of two dividing the pairs."""
+    fit = (10 if f16 else 7) // bits
+    n = 1
+    while n * 2 <= fit and (32 // bits // 2) % (n * 2) == 0:
+        n *= 2
+    return n
+
+
+@triton.jit
+def _halves(pair, F16: tl.constexpr):
+    """The low and the high 16 bits of each uint32 of ``pair`` as the fp16 (``F16``) or bf16 values
+    they encode. On the GPU a register move (``mov.b32 {lo, hi}``: no instruction once ptxas
+    allocates); in the interpreter their exact values in fp32 (a bf16 is the fp32 of its bits << 16)."""
+    if _HALVES_AS_FP32:
+        if F16:
+            lo = pair.to(tl.uint16).to(tl.float16, bitcast=True).to(tl.float32)
+            hi = (pair >> 16).to(tl.uint16).to(tl.float16, bitcast=True).to(tl.float32)
+        else:
+            lo = (pair << 16).to(tl.float32, bitcast=True)
+            hi = (pair & 0xFFFF0000).to(tl.float32, bitcast=True)
+    else:
+        if F16:
+            lo, hi = tl.inline_asm_elementwise("mov.b32 {$0, $1}, $2;", "=h,=h,r", [pair],
+                                               dtype=(tl.float16, tl.float16), is_pure=True, pack=1)
+        else:
+            lo, hi = tl.inline_asm_elementwise("mov.b32 {$0, $1}, $2;", "=h,=h,r", [pair],
+                                               dtype=(tl.bfloat16, tl.bfloat16), is_pure=True, pack=1)
+    return lo, hi
+
+
+@triton.jit
+def _pair_tile(q_ptr, u0, offs_n, stride_qw, stride_qn, mask_n, zero, MAGIC, GI: tl.constexpr,
+               BITS: tl.constexpr, F16: tl.constexpr, BLOCK_U: tl.constexpr, BLOCK_N: tl.constexpr):
+    """Part ``GI`` of the weights (code - zero) of units u0 .. u0+BLOCK_U-1 for outputs ``offs_n``,
+    exactly, as the transposed dot operand (BLOCK_N, codes) in the activations' 16-bit format (fp32
+    in the interpreter); :func:`_pair_k` gives each column's input column.
+
+    Two codes per instruction. A word's two 16-bit halves hold codes at the same bit positions (W4:
+    codes j and j+4, W2: j and j+8; W3: the same code of two 24-bit windows of its 96-bit unit, cut
+    into four windows of 8 codes). One AND with both fields (after one shift of the word that several
+    pairs share) and an OR with the exponent bits of 2^E in both halves (``MAGIC``, passed in a
+    register: LOP3 takes one immediate) leave two 16-bit floats 2^E + code * 2^pos; E = 7 for bf16,
+    10 for fp16, and the field must end at or below bit E. One packed FMA per two codes then gives
+    v * 2^-pos - (2^(E-pos) + zero) = code - zero exactly (small integers and powers of two).
+
+    The pairs are cut into pair_parts(BITS, F16) parts by their field's position ``pos`` (part GI:
+    pos = BITS * GI), so that each part's FMA takes one scale and one offset per output: Triton then
+    dequantises in the dot operand's own layout (an offset varying along the pairs sends the tile
+    through shared memory, about one store per pair, measured on the sm_90 compilation)."""
+    C: tl.constexpr = 96 // BITS if BITS == 3 else 32 // BITS
+    NG: tl.constexpr = 1 if BITS == 3 else pair_parts(BITS, F16)
+    PG: tl.constexpr = C // 2 // NG  # pairs per unit in this part
+    E: tl.constexpr = 10 if F16 else 7
+    MASK: tl.constexpr = (1 << BITS) - 1
+    POS: tl.constexpr = BITS * GI
+    i = tl.arange(0, PG)[:, None, None]
+    unit = u0 + tl.arange(0, BLOCK_U)
+    ptrs = q_ptr + unit[:, None] * (3 * stride_qw if BITS == 3 else stride_qw) + offs_n[None, :] * stride_qn
+    # (U, BN) word tiles, broadcast along the pairs afterwards (a (1, U, BN) load defeats the layout)
+    if BITS == 3:
+        w0 = tl.load(ptrs, mask=mask_n[None, :], other=0).to(tl.uint32, bitcast=True)[None, :, :]
+        w1 = tl.load(ptrs + stride_qw, mask=mask_n[None, :], other=0).to(tl.uint32, bitcast=True)[None, :, :]
+        w2 = tl.load(ptrs + 2 * stride_qw, mask=mask_n[None, :], other=0).to(tl.uint32, bitcast=True)[None, :, :]
+        # windows: v_b = stream bits 24b .. 24b+23 (code q at bit 3q); pairs (0, 1) and (2, 3) share
+        # registers: r0 holds the two windows' bits 0..15 (codes 0-2), r1 their bits 8..23 (codes 3-7)
+        v1 = (w0 >> 24) | (w1 << 8)
+        v2 = (w1 >> 16) | (w2 << 16)
+        v3 = w2 >> 8
+        r0a = (w0 & 0xFFFF) | (v1 << 16)
+        r1a = ((w0 >> 8) & 0xFFFF) | ((v1 << 8) & 0xFFFF0000)
+        r0b = (v2 & 0xFFFF) | (v3 << 16)
+        r1b = ((v2 >> 8) & 0xFFFF) | ((v3 << 8) & 0xFFFF0000)
+        q = i % 8
+        second = i >= 8
+        src = tl.where(q < 3, tl.where(second, r0b, r0a), tl.where(second, r1b, r1a))
+        shift = tl.where(q < 3, 3 * q, 3 * q - 8)  # the field's bit in its register: brought to bit 0
+    else:
+        src = tl.load(ptrs, mask=mask_n[None, :], other=0).to(tl.uint32, bitcast=True)[None, :, :]
+        shift = BITS * NG * i  # pair p = GI + NG i: its field at bit BITS p = shift + POS
+    FIELDS: tl.constexpr = (MASK << POS) * 0x10001
+    pair = ((src >> shift.to(tl.uint32)) & FIELDS) | MAGIC.to(tl.uint32, bitcast=True)  # (PG, U, BN)
+    lo, hi = _halves(pair, F16)
+    v = tl.join(lo, hi)  # (PG, U, BN, 2)
+    UNSCALE: tl.constexpr = 2.0 ** -POS
+    OFFSET: tl.constexpr = 2.0 ** (E - POS)
+    bias = (-(zero.to(tl.float32) + OFFSET)).to(v.dtype)  # exact: an integer below 2^11
+    unscale = tl.full((1, 1, 1, 1), UNSCALE, tl.float32).to(v.dtype)
+    v = tl.fma(v, unscale, bias[None, None, :, None])
+    return tl.reshape(tl.permute(v, (2, 0, 1, 3)), (BLOCK_N, 2 * PG * BLOCK_U))
+
+
+@triton.jit
+def _pair_k(GI: tl.constexpr, BITS: tl.constexpr, F16: tl.constexpr, BLOCK_U: tl.constexpr):
+    """The input column (within the step) of each column of :func:`_pair_tile`'s part ``GI``."""
+    C: tl.constexpr = 96 // BITS if BITS == 3 else 32 // BITS
+    NG: tl.constexpr = 1 if BITS == 3 else pair_parts(BITS, F16)
+    PG: tl.constexpr = C // 2 // NG
+    r = tl.arange(0, 2 * PG * BLOCK_U)
+    h = r % 2
+    i = r // 2 // BLOCK_U
+    u = r // 2 % BLOCK_U
+    if BITS == 3:
+        j = 16 * (i // 8) + i % 8 + 8 * h
+    else:
+        j = GI + NG * i + (C // 2) * h
+    return u * C + j
+
+
 @triton.jit
 def wonly_gemv_kernel(
     x_ptr, q_ptr, s_ptr, z_ptr, oi_ptr, ow_ptr, out_ptr,
-    M, N, K, N_OUT, GROUP, QWORDS, UNITS, UNITS_PER_SPLIT, OUT_PER_SPLIT,
+    M, N, K, N_OUT, GROUP, QWORDS, UNITS, UNITS_PER_SPLIT, OUT_PER_SPLIT, MAGIC,
     stride_xm, stride_xk,
     stride_qw, stride_qn,
     stride_sg, stride_sn,
@@ -441,7 +581,7 @@ def wonly_gemv_kernel(
     stride_owo, stride_own,
     stride_os, stride_om, stride_on,
     BITS: tl.constexpr, GROUPED: tl.constexpr, USE_DOT: tl.constexpr, DOT_FP32: tl.constexpr,
-    HAS_OUTLIERS: tl.constexpr,
+    PAIRS: tl.constexpr, PAIR_F16: tl.constexpr, HAS_OUTLIERS: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_U: tl.constexpr, BLOCK_O: tl.constexpr,
 ):
     pid_n = tl.program_id(axis=0)
@@ -461,73 +601,97 @@ def wonly_gemv_kernel(
     k_of_r = (r % BLOCK_U) * C + r // BLOCK_U
     u_begin = pid_k * UNITS_PER_SPLIT
     u_end = tl.minimum(u_begin + UNITS_PER_SPLIT, UNITS)
-    if USE_DOT:
+    if PAIRS:
+        # 16-bit activations, every step in one group: two codes per instruction (_pair_tile), the
+        # weights as the dot's first operand (BLOCK_N rows: the mma's M; the batch is its N)
+        acc_t = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
+        NG: tl.constexpr = 1 if BITS == 3 else pair_parts(BITS, PAIR_F16)
+        for u0 in range(u_begin, u_end, BLOCK_U):
+            grp = (u0 * C) // GROUP
+            scale = tl.load(s_ptr + grp * stride_sg + offs_n * stride_sn, mask=n_mask, other=0.0).to(tl.float32)
+            zero = tl.load(z_ptr + grp * stride_zg + offs_n * stride_zn, mask=n_mask, other=0)
+            part = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
+            for gi in tl.static_range(NG):
+                w_t = _pair_tile(q_ptr, u0, offs_n, stride_qw, stride_qn, n_mask, zero, MAGIC, gi, BITS, PAIR_F16,
+                                 BLOCK_U, BLOCK_N)
+                offs_k = u0 * C + _pair_k(gi, BITS, PAIR_F16, BLOCK_U)
+                x_t = tl.load(x_ptr + offs_m[None, :] * stride_xm + offs_k[:, None] * stride_xk,
+                              mask=m_mask[None, :], other=0.0)
+                if DOT_FP32:
+                    part = tl.dot(w_t.to(tl.float32), x_t.to(tl.float32), part, input_precision="ieee")
+                else:
+                    part = tl.dot(w_t, x_t, part)
+            acc_t += part * scale[:, None]
+        acc = tl.trans(acc_t)
+    elif USE_DOT:
         acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     else:
         acc = tl.zeros((BLOCK_N,), dtype=tl.float32)
 
-    for u0 in range(u_begin, u_end, BLOCK_U):
-        unit = (u0 + tl.arange(0, BLOCK_U))[None, :, None]
-        k3 = unit * C + j  # (C, U, 1): each code's input column
-        if GROUPED:
-            # K, the splits and the steps are whole steps of whole units: only N needs a mask
-            u_ok = unit >= 0
-            k_ok = k3 >= 0
-        else:
-            u_ok = unit < u_end
-            k_ok = u_ok & (k3 < K)
-        f = _code_fields(q_ptr, unit, j, n3, stride_qw, stride_qn, u_ok & (n3 < N), QWORDS, GROUPED, BITS)
-        if USE_DOT:
-            offs_k = u0 * C + k_of_r
-            x_mask = m_mask[:, None] if GROUPED else m_mask[:, None] & (offs_k[None, :] < tl.minimum(K, u_end * C))
-            xt = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_k[None, :] * stride_xk, mask=x_mask, other=0.0)
-        else:
+    if not PAIRS:  # the per-code forms
+        for u0 in range(u_begin, u_end, BLOCK_U):
+            unit = (u0 + tl.arange(0, BLOCK_U))[None, :, None]
+            k3 = unit * C + j  # (C, U, 1): each code's input column
             if GROUPED:
-                xv = tl.load(x_ptr + k3 * stride_xk).to(tl.float32)
+                # K, the splits and the steps are whole steps of whole units: only N needs a mask
+                u_ok = unit >= 0
+                k_ok = k3 >= 0
             else:
-                xv = tl.load(x_ptr + k3 * stride_xk, mask=k_ok, other=0.0).to(tl.float32)
-        if GROUPED:
-            # the step lies in one group: one row of scales and zero points
-            grp = (u0 * C) // GROUP
-            scale = tl.load(s_ptr + grp * stride_sg + offs_n * stride_sn, mask=n_mask, other=0.0).to(tl.float32)
-            zero = tl.load(z_ptr + grp * stride_zg + offs_n * stride_zn, mask=n_mask, other=0)
+                u_ok = unit < u_end
+                k_ok = u_ok & (k3 < K)
+            f = _code_fields(q_ptr, unit, j, n3, stride_qw, stride_qn, u_ok & (n3 < N), QWORDS, GROUPED, BITS)
             if USE_DOT:
-                # code - zero = f 2^-sh - (2^(23-sh) + zero): one exact FMA per code, then a 16-bit dot
-                # (small integers are exact in fp16 and bf16) and the scale once per output and step
-                zs = _pow2(23 - sh) + zero.to(tl.float32)[None, None, :]
-                w = tl.reshape(f * unscale - zs, (C * BLOCK_U, BLOCK_N))
-                if DOT_FP32:
-                    part = tl.dot(xt.to(tl.float32), w, input_precision="ieee")
-                else:
-                    part = tl.dot(xt, w.to(xt.dtype))
-                acc += part * scale[None, :]
+                offs_k = u0 * C + k_of_r
+                x_mask = m_mask[:, None] if GROUPED else m_mask[:, None] & (offs_k[None, :] < tl.minimum(K, u_end * C))
+                xt = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_k[None, :] * stride_xk, mask=x_mask, other=0.0)
             else:
-                # (code - zero) 2^sh = f - (2^23 + zero 2^sh), exact; x times it summed over the
-                # step's units per code position, then 2^-sh per position and the scale per output
-                zp = ((zero.to(tl.uint32)[None, None, :] << sh.to(tl.uint32)) | 0x4B000000).to(tl.float32, bitcast=True)
-                part = tl.sum(xv * (f - zp), axis=1)  # (C, BN)
-                if BITS == 3:  # the four windows' codes q share sh: add them first
-                    part = tl.sum(tl.reshape(part, (4, 8, BLOCK_N)), axis=0)
-                    part = part * _pow2(-_field_shift(tl.arange(0, 8)[:, None], BITS))
+                if GROUPED:
+                    xv = tl.load(x_ptr + k3 * stride_xk).to(tl.float32)
                 else:
-                    part = part * _pow2(-_field_shift(tl.arange(0, C)[:, None], BITS))
-                acc += tl.sum(part, axis=0) * scale
-        else:
-            # groups cut through steps (or units): each code reads its own group's parameters
-            grp3 = k3 // GROUP
-            pmask = k_ok & (n3 < N)
-            scale = tl.load(s_ptr + grp3 * stride_sg + n3 * stride_sn, mask=pmask, other=0.0).to(tl.float32)
-            zero = tl.load(z_ptr + grp3 * stride_zg + n3 * stride_zn, mask=pmask, other=0).to(tl.float32)
-            w = (f * unscale - (_pow2(23 - sh) + zero)) * scale  # (code - zero) * scale
-            if USE_DOT:
-                w = tl.reshape(w, (C * BLOCK_U, BLOCK_N))
-                if DOT_FP32:
-                    # round w to x's dtype first (what the GPU's 16-bit dot sees), then an ieee dot
-                    acc = tl.dot(xt.to(tl.float32), w.to(xt.dtype).to(tl.float32), acc, input_precision="ieee")
+                    xv = tl.load(x_ptr + k3 * stride_xk, mask=k_ok, other=0.0).to(tl.float32)
+            if GROUPED:
+                # the step lies in one group: one row of scales and zero points
+                grp = (u0 * C) // GROUP
+                scale = tl.load(s_ptr + grp * stride_sg + offs_n * stride_sn, mask=n_mask, other=0.0).to(tl.float32)
+                zero = tl.load(z_ptr + grp * stride_zg + offs_n * stride_zn, mask=n_mask, other=0)
+                if USE_DOT:
+                    # code - zero = f 2^-sh - (2^(23-sh) + zero): one exact FMA per code, then a 16-bit dot
+                    # (small integers are exact in fp16 and bf16) and the scale once per output and step
+                    zs = _pow2(23 - sh) + zero.to(tl.float32)[None, None, :]
+                    w = tl.reshape(f * unscale - zs, (C * BLOCK_U, BLOCK_N))
+                    if DOT_FP32:
+                        part = tl.dot(xt.to(tl.float32), w, input_precision="ieee")
+                    else:
+                        part = tl.dot(xt, w.to(xt.dtype))
+                    acc += part * scale[None, :]
                 else:
-                    acc = tl.dot(xt, w.to(xt.dtype), acc)
+                    # (code - zero) 2^sh = f - (2^23 + zero 2^sh), exact; x times it summed over the
+                    # step's units per code position, then 2^-sh per position and the scale per output
+                    zp = ((zero.to(tl.uint32)[None, None, :] << sh.to(tl.uint32)) | 0x4B000000)
+                    zp = zp.to(tl.float32, bitcast=True)
+                    part = tl.sum(xv * (f - zp), axis=1)  # (C, BN)
+                    if BITS == 3:  # the four windows' codes q share sh: add them first
+                        part = tl.sum(tl.reshape(part, (4, 8, BLOCK_N)), axis=0)
+                        part = part * _pow2(-_field_shift(tl.arange(0, 8)[:, None], BITS))
+                    else:
+                        part = part * _pow2(-_field_shift(tl.arange(0, C)[:, None], BITS))
+                    acc += tl.sum(part, axis=0) * scale
             else:
-                acc += tl.sum(tl.sum(xv * w, axis=1), axis=0)
+                # groups cut through steps (or units): each code reads its own group's parameters
+                grp3 = k3 // GROUP
+                pmask = k_ok & (n3 < N)
+                scale = tl.load(s_ptr + grp3 * stride_sg + n3 * stride_sn, mask=pmask, other=0.0).to(tl.float32)
+                zero = tl.load(z_ptr + grp3 * stride_zg + n3 * stride_zn, mask=pmask, other=0).to(tl.float32)
+                w = (f * unscale - (_pow2(23 - sh) + zero)) * scale  # (code - zero) * scale
+                if USE_DOT:
+                    w = tl.reshape(w, (C * BLOCK_U, BLOCK_N))
+                    if DOT_FP32:
+                        # round w to x's dtype first (what the GPU's 16-bit dot sees), then an ieee dot
+                        acc = tl.dot(xt.to(tl.float32), w.to(xt.dtype).to(tl.float32), acc, input_precision="ieee")
+                    else:
+                        acc = tl.dot(xt, w.to(xt.dtype), acc)
+                else:
+                    acc += tl.sum(tl.sum(xv * w, axis=1), axis=0)
 
     # -- OWQ: this split's share of the fp16 outlier columns, into the same accumulator ----------
     if HAS_OUTLIERS:
@@ -586,7 +750,11 @@ PROGRAMS_PER_SM = 4
 MIN_STEPS_PER_SPLIT = 4
 #: {(kernel form, parameters): {bits: (num_warps, BLOCK_N, BLOCK_U)}} on the GPU, chosen by the
 #: sm_90 compilations of the step loop (instructions per code, registers; module docstring).
-#: "fma" (M = 1): each thread holds 4 consecutive outputs per 512 of BLOCK_N (16-byte loads) and a
+#: "pairs" (any M, fp16 / bf16 activations, steps inside one group): two codes per instruction,
+#: the weights as the dot's first operand; 8 warps of 256 outputs, the largest BLOCK_U whose step
+#: lies in a group of 128 and whose registers stay under ~190 (searched over 4 / 8 warps, BLOCK_N
+#: 128-512, BLOCK_U 2-32: larger tiles spill or sit at 255 registers for a few percent).
+#: "fma" (M = 1, the per-code forms' fallback): each thread holds 4 consecutive outputs per 512 of BLOCK_N (16-byte loads) and a
 #: step's BLOCK_U units of each, so that every reduction over the step stays in a thread, and the
 #: (codes x units) activation tile has fewer elements than the block has threads, so that Triton
 #: loads it straight into the weights' layout (an activation tile of one element per thread or
@@ -596,6 +764,7 @@ MIN_STEPS_PER_SPLIT = 4
 #: groups cut through steps, each code reads its own parameters: small tiles (slow, but general).
 #: "dot_fp32": fp32 activations, an ieee fp32 dot on the FMA units.
 GEMV_GPU_TILES = {
+    ("pairs", "grouped"): {4: (8, 256, 16), 3: (8, 256, 4), 2: (8, 256, 8)},
     ("fma", "grouped"): {4: (4, 512, 8), 3: (4, 512, 2), 2: (4, 1024, 4)},
     ("fma", "per_code"): {4: (4, 128, 1), 3: (4, 128, 1), 2: (4, 128, 1)},
     ("dot", "grouped"): {4: (8, 256, 16), 3: (4, 256, 2), 2: (4, 256, 4)},
@@ -604,7 +773,8 @@ GEMV_GPU_TILES = {
     ("dot_fp32", "per_code"): {4: (4, 32, 2), 3: (4, 32, 1), 2: (4, 32, 1)},
 }
 #: in the interpreter: small tiles, so that the tests cross tile, step, unit and split edges
-GEMV_INTERPRETER_TILES = {"fma": {4: (1, 16, 2), 3: (1, 16, 1), 2: (1, 16, 2)},
+GEMV_INTERPRETER_TILES = {"pairs": {4: (1, 16, 4), 3: (1, 16, 1), 2: (1, 16, 4)},
+                          "fma": {4: (1, 16, 2), 3: (1, 16, 1), 2: (1, 16, 2)},
                           "dot": {4: (1, 16, 2), 3: (1, 16, 1), 2: (1, 16, 1)}}
 
 
@@ -612,8 +782,9 @@ GEMV_INTERPRETER_TILES = {"fma": {4: (1, 16, 2), 3: (1, 16, 1), 2: (1, 16, 2)},
 class GemvPlan:
     """How :func:`wonly_gemm` runs a small batch: the GEMV kernel's tiles and its split of K."""
 
-    use_dot: bool  # M > 1: a 16-row tl.dot per step; M == 1: FMA
+    use_dot: bool  # a 16-row tl.dot per step (M > 1, and the pairs form); else FMA (M == 1)
     grouped: bool  # every step lies in one group (BLOCK_U codes-per-unit divides the group size)
+    pairs: bool  # grouped, 16-bit activations: two codes per instruction (_pair_tile), any M
     block_m: int
     block_n: int
     block_u: int  # units (1 word of W4 / W2, 3 words of W3) per step
@@ -649,13 +820,24 @@ def plan_gemv(M: int, N: int, K: int, bits: int, group_size: int | None, n_out: 
     C = CODES_PER_UNIT[bits]
     min_u = max(1, 16 // C) if use_dot else 1  # tl.dot needs K >= 16
 
-    def fit(block_u):  # the largest BLOCK_U <= block_u (halving) whose step lies in one group
+    def fit(block_u, min_u=min_u):  # the largest BLOCK_U <= block_u (halving) whose step lies in one group
         bu = block_u
         while bu > min_u and g % (bu * C):
             bu //= 2
         return bu, g % (bu * C) == 0
 
-    if interpreter:
+    # the pairs form: each of its pair_parts dots takes C / parts codes per unit and needs K >= 16
+    pairs = x_dtype in PAIR_FORMATS
+    if pairs:
+        tiles = GEMV_INTERPRETER_TILES["pairs"] if interpreter else GEMV_GPU_TILES[("pairs", "grouped")]
+        warps, block_n, block_u = tiles[bits]
+        parts = 1 if bits == 3 else pair_parts(bits, x_dtype == torch.float16)
+        pair_min_u = max(1, 16 // (C // parts))
+        bu, pairs = fit(block_u, pair_min_u)
+        pairs = pairs and bu >= pair_min_u
+    if pairs:
+        use_dot = grouped = True
+    elif interpreter:
         warps, block_n, block_u = GEMV_INTERPRETER_TILES["dot" if use_dot else "fma"][bits]
         bu, grouped = fit(block_u)
         bu = bu if grouped else block_u
@@ -676,7 +858,8 @@ def plan_gemv(M: int, N: int, K: int, bits: int, group_size: int | None, n_out: 
     split_k = max(1, min(split_k, (2**31 - 1) // max(1, M * N)))
     ups = -(-steps // split_k) * bu
     split = -(-units // ups)
-    return GemvPlan(use_dot=use_dot, grouped=grouped, block_m=16 if use_dot else 1, block_n=block_n, block_u=bu,
+    return GemvPlan(use_dot=use_dot, grouped=grouped, pairs=pairs, block_m=16 if use_dot else 1,
+                    block_n=block_n, block_u=bu,
                     split_k=split, units_per_split=ups, outliers_per_split=-(-n_out // split) if n_out else 0,
                     num_warps=warps)
 
@@ -696,12 +879,14 @@ def _launch_gemv(x, qweight, scales, zeros, outlier_idx, outlier_weight, y, bits
     wonly_gemv_kernel[grid](
         x, qweight, scales, zeros, outlier_idx, outlier_weight, out,
         M, N, K, n_out, g, qweight.shape[0], -(-K // C), plan.units_per_split, plan.outliers_per_split,
+        PAIR_FORMATS[x.dtype][0] if plan.pairs else 0,
         x.stride(0), x.stride(1), qweight.stride(0), qweight.stride(1),
         scales.stride(0), scales.stride(1), zeros.stride(0), zeros.stride(1),
         outlier_weight.stride(0), outlier_weight.stride(1), stride_os, om, on,
-        BITS=bits, GROUPED=plan.grouped, USE_DOT=plan.use_dot, DOT_FP32=dot_fp32, HAS_OUTLIERS=n_out > 0,
+        BITS=bits, GROUPED=plan.grouped, USE_DOT=plan.use_dot, DOT_FP32=dot_fp32, PAIRS=plan.pairs,
+        PAIR_F16=x.dtype == torch.float16, HAS_OUTLIERS=n_out > 0,
         BLOCK_M=plan.block_m, BLOCK_N=plan.block_n, BLOCK_U=plan.block_u, BLOCK_O=BLOCK_O,
-        num_warps=plan.num_warps, num_stages=1,
+        num_warps=plan.num_warps, num_stages=2 if plan.pairs else 1,
     )
     if plan.split_k > 1:
         bm, bn = triton.next_power_of_2(M), (16 if TRITON_INTERPRET else 256)

@@ -90,15 +90,50 @@ def test_gemv_is_exact_with_and_without_split_k(device, bits, M, g):
     assert torch.equal(whole.cpu(), ref) and torch.equal(split.cpu(), ref)
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("bits", [2, 3, 4])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
+@pytest.mark.parametrize("M", [1, 7, 16])
+def test_pairs_form_is_exact_with_16_bit_activations(device, bits, dtype, M):
+    """The pairs form (two codes per instruction: 2^E + code 2^pos in each 16-bit half, one packed FMA
+    to code - zero) on integer activations, exact in bf16 and fp16: y == reference bit for bit, with
+    and without split-K, on the plan's own tiles and on the GPU's (every field position of both
+    formats: W2 in 2 (bf16) or 4 (fp16) parts, W4 in 1 or 2, W3's windows)."""
+    args = list(_integer_operands(M, 37, 512, bits, 128, n_out=3, seed=bits + M, device=device))
+    args[0] = args[0].to(dtype)
+    ref = wonly_gemm_reference(*(a.cpu() if isinstance(a, torch.Tensor) else a for a in args))
+    for plan_args in ({}, {"sm_count": 132, "interpreter": False}):
+        plan = plan_gemv(M, 37, 512, bits, 128, 3, dtype, **plan_args)
+        assert plan.pairs and plan.use_dot and plan.grouped, plan
+        for split_k in (1, 3):
+            y = torch.empty((M, 37), dtype=torch.float32, device=device)
+            x, q, scales, zeros, _, _, idx, ow = args
+            wg._launch_gemv(x, q, scales, zeros, idx, ow, y, bits, 128, 3,
+                            plan_gemv(M, 37, 512, bits, 128, 3, dtype, split_k=split_k, **plan_args))
+            assert torch.equal(y.cpu(), ref), (plan_args, split_k)
+
+
+def test_pair_parts_keep_every_field_below_the_exponent():
+    """A pair's field ends at or below bit E (7 bf16, 10 fp16) after its part's shift: pos + bits <= E."""
+    for bits in (2, 4):
+        for f16, E in ((False, 7), (True, 10)):
+            n = wg.pair_parts(bits, f16)
+            assert (32 // bits // 2) % n == 0 and bits * (n - 1) + bits <= E
+            assert bits * 2 * n > E or (32 // bits // 2) % (2 * n)  # the most that fit
+    assert plan_gemv(1, 8, 256, 4, 128, x_dtype=torch.float32).pairs is False  # fp32: no 16-bit halves
+    assert plan_gemv(1, 8, 64, 2, 32, x_dtype=torch.float16).pairs is False  # W2 fp16 needs 64-code steps
+
+
 # ---------------------------------------------------------------------------------- split-K
 @pytest.mark.parametrize("bits", [2, 3, 4])
 @pytest.mark.parametrize("M", [1, 5])
 def test_split_k_within_tolerance_and_deterministic(bits, M):
     args = _operands(M, 19, 256, bits, 64, 4, seed=bits + M, dtype=torch.float16)
     plans = [plan_gemv(M, 19, 256, bits, 64, 4, split_k=s) for s in (1, 2, 5, 1000)]
-    # 5 splits of 8 steps take 2 steps each: 4 splits; 1000 is capped at one step per split
+    # 5 splits of a few steps (8 here, 4 for the W2 pairs form) take 1-2 each; 1000: one step per split
     assert [p.split_k for p in plans[:2]] == [1, 2] and 2 < plans[2].split_k <= 5
-    assert plans[3].units_per_split == plans[3].block_u and plans[3].split_k > 5
+    steps = -(-(256 // CODES_PER_UNIT[bits]) // plans[3].block_u)
+    assert plans[3].units_per_split == plans[3].block_u and plans[3].split_k == steps > 2
     # every split has its share of the outliers, and none is left out
     assert all(p.outliers_per_split * p.split_k >= 4 for p in plans)
     for s in (1, 2, 5, 1000):
@@ -167,18 +202,19 @@ def test_dispatcher_sends_small_batches_to_the_gemv_kernel(monkeypatch):
     monkeypatch.setattr(wg, "_launch_gemv", lambda *a, **k: calls.append(a[-1]) or original(*a, **k))
     for M in (1, GEMV_MAX_M, GEMV_MAX_M + 1):
         _check(_operands(M, 19, 64, 4, 32, 1, seed=M, dtype=torch.float16))
-    assert [p.use_dot for p in calls] == [False, True]  # M = 17 ran the tiled GEMM kernel
+    # fp16 activations, groups of 32: the pairs form at every M; M = 17 ran the tiled GEMM kernel
+    assert [(p.use_dot, p.pairs) for p in calls] == [(True, True), (True, True)]
 
 
 def test_gpu_plans_fill_an_h100():
-    """The GPU's plans for the benchmark's layer: every path keeps 132 SMs busy, splits K where N
-    alone does not, and each step lies in one group of 128 (no per-code parameters)."""
+    """The GPU's plans for the benchmark's layer: the pairs form at every M (bf16 activations), every
+    path keeps 132 SMs busy, splits K where N alone does not, and each step lies in one group of 128."""
     N, K = 28672, 8192
     for bits in (4, 3, 2):
         for M in (1, 16):
             p = plan_gemv(M, N, K, bits, 128, 32, torch.bfloat16, sm_count=132, interpreter=False)
             programs = -(-N // p.block_n) * p.split_k
-            assert p.use_dot == (M > 1) and p.grouped and programs >= 2 * 132, (bits, M, p)
+            assert p.pairs and p.use_dot and p.grouped and programs >= 2 * 132, (bits, M, p)
             units = K // CODES_PER_UNIT[bits]
             assert p.units_per_split * p.split_k >= units > p.units_per_split * (p.split_k - 1)
         assert plan_gemv(1, N, K, bits, 128, sm_count=132, interpreter=False).split_k > 1
