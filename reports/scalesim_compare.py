@@ -269,6 +269,27 @@ def compare_by_layer(topology: Path | str, config: Path | str | ArchConfig, fold
     return pd.concat(out, ignore_index=True)
 
 
+def markdown_rows(df: pd.DataFrame, network: str, dataflow: str) -> list[str]:
+    """docs/scalesim.md's table rows for :func:`compare` / :func:`compare_by_layer` results, one per
+    layer shape (a layer that reused an earlier one's result, SCALE-Sim wall 0, is left out):
+    stall and total cycles ours / SCALE-Sim (its total including the first prefetch in brackets), the
+    total's ratio (and against that total), DRAM reads (ifmap + filter, bytes = SCALE-Sim's
+    elements at 1 byte per word) and SCALE-Sim's wall time."""
+    rows = []
+    for r in df.itertuples(index=False):
+        wall = getattr(r, "wall_s_scalesim", None)
+        if wall is not None and wall == 0:
+            continue
+        reads_ours = r.ifmap_read_bytes + r.filter_read_bytes
+        reads_ss = r.ss_ifmap_reads + r.ss_filter_reads
+        rows.append(
+            f"| {network} {r.layer} | {dataflow} | {r.stall_ours:,} / {r.stall_ss:,} | {r.total_ours:,} / "
+            f"{r.total_ss:,} ({r.total_incl_prefetch_ss:,}) | {r.total_ours / r.total_ss:.2f} "
+            f"({r.total_ours / r.total_incl_prefetch_ss:.2f}) | {reads_ours:,} / {reads_ss:,} | "
+            + (f"{wall:,.0f} s |" if wall is not None else "- |"))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
@@ -280,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--by-layer", metavar="FOLDER", default=None,
                    help="one SCALE-Sim run per layer, each row saved in FOLDER as it ends; a rerun skips the "
                    "layers already there and repeated layers reuse the first one's result (for whole networks)")
+    p.add_argument("--markdown", metavar="NETWORK", default=None,
+                   help="also print docs/scalesim.md's table rows, one per layer shape, labelled NETWORK")
     args = p.parse_args(argv)
     if args.by_layer:
         df = compare_by_layer(args.topology, args.config, args.by_layer, args.engine)
@@ -291,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wall seconds: SCALE-Sim {df.attrs['wall_s_scalesim']:.2f}, bitweight {df.attrs['wall_s_ours']:.3f}")
     if args.out:
         df.to_csv(args.out, index=False)
+    if args.markdown:
+        arch = read_arch_config(args.config)
+        print("\n".join(markdown_rows(df, args.markdown, arch.dataflow)))
     return 0
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.memory import Dram, MemoryConfig, scalesim_mapping, simulate
+from sim.memory import Dram, MemoryConfig, scalesim_mapping
 from sim.topology import ArchConfig, Layer, read_arch_config, read_topology
 
 DATA = Path(__file__).parent / "data" / "scalesim"
@@ -360,3 +360,20 @@ def test_by_layer_is_resumable_and_reuses_repeated_layers(tmp_path):
     assert (again[cols].to_numpy() == df[cols].to_numpy()).all()
     with pytest.raises(ValueError, match="no layers"):
         compare_by_layer(write(tmp_path, "e.csv", "Layer, M, N, K,\n"), arch, tmp_path / "rows2")
+
+
+def test_markdown_rows_are_the_docs_table():
+    """markdown_rows formats a result as docs/scalesim.md's table does (the ResNet Conv1 OS row, from
+    its measured fields), and leaves out a layer that reused an earlier one's result."""
+    import pandas as pd
+
+    from reports.scalesim_compare import markdown_rows
+
+    row = dict(layer="Conv1", stall_ours=174_134, stall_ss=1_259_522, total_ours=356_812, total_ss=1_417_943,
+               total_incl_prefetch_ss=1_423_291, ifmap_read_bytes=3_566_808 - 9_408, filter_read_bytes=9_408,
+               ss_ifmap_reads=14_198_820 - 9_410, ss_filter_reads=9_410, wall_s_scalesim=58.2)
+    df = pd.DataFrame([row, dict(row, layer="Conv1_again", wall_s_scalesim=0.0)])
+    rows = markdown_rows(df, "resnet", "os")
+    assert rows == ["| resnet Conv1 | os | 174,134 / 1,259,522 | 356,812 / 1,417,943 (1,423,291) | 0.25 (0.25) | "
+                    "3,566,808 / 14,198,820 | 58 s |"]
+    assert rows[0] in (ROOT / "docs" / "scalesim.md").read_text()
