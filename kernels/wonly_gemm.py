@@ -799,6 +799,9 @@ def plan_gemv(M: int, N: int, K: int, bits: int, group_size: int | None, n_out: 
               interpreter: bool = TRITON_INTERPRET) -> GemvPlan:
     """The GEMV plan for an (M, K) x (K, N) problem, M <= GEMV_MAX_M.
 
+    The form: the pairs form for fp16 / bf16 activations (``x_dtype``) where a step of the tile's
+    BLOCK_U (halved as needed, no lower than each part's dot needs: 16 codes) lies in one group;
+    else the per-code forms (FMA at M = 1, a dot above; grouped where they can be).
     ``split_k`` forces the number of K splits (1: none; it is capped at one per step); by default
     it is chosen so that cdiv(N, BLOCK_N) x split_k programs give each of ``sm_count`` SMs about
     PROGRAMS_PER_SM, keeping MIN_STEPS_PER_SPLIT steps per split.
