@@ -461,8 +461,11 @@ _HALVES_AS_FP32 = tl.constexpr(TRITON_INTERPRET)
 
 @triton.constexpr_function
 def pair_parts(bits, f16):
-    """W4 / W2: the parts :func:`_pair_tile` cuts a word's pairs into, by field position: as many
-    positions as fit below bit E (7 bf16, 10 fp16) without a shift, a power of two dividing the pairs."""
+    """The parts :func:`_pair_tile` cuts a unit's pairs into, by field position: W4 / W2 as many
+    positions as fit below bit E (7 bf16, 10 fp16) without a shift, a power of two dividing the
+    pairs; W3 one (each field is shifted to bit 0 of its window register)."""
+    if bits == 3:
+        return 1
     fit = (10 if f16 else 7) // bits
     n = 1
     while n * 2 <= fit and (32 // bits // 2) % (n * 2) == 0:
@@ -512,7 +515,7 @@ def _pair_tile(q_ptr, u0, offs_n, stride_qw, stride_qn, mask_n, zero, MAGIC, GI:
     dequantises in the dot operand's own layout (an offset varying along the pairs sends the tile
     through shared memory, about one store per pair, measured on the sm_90 compilation)."""
     C: tl.constexpr = 96 // BITS if BITS == 3 else 32 // BITS
-    NG: tl.constexpr = 1 if BITS == 3 else pair_parts(BITS, F16)
+    NG: tl.constexpr = pair_parts(BITS, F16)
     PG: tl.constexpr = C // 2 // NG  # pairs per unit in this part
     E: tl.constexpr = 10 if F16 else 7
     MASK: tl.constexpr = (1 << BITS) - 1
@@ -557,7 +560,7 @@ def _pair_tile(q_ptr, u0, offs_n, stride_qw, stride_qn, mask_n, zero, MAGIC, GI:
 def _pair_k(GI: tl.constexpr, BITS: tl.constexpr, F16: tl.constexpr, BLOCK_U: tl.constexpr):
     """The input column (within the step) of each column of :func:`_pair_tile`'s part ``GI``."""
     C: tl.constexpr = 96 // BITS if BITS == 3 else 32 // BITS
-    NG: tl.constexpr = 1 if BITS == 3 else pair_parts(BITS, F16)
+    NG: tl.constexpr = pair_parts(BITS, F16)
     PG: tl.constexpr = C // 2 // NG
     r = tl.arange(0, 2 * PG * BLOCK_U)
     h = r % 2
@@ -605,7 +608,7 @@ def wonly_gemv_kernel(
         # 16-bit activations, every step in one group: two codes per instruction (_pair_tile), the
         # weights as the dot's first operand (BLOCK_N rows: the mma's M; the batch is its N)
         acc_t = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
-        NG: tl.constexpr = 1 if BITS == 3 else pair_parts(BITS, PAIR_F16)
+        NG: tl.constexpr = pair_parts(BITS, PAIR_F16)
         for u0 in range(u_begin, u_end, BLOCK_U):
             grp = (u0 * C) // GROUP
             scale = tl.load(s_ptr + grp * stride_sg + offs_n * stride_sn, mask=n_mask, other=0.0).to(tl.float32)
@@ -834,7 +837,7 @@ def plan_gemv(M: int, N: int, K: int, bits: int, group_size: int | None, n_out: 
     if pairs:
         tiles = GEMV_INTERPRETER_TILES["pairs"] if interpreter else GEMV_GPU_TILES[("pairs", "grouped")]
         warps, block_n, block_u = tiles[bits]
-        parts = 1 if bits == 3 else pair_parts(bits, x_dtype == torch.float16)
+        parts = pair_parts(bits, x_dtype == torch.float16)
         pair_min_u = max(1, 16 // (C // parts))
         bu, pairs = fit(block_u, pair_min_u)
         pairs = pairs and bu >= pair_min_u
