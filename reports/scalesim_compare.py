@@ -23,6 +23,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -39,8 +40,8 @@ SCALESIM_BITS = OperandBits(8, 8, 8, 8)  # SCALE-Sim: every operand, partial sum
 _RUNNER = """
 import sys
 from scalesim.scale_sim import scalesim
-cfg, topo, layout, gemm, out = sys.argv[1:6]
-s = scalesim(save_disk_space=True, verbose=False, config=cfg, topology=topo, layout=layout,
+cfg, topo, layout, gemm, out, verbose = sys.argv[1:7]
+s = scalesim(save_disk_space=True, verbose=verbose == "verbose", config=cfg, topology=topo, layout=layout,
              input_type_gemm=gemm == "gemm")
 s.run_scale(top_path=out)
 """
@@ -127,26 +128,57 @@ def _read_report(path: Path) -> pd.DataFrame:
     return df.loc[:, [c for c in df.columns if c and not c.startswith("Unnamed")]]
 
 
+def _pump(stream, sink, tail: bytearray) -> None:
+    """Copy ``stream`` to ``sink`` as it arrives, keeping its last 4 kB in ``tail``."""
+    while chunk := stream.read1(4096):
+        sink.write(chunk.decode(errors="replace"))
+        sink.flush()
+        tail.extend(chunk)
+        del tail[:-4096]
+
+
 def run_scalesim(topology: Path | str, arch: ArchConfig, gemm: bool = True, venv: Path | str | None = None,
-                 timeout: float | None = None) -> tuple[pd.DataFrame, float]:
+                 timeout: float | None = None, live: bool = False) -> tuple[pd.DataFrame, float]:
     """Run SCALE-Sim on ``topology`` with ``arch`` (written as a full config) in a temporary folder.
     Returns (one row per SCALE-Sim layer: its COMPUTE_REPORT and DETAILED_ACCESS_REPORT columns,
-    wall seconds of the subprocess)."""
+    wall seconds of the subprocess). ``live``: SCALE-Sim runs verbose and its own progress bar (tqdm,
+    one step per compute cycle of its demand matrices, with its estimate of the time left) is copied
+    to our stderr as it runs; when stderr is not a terminal the bar is redrawn every 30 s
+    (``TQDM_MININTERVAL``), so a log file of an hours-long layer stays small."""
     python = scalesim_python(venv)
     with tempfile.TemporaryDirectory(prefix="bitweight-scalesim-") as tmp:
         tmp = Path(tmp)
         cfg = write_config(tmp / "arch.cfg", arch, "run")
         layout = tmp / "layout.csv"
         layout.write_text("Layer name,\n")  # SCALE-Sim 3 opens a layout file even without custom layouts
+        env = dict(os.environ)
+        if live and not sys.stderr.isatty():
+            env.setdefault("TQDM_MININTERVAL", "30")
         start = time.perf_counter()
-        proc = subprocess.run([str(python), "-c", _RUNNER, str(cfg), str(Path(topology).resolve()), str(layout),
-                               "gemm" if gemm else "conv", str(tmp / "out")],
-                              capture_output=True, text=True, timeout=timeout, cwd=tmp)
+        with open(tmp / "stdout.txt", "wb") as out:
+            proc = subprocess.Popen([str(python), "-c", _RUNNER, str(cfg), str(Path(topology).resolve()), str(layout),
+                                     "gemm" if gemm else "conv", str(tmp / "out"), "verbose" if live else "quiet"],
+                                    stdout=out, stderr=subprocess.PIPE, cwd=tmp, env=env)
+            tail = bytearray()
+            sink = sys.stderr if live else open(os.devnull, "w")
+            pump = threading.Thread(target=_pump, args=(proc.stderr, sink, tail), daemon=True)
+            pump.start()
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise
+            finally:
+                pump.join()
+                if sink is not sys.stderr:
+                    sink.close()
         wall = time.perf_counter() - start
         run_dir = tmp / "out" / "run"
         if proc.returncode != 0 or not (run_dir / "COMPUTE_REPORT.csv").exists():
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise RuntimeError(f"SCALE-Sim failed (exit {proc.returncode}) on {topology}: {tail[0]}")
+            said = tail.decode(errors="replace") or (tmp / "stdout.txt").read_text(errors="replace")
+            last = [ln for ln in said.replace("\r", "\n").splitlines() if ln.strip()][-1:] or ["no output"]
+            raise RuntimeError(f"SCALE-Sim failed (exit {proc.returncode}) on {topology}: {last[0]}")
         compute = _read_report(run_dir / "COMPUTE_REPORT.csv")
         detail = _read_report(run_dir / "DETAILED_ACCESS_REPORT.csv")
     return compute.merge(detail, on="LayerID"), wall
@@ -182,15 +214,16 @@ def ours(layers: list[Layer], arch: ArchConfig, engine: str | None = None, laten
 
 
 def compare(topology: Path | str, config: Path | str | ArchConfig, engine: str | None = None, latency: int = 0,
-            venv: Path | str | None = None, timeout: float | None = None) -> pd.DataFrame:
+            venv: Path | str | None = None, timeout: float | None = None, live: bool = False) -> pd.DataFrame:
     """Both tools on every layer of ``topology`` under ``config`` (a .cfg path or an ArchConfig
     with a USER bandwidth and SRAM sizes): ours beside SCALE-Sim's, with ratios ours / SCALE-Sim.
-    ``df.attrs`` holds the wall seconds of each (``wall_s_scalesim``, ``wall_s_ours``)."""
+    ``df.attrs`` holds the wall seconds of each (``wall_s_scalesim``, ``wall_s_ours``). ``live``:
+    SCALE-Sim's own progress bar on stderr (:func:`run_scalesim`)."""
     arch = config if isinstance(config, ArchConfig) else read_arch_config(config)
     arch = replace(arch, interface_bandwidth="USER")
     layers = read_topology(topology)
     gemm = [h.strip().lower() for h in Path(topology).read_text().splitlines()[0].split(",")][1:4] == ["m", "n", "k"]
-    ss, wall_ss = run_scalesim(topology, arch, gemm=gemm, venv=venv, timeout=timeout)
+    ss, wall_ss = run_scalesim(topology, arch, gemm=gemm, venv=venv, timeout=timeout, live=live)
     mine, wall_ours = ours(layers, arch, engine, latency)
     # SCALE-Sim runs a depthwise layer as one row per channel: sum them back to our one layer
     counts = [layer.repeat if "DP" in layer.name and not gemm else 1 for layer in layers]
@@ -222,13 +255,14 @@ def compare(topology: Path | str, config: Path | str | ArchConfig, engine: str |
 
 def compare_by_layer(topology: Path | str, config: Path | str | ArchConfig, folder: Path | str,
                      engine: str | None = None, latency: int = 0, venv: Path | str | None = None,
-                     timeout: float | None = None, progress=print) -> pd.DataFrame:
+                     timeout: float | None = None, progress=print, live: bool = False) -> pd.DataFrame:
     """:func:`compare` one layer at a time, resumable: each layer's row is written to
     ``folder/<index>_<layer>.csv`` when its SCALE-Sim run ends, and a rerun skips the layers
     already there. A layer whose fields (everything but its name) repeat an earlier layer's
     reuses that result (SCALE-Sim and the model are deterministic). SCALE-Sim needs from seconds
     to over half an hour per layer on large layers (docs/scalesim.md), so a whole network is a
-    job to leave running. Returns every layer's row, in the topology's order."""
+    job to leave running. ``progress`` is told each layer's start and end; ``live`` shows SCALE-Sim's
+    own progress bar within a layer. Returns every layer's row, in the topology's order."""
     topology = Path(topology)
     folder = Path(folder)
     lines = [ln for ln in topology.read_text().splitlines() if ln.strip()]
@@ -258,7 +292,7 @@ def compare_by_layer(topology: Path | str, config: Path | str | ArchConfig, fold
             with tempfile.TemporaryDirectory(prefix="bitweight-layer-") as tmp:
                 one = Path(tmp) / topology.name
                 one.write_text(header + "\n" + line + "\n")
-                df = compare(one, config, engine, latency, venv, timeout)
+                df = compare(one, config, engine, latency, venv, timeout, live)
             df = df.assign(wall_s_scalesim=df.attrs["wall_s_scalesim"], wall_s_ours=df.attrs["wall_s_ours"])
             partial = dst.with_suffix(".partial")
             df.to_csv(partial, index=False)
@@ -303,12 +337,16 @@ def main(argv: list[str] | None = None) -> int:
                    "layers already there and repeated layers reuse the first one's result (for whole networks)")
     p.add_argument("--markdown", metavar="NETWORK", default=None,
                    help="also print docs/scalesim.md's table rows, one per layer shape, labelled NETWORK")
+    p.add_argument("--quiet", action="store_true",
+                   help="hide SCALE-Sim's own progress bar (shown on stderr by default: one step per compute "
+                   "cycle, with its estimate of the time left; large layers take hours)")
     args = p.parse_args(argv)
     if args.by_layer:
-        df = compare_by_layer(args.topology, args.config, args.by_layer, args.engine)
+        df = compare_by_layer(args.topology, args.config, args.by_layer, args.engine, live=not args.quiet,
+                              progress=lambda msg: print(msg, file=sys.stderr, flush=True))
         df.attrs.update(wall_s_scalesim=float(df.wall_s_scalesim.sum()), wall_s_ours=float(df.wall_s_ours.sum()))
     else:
-        df = compare(args.topology, args.config, args.engine)
+        df = compare(args.topology, args.config, args.engine, live=not args.quiet)
     pd.set_option("display.width", 250)
     print(df.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"wall seconds: SCALE-Sim {df.attrs['wall_s_scalesim']:.2f}, bitweight {df.attrs['wall_s_ours']:.3f}")

@@ -362,6 +362,34 @@ def test_by_layer_is_resumable_and_reuses_repeated_layers(tmp_path):
         compare_by_layer(write(tmp_path, "e.csv", "Layer, M, N, K,\n"), arch, tmp_path / "rows2")
 
 
+
+@needs_scalesim
+def test_live_progress_bar_and_same_figures(tmp_path, capsys, runs):
+    """live=True: SCALE-Sim runs verbose and its own progress bar reaches our stderr as it runs; the
+    figures are the quiet run's."""
+    from reports.scalesim_compare import compare
+
+    topo = write(tmp_path, "t.csv", "Layer, M, N, K,\n" + "".join(f"{x.name}, {x.m}, {x.n}, {x.k},\n" for x in LAYERS))
+    live = compare(topo, _arch("os_big_slow"), live=True)
+    err = capsys.readouterr().err
+    assert "100%" in err and "it/s" in err  # tqdm's bar, one per layer
+    cols = ["stall_ss", "total_ss", "total_incl_prefetch_ss", "ss_ifmap_reads", "ss_filter_reads", "ss_ofmap_writes"]
+    assert (live[cols].to_numpy() == runs["os_big_slow"][cols].to_numpy()).all()
+
+
+def test_scalesim_failure_names_its_last_words(tmp_path):
+    """A SCALE-Sim that fails: one error with its exit status and the last line it wrote."""
+    from reports.scalesim_compare import run_scalesim
+
+    python = tmp_path / "venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text("#!/bin/sh\necho 'progress 10%' >&2\necho 'ValueError: bad topology' >&2\nexit 3\n")
+    python.chmod(0o755)
+    topo = write(tmp_path, "t.csv", "Layer, M, N, K,\na, 8, 8, 8,\n")
+    with pytest.raises(RuntimeError, match=r"SCALE-Sim failed \(exit 3\) on .*t.csv: ValueError: bad topology$"):
+        run_scalesim(topo, _arch("os_big_fast"), venv=tmp_path / "venv")
+
+
 def test_markdown_rows_are_the_docs_table():
     """markdown_rows formats a result as docs/scalesim.md's table does (the ResNet Conv1 OS row, from
     its measured fields), and leaves out a layer that reused an earlier one's result."""
