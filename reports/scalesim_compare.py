@@ -47,6 +47,59 @@ s.run_scale(top_path=out)
 """
 
 
+# Optional, for large layers: SCALE-Sim 3.0.0's read_buffer.new_prefetch grows each buffer's DRAM trace
+# with ``self.trace_matrix = np.concatenate((self.trace_matrix, this_prefetch_trace), axis=0)``, a copy
+# of the whole trace on every prefetch: quadratic in the DRAM reads, 97% of the CPU on BERT's
+# qkv_proj and ffn_up (py-spy, docs/scalesim.md; upstream issues #12 and #62). This keeps that trace
+# as a list of the same chunks and joins them once, when it is read (its start and stop cycles, or a
+# saved trace). Nothing else in SCALE-Sim changes, and the concatenation is the same, so every figure
+# is the same: tests/test_scalesim_compare.py compares all report columns with and without it.
+_CHUNKED_TRACE = """
+import numpy
+from scalesim.memory import read_buffer as _rb
+
+
+class _Trace:
+    def __init__(self, first):
+        self.parts = [numpy.asarray(first)]
+
+    def __array__(self, dtype=None, copy=None):
+        if len(self.parts) > 1:
+            self.parts = [numpy.concatenate(self.parts, axis=0)]
+        return self.parts[0] if dtype is None else self.parts[0].astype(dtype)
+
+    def __getitem__(self, key):
+        return numpy.asarray(self)[key]
+
+    def __len__(self):
+        return sum(len(p) for p in self.parts)
+
+    @property
+    def shape(self):
+        return numpy.asarray(self).shape
+
+
+class _Numpy:
+    def __getattr__(self, name):
+        return getattr(numpy, name)
+
+    @staticmethod
+    def concatenate(arrays, axis=0, **kw):
+        if isinstance(arrays[0], _Trace) and len(arrays) == 2 and axis == 0 and not kw:
+            arrays[0].parts.append(numpy.asarray(arrays[1]))
+            return arrays[0]
+        return numpy.concatenate(arrays, axis=axis, **kw)
+
+
+def _set(self, value):
+    self.__dict__["_bitweight_trace"] = value if isinstance(value, _Trace) else _Trace(value)
+
+
+_rb.read_buffer.trace_matrix = property(lambda self: self.__dict__["_bitweight_trace"], _set)
+_rb.np = _Numpy()
+"""
+
+
 def scalesim_python(venv: Path | str | None = None) -> Path:
     """The Python of the SCALE-Sim environment; a clear error naming the make target when absent."""
     python = Path(venv or os.environ.get("BITWEIGHT_SCALESIM_VENV", VENV)) / "bin" / "python"
@@ -138,13 +191,16 @@ def _pump(stream, sink, tail: bytearray) -> None:
 
 
 def run_scalesim(topology: Path | str, arch: ArchConfig, gemm: bool = True, venv: Path | str | None = None,
-                 timeout: float | None = None, live: bool = False) -> tuple[pd.DataFrame, float]:
+                 timeout: float | None = None, live: bool = False,
+                 chunked_trace: bool = False) -> tuple[pd.DataFrame, float]:
     """Run SCALE-Sim on ``topology`` with ``arch`` (written as a full config) in a temporary folder.
     Returns (one row per SCALE-Sim layer: its COMPUTE_REPORT and DETAILED_ACCESS_REPORT columns,
     wall seconds of the subprocess). ``live``: SCALE-Sim runs verbose and its own progress bar (tqdm,
     one step per compute cycle of its demand matrices, with its estimate of the time left) is copied
     to our stderr as it runs; when stderr is not a terminal the bar is redrawn every 30 s
-    (``TQDM_MININTERVAL``), so a log file of an hours-long layer stays small."""
+    (``TQDM_MININTERVAL``), so a log file of an hours-long layer stays small. ``chunked_trace``: SCALE-Sim
+    keeps its DRAM traces as chunks joined once (``_CHUNKED_TRACE``), not copied whole on every
+    prefetch; the same figures, hours less on large layers. Off by default: SCALE-Sim as shipped."""
     python = scalesim_python(venv)
     with tempfile.TemporaryDirectory(prefix="bitweight-scalesim-") as tmp:
         tmp = Path(tmp)
@@ -156,7 +212,8 @@ def run_scalesim(topology: Path | str, arch: ArchConfig, gemm: bool = True, venv
             env.setdefault("TQDM_MININTERVAL", "30")
         start = time.perf_counter()
         with open(tmp / "stdout.txt", "wb") as out:
-            proc = subprocess.Popen([str(python), "-c", _RUNNER, str(cfg), str(Path(topology).resolve()), str(layout),
+            script = (_CHUNKED_TRACE if chunked_trace else "") + _RUNNER
+            proc = subprocess.Popen([str(python), "-c", script, str(cfg), str(Path(topology).resolve()), str(layout),
                                      "gemm" if gemm else "conv", str(tmp / "out"), "verbose" if live else "quiet"],
                                     stdout=out, stderr=subprocess.PIPE, cwd=tmp, env=env)
             tail = bytearray()
@@ -214,16 +271,19 @@ def ours(layers: list[Layer], arch: ArchConfig, engine: str | None = None, laten
 
 
 def compare(topology: Path | str, config: Path | str | ArchConfig, engine: str | None = None, latency: int = 0,
-            venv: Path | str | None = None, timeout: float | None = None, live: bool = False) -> pd.DataFrame:
+            venv: Path | str | None = None, timeout: float | None = None, live: bool = False,
+            chunked_trace: bool = False) -> pd.DataFrame:
     """Both tools on every layer of ``topology`` under ``config`` (a .cfg path or an ArchConfig
     with a USER bandwidth and SRAM sizes): ours beside SCALE-Sim's, with ratios ours / SCALE-Sim.
     ``df.attrs`` holds the wall seconds of each (``wall_s_scalesim``, ``wall_s_ours``). ``live``:
-    SCALE-Sim's own progress bar on stderr (:func:`run_scalesim`)."""
+    SCALE-Sim's own progress bar on stderr; ``chunked_trace``: its DRAM traces grown in chunks, the same
+    figures sooner on large layers (both :func:`run_scalesim`). ``df.attrs["chunked_trace"]`` says which."""
     arch = config if isinstance(config, ArchConfig) else read_arch_config(config)
     arch = replace(arch, interface_bandwidth="USER")
     layers = read_topology(topology)
     gemm = [h.strip().lower() for h in Path(topology).read_text().splitlines()[0].split(",")][1:4] == ["m", "n", "k"]
-    ss, wall_ss = run_scalesim(topology, arch, gemm=gemm, venv=venv, timeout=timeout, live=live)
+    ss, wall_ss = run_scalesim(topology, arch, gemm=gemm, venv=venv, timeout=timeout, live=live,
+                               chunked_trace=chunked_trace)
     mine, wall_ours = ours(layers, arch, engine, latency)
     # SCALE-Sim runs a depthwise layer as one row per channel: sum them back to our one layer
     counts = [layer.repeat if "DP" in layer.name and not gemm else 1 for layer in layers]
@@ -249,20 +309,22 @@ def compare(topology: Path | str, config: Path | str | ArchConfig, engine: str |
                        ("filter", "filter_read_bytes", "ss_filter_reads"),
                        ("ofmap", "ofmap_write_bytes", "ss_ofmap_writes")):
         out[f"{name}_ratio"] = out[a] / out[b].where(out[b] != 0)
-    out.attrs.update(wall_s_scalesim=wall_ss, wall_s_ours=wall_ours)
+    out.attrs.update(wall_s_scalesim=wall_ss, wall_s_ours=wall_ours, chunked_trace=chunked_trace)
     return out
 
 
 def compare_by_layer(topology: Path | str, config: Path | str | ArchConfig, folder: Path | str,
                      engine: str | None = None, latency: int = 0, venv: Path | str | None = None,
-                     timeout: float | None = None, progress=print, live: bool = False) -> pd.DataFrame:
+                     timeout: float | None = None, progress=print, live: bool = False,
+                     chunked_trace: bool = False) -> pd.DataFrame:
     """:func:`compare` one layer at a time, resumable: each layer's row is written to
     ``folder/<index>_<layer>.csv`` when its SCALE-Sim run ends, and a rerun skips the layers
     already there. A layer whose fields (everything but its name) repeat an earlier layer's
     reuses that result (SCALE-Sim and the model are deterministic). SCALE-Sim needs from seconds
     to over half an hour per layer on large layers (docs/scalesim.md), so a whole network is a
     job to leave running. ``progress`` is told each layer's start and end; ``live`` shows SCALE-Sim's
-    own progress bar within a layer. Returns every layer's row, in the topology's order."""
+    own progress bar within a layer; ``chunked_trace`` as in :func:`run_scalesim` (each row's
+    ``chunked_trace`` column says how it was made). Returns every layer's row, in the topology's order."""
     topology = Path(topology)
     folder = Path(folder)
     lines = [ln for ln in topology.read_text().splitlines() if ln.strip()]
@@ -292,8 +354,9 @@ def compare_by_layer(topology: Path | str, config: Path | str | ArchConfig, fold
             with tempfile.TemporaryDirectory(prefix="bitweight-layer-") as tmp:
                 one = Path(tmp) / topology.name
                 one.write_text(header + "\n" + line + "\n")
-                df = compare(one, config, engine, latency, venv, timeout, live)
-            df = df.assign(wall_s_scalesim=df.attrs["wall_s_scalesim"], wall_s_ours=df.attrs["wall_s_ours"])
+                df = compare(one, config, engine, latency, venv, timeout, live, chunked_trace)
+            df = df.assign(wall_s_scalesim=df.attrs["wall_s_scalesim"], wall_s_ours=df.attrs["wall_s_ours"],
+                           chunked_trace=chunked_trace)
             partial = dst.with_suffix(".partial")
             df.to_csv(partial, index=False)
             partial.replace(dst)
@@ -340,13 +403,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quiet", action="store_true",
                    help="hide SCALE-Sim's own progress bar (shown on stderr by default: one step per compute "
                    "cycle, with its estimate of the time left; large layers take hours)")
+    p.add_argument("--chunked-trace", action="store_true",
+                   help="grow SCALE-Sim's DRAM traces in chunks joined once instead of copying them whole on every "
+                   "prefetch (quadratic): the same figures, hours less on large layers (docs/scalesim.md)")
     args = p.parse_args(argv)
     if args.by_layer:
         df = compare_by_layer(args.topology, args.config, args.by_layer, args.engine, live=not args.quiet,
-                              progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+                              chunked_trace=args.chunked_trace, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
         df.attrs.update(wall_s_scalesim=float(df.wall_s_scalesim.sum()), wall_s_ours=float(df.wall_s_ours.sum()))
     else:
-        df = compare(args.topology, args.config, args.engine, live=not args.quiet)
+        df = compare(args.topology, args.config, args.engine, live=not args.quiet, chunked_trace=args.chunked_trace)
     pd.set_option("display.width", 250)
     print(df.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"wall seconds: SCALE-Sim {df.attrs['wall_s_scalesim']:.2f}, bitweight {df.attrs['wall_s_ours']:.3f}")
