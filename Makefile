@@ -72,9 +72,12 @@ report: setup
 # buffers, USER bandwidth 10: one SCALE-Sim run per layer, each row kept in scalesim-results/ as it
 # ends (a rerun resumes; repeated layers reuse the first). Hours: SCALE-Sim takes up to tens of
 # CPU-minutes per large layer (docs/scalesim.md)
+# --chunked-trace: SCALE-Sim's DRAM traces grown in chunks (the same figures, minutes instead of hours on
+# BERT's large layers; docs/scalesim.md). `make scalesim-table SCALESIM_FLAGS=` runs SCALE-Sim as shipped
+SCALESIM_FLAGS ?= --chunked-trace
 scalesim-table: setup scalesim-env
 	@for df in os ws; do for net in Resnet18 bert_base; do \
-	  $(PY) -m reports.scalesim_compare --topology tests/data/scalesim/$$net.csv \
+	  $(PY) -m reports.scalesim_compare --topology tests/data/scalesim/$$net.csv $(SCALESIM_FLAGS) \
 	    --config tests/data/scalesim/compare_32x32_$$df.cfg --by-layer scalesim-results/$$net-$$df \
 	    --out scalesim-results/$$net-$$df.csv || exit 1; done; done
 

@@ -20,6 +20,7 @@ systematic difference and gives measured numbers.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -235,7 +236,9 @@ def run_scalesim(topology: Path | str, arch: ArchConfig, gemm: bool = True, venv
         if proc.returncode != 0 or not (run_dir / "COMPUTE_REPORT.csv").exists():
             said = tail.decode(errors="replace") or (tmp / "stdout.txt").read_text(errors="replace")
             last = [ln for ln in said.replace("\r", "\n").splitlines() if ln.strip()][-1:] or ["no output"]
-            raise RuntimeError(f"SCALE-Sim failed (exit {proc.returncode}) on {topology}: {last[0]}")
+            how = (f"killed by {signal.Signals(-proc.returncode).name}" if proc.returncode < 0
+                   else f"exit {proc.returncode}")
+            raise RuntimeError(f"SCALE-Sim failed ({how}) on {topology}: {last[0].strip()}")
         compute = _read_report(run_dir / "COMPUTE_REPORT.csv")
         detail = _read_report(run_dir / "DETAILED_ACCESS_REPORT.csv")
     return compute.merge(detail, on="LayerID"), wall
@@ -407,6 +410,18 @@ def main(argv: list[str] | None = None) -> int:
                    help="grow SCALE-Sim's DRAM traces in chunks joined once instead of copying them whole on every "
                    "prefetch (quadratic): the same figures, hours less on large layers (docs/scalesim.md)")
     args = p.parse_args(argv)
+    try:
+        return _run(args)
+    except (OSError, ValueError, RuntimeError, subprocess.TimeoutExpired) as e:
+        print(f"scalesim_compare: error: {e}", file=sys.stderr)
+        return 1
+
+
+def _run(args) -> int:
+    if args.out:  # checked before SCALE-Sim's hours, not after
+        out_dir = Path(args.out).resolve().parent
+        if not out_dir.is_dir() or not os.access(out_dir, os.W_OK):
+            raise ValueError(f"--out {args.out}: folder {out_dir} does not exist or is not writable")
     if args.by_layer:
         df = compare_by_layer(args.topology, args.config, args.by_layer, args.engine, live=not args.quiet,
                               chunked_trace=args.chunked_trace, progress=lambda msg: print(msg, file=sys.stderr, flush=True))

@@ -430,6 +430,38 @@ def test_scalesim_failure_names_its_last_words(tmp_path):
         run_scalesim(topo, _arch("os_big_fast"), venv=tmp_path / "venv")
 
 
+
+def test_scalesim_killed_says_by_what(tmp_path):
+    from reports.scalesim_compare import run_scalesim
+
+    python = tmp_path / "venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text("#!/bin/sh\necho ' 40%|####  | 4/10' >&2\nkill -TERM $$\n")
+    python.chmod(0o755)
+    topo = write(tmp_path, "t.csv", "Layer, M, N, K,\na, 8, 8, 8,\n")
+    with pytest.raises(RuntimeError, match=r"SCALE-Sim failed \(killed by SIGTERM\) on .*t.csv: 40%"):
+        run_scalesim(topo, _arch("os_big_fast"), venv=tmp_path / "venv")
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--topology", "{tmp}/none.csv"], r"none.csv"),
+    (["--topology", "{topo}", "--out", "{tmp}/no/such/dir/t.csv"], r"--out .*t.csv: folder .* does not exist"),
+])
+def test_cli_errors_are_one_line(tmp_path, capsys, args, match):
+    """Bad input to the command: one line on stderr naming the file or argument, exit 1, no traceback,
+    and before any SCALE-Sim run."""
+    import re
+
+    from reports.scalesim_compare import main
+
+    topo = write(tmp_path, "t.csv", "Layer, M, N, K,\na, 8, 8, 8,\n")
+    argv = [a.format(tmp=tmp_path, topo=topo) for a in args] + ["--config", str(DATA / "compare_32x32_os.cfg")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("scalesim_compare: error: ")
+    assert re.search(match, err[0])
+
+
 def test_markdown_rows_are_the_docs_table():
     """markdown_rows formats a result as docs/scalesim.md's table does (the ResNet Conv1 OS row, from
     its measured fields), and leaves out a layer that reused an earlier one's result."""
