@@ -51,10 +51,14 @@ s.run_scale(top_path=out)
 # Optional, for large layers: SCALE-Sim 3.0.0's read_buffer.new_prefetch grows each buffer's DRAM trace
 # with ``self.trace_matrix = np.concatenate((self.trace_matrix, this_prefetch_trace), axis=0)``, a copy
 # of the whole trace on every prefetch: quadratic in the DRAM reads, 97% of the CPU on BERT's
-# qkv_proj and ffn_up (py-spy, docs/scalesim.md; upstream issues #12 and #62). This keeps that trace
-# as a list of the same chunks and joins them once, when it is read (its start and stop cycles, or a
-# saved trace). Nothing else in SCALE-Sim changes, and the concatenation is the same, so every figure
-# is the same: tests/test_scalesim_compare.py compares all report columns with and without it.
+# qkv_proj and ffn_up (py-spy, docs/scalesim.md; upstream issues #12 and #62), and 88 bytes of memory
+# per 10 words read (ffn_down WS: over 14 GB). Our runner never saves traces, and then the one thing
+# SCALE-Sim reads from this one is its first column, for the buffer's DRAM start and stop cycles
+# (``get_external_access_start_stop_cycles``: ``np.amin(self.trace_matrix[:,0])`` and amax). So the
+# chunked trace keeps that column of each chunk, in SCALE-Sim's order, and joins it when it is read;
+# any other use of the trace (a saved trace, a column other than the first) raises instead of
+# answering. Nothing else in SCALE-Sim changes, so every figure is the same:
+# tests/test_scalesim_compare.py compares all report columns with and without it.
 _CHUNKED_TRACE = """
 import numpy
 from scalesim.memory import read_buffer as _rb
@@ -62,22 +66,26 @@ from scalesim.memory import read_buffer as _rb
 
 class _Trace:
     def __init__(self, first):
-        self.parts = [numpy.asarray(first)]
+        first = numpy.asarray(first)
+        self.width, self.cycles = first.shape[1], [first[:, 0]]
 
-    def __array__(self, dtype=None, copy=None):
-        if len(self.parts) > 1:
-            self.parts = [numpy.concatenate(self.parts, axis=0)]
-        return self.parts[0] if dtype is None else self.parts[0].astype(dtype)
+    def append(self, chunk):
+        chunk = numpy.asarray(chunk)
+        if chunk.ndim != 2 or chunk.shape[1] != self.width:
+            raise ValueError(f"SCALE-Sim trace chunk of shape {chunk.shape}, the trace has {self.width} columns")
+        self.cycles.append(chunk[:, 0])
+        return self
 
     def __getitem__(self, key):
-        return numpy.asarray(self)[key]
+        if key == (slice(None), 0):
+            if len(self.cycles) > 1:
+                self.cycles = [numpy.concatenate(self.cycles)]
+            return self.cycles[0]
+        raise RuntimeError("bitweight's --chunked-trace keeps only the cycle column of SCALE-Sim's DRAM "
+                           "traces; run without it to read or save the whole trace")
 
-    def __len__(self):
-        return sum(len(p) for p in self.parts)
-
-    @property
-    def shape(self):
-        return numpy.asarray(self).shape
+    def __array__(self, *args, **kwargs):
+        self[None]
 
 
 class _Numpy:
@@ -87,8 +95,7 @@ class _Numpy:
     @staticmethod
     def concatenate(arrays, axis=0, **kw):
         if isinstance(arrays[0], _Trace) and len(arrays) == 2 and axis == 0 and not kw:
-            arrays[0].parts.append(numpy.asarray(arrays[1]))
-            return arrays[0]
+            return arrays[0].append(arrays[1])
         return numpy.concatenate(arrays, axis=axis, **kw)
 
 
@@ -200,8 +207,9 @@ def run_scalesim(topology: Path | str, arch: ArchConfig, gemm: bool = True, venv
     one step per compute cycle of its demand matrices, with its estimate of the time left) is copied
     to our stderr as it runs; when stderr is not a terminal the bar is redrawn every 30 s
     (``TQDM_MININTERVAL``), so a log file of an hours-long layer stays small. ``chunked_trace``: SCALE-Sim
-    keeps its DRAM traces as chunks joined once (``_CHUNKED_TRACE``), not copied whole on every
-    prefetch; the same figures, hours less on large layers. Off by default: SCALE-Sim as shipped."""
+    keeps the cycle column of its DRAM traces as chunks joined once (``_CHUNKED_TRACE``), not the whole
+    trace copied on every prefetch; the same figures, hours and gigabytes less on large layers. Off by
+    default: SCALE-Sim as shipped."""
     python = scalesim_python(venv)
     with tempfile.TemporaryDirectory(prefix="bitweight-scalesim-") as tmp:
         tmp = Path(tmp)
@@ -420,8 +428,12 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args) -> int:
     if args.out:  # checked before SCALE-Sim's hours, not after
         out_dir = Path(args.out).resolve().parent
-        if not out_dir.is_dir() or not os.access(out_dir, os.W_OK):
-            raise ValueError(f"--out {args.out}: folder {out_dir} does not exist or is not writable")
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ValueError(f"--out {args.out}: cannot make its folder {out_dir} ({e.strerror})") from None
+        if not os.access(out_dir, os.W_OK):
+            raise ValueError(f"--out {args.out}: its folder {out_dir} is not writable")
     if args.by_layer:
         df = compare_by_layer(args.topology, args.config, args.by_layer, args.engine, live=not args.quiet,
                               chunked_trace=args.chunked_trace, progress=lambda msg: print(msg, file=sys.stderr, flush=True))

@@ -398,7 +398,8 @@ def test_chunked_trace_gives_the_same_figures(tmp_path, case):
 @needs_scalesim
 def test_chunked_trace_is_installed():
     """The chunked trace is really in place in SCALE-Sim's read buffer (so the test above compares two
-    different code paths): the trace grows by appending, and reads back as the joined array."""
+    different code paths): it grows by appending, reads back its cycle column joined, and refuses any
+    other read rather than answering wrongly."""
     import subprocess
 
     from reports.scalesim_compare import _CHUNKED_TRACE, scalesim_python
@@ -407,9 +408,19 @@ def test_chunked_trace_is_installed():
 b = _rb.read_buffer()
 b.trace_matrix = numpy.arange(6.0).reshape(2, 3)
 b.trace_matrix = _rb.np.concatenate((b.trace_matrix, numpy.ones((1, 3))), axis=0)
-assert type(b.trace_matrix).__name__ == "_Trace" and len(b.trace_matrix.parts) == 2
-assert numpy.array_equal(numpy.asarray(b.trace_matrix), [[0, 1, 2], [3, 4, 5], [1, 1, 1]])
-assert b.trace_matrix[:, 0].tolist() == [0, 3, 1] and b.trace_matrix.shape == (3, 3)
+assert type(b.trace_matrix).__name__ == "_Trace" and len(b.trace_matrix.cycles) == 2
+assert b.trace_matrix[:, 0].tolist() == [0, 3, 1]
+for other in (lambda: b.trace_matrix[:, 1], lambda: numpy.asarray(b.trace_matrix), lambda: b.trace_matrix[0]):
+    try:
+        other()
+        raise SystemExit("the chunked trace answered for more than its cycle column")
+    except RuntimeError as e:
+        assert "run without it" in str(e)
+try:
+    _rb.np.concatenate((b.trace_matrix, numpy.ones((1, 4))), axis=0)
+    raise SystemExit("a chunk of another width was taken")
+except ValueError:
+    pass
 assert _rb.np.concatenate((numpy.ones(2), numpy.zeros(1))).tolist() == [1, 1, 0]
 print("ok")
 """
@@ -445,7 +456,7 @@ def test_scalesim_killed_says_by_what(tmp_path):
 
 @pytest.mark.parametrize("args, match", [
     (["--topology", "{tmp}/none.csv"], r"none.csv"),
-    (["--topology", "{topo}", "--out", "{tmp}/no/such/dir/t.csv"], r"--out .*t.csv: folder .* does not exist"),
+    (["--topology", "{topo}", "--out", "{topo}/sub/t.csv"], r"--out .*t.csv: cannot make its folder .*sub"),
 ])
 def test_cli_errors_are_one_line(tmp_path, capsys, args, match):
     """Bad input to the command: one line on stderr naming the file or argument, exit 1, no traceback,
