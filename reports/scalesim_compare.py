@@ -67,13 +67,13 @@ from scalesim.memory import read_buffer as _rb
 class _Trace:
     def __init__(self, first):
         first = numpy.asarray(first)
-        self.width, self.cycles = first.shape[1], [first[:, 0]]
+        self.width, self.cycles = first.shape[1], [first[:, 0].copy()]
 
     def append(self, chunk):
         chunk = numpy.asarray(chunk)
         if chunk.ndim != 2 or chunk.shape[1] != self.width:
             raise ValueError(f"SCALE-Sim trace chunk of shape {chunk.shape}, the trace has {self.width} columns")
-        self.cycles.append(chunk[:, 0])
+        self.cycles.append(chunk[:, 0].copy())  # a copy: a view would keep the whole chunk alive
         return self
 
     def __getitem__(self, key):

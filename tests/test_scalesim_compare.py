@@ -409,6 +409,7 @@ b = _rb.read_buffer()
 b.trace_matrix = numpy.arange(6.0).reshape(2, 3)
 b.trace_matrix = _rb.np.concatenate((b.trace_matrix, numpy.ones((1, 3))), axis=0)
 assert type(b.trace_matrix).__name__ == "_Trace" and len(b.trace_matrix.cycles) == 2
+assert all(c.base is None for c in b.trace_matrix.cycles)  # copies: a view would keep each whole chunk alive
 assert b.trace_matrix[:, 0].tolist() == [0, 3, 1]
 for other in (lambda: b.trace_matrix[:, 1], lambda: numpy.asarray(b.trace_matrix), lambda: b.trace_matrix[0]):
     try:
