@@ -85,7 +85,7 @@ class _Trace:
                            "traces; run without it to read or save the whole trace")
 
     def __array__(self, *args, **kwargs):
-        self[None]
+        return self[None]  # raises: only the cycle column is kept
 
 
 class _Numpy:
@@ -331,9 +331,9 @@ def compare_by_layer(topology: Path | str, config: Path | str | ArchConfig, fold
     """:func:`compare` one layer at a time, resumable: each layer's row is written to
     ``folder/<index>_<layer>.csv`` when its SCALE-Sim run ends, and a rerun skips the layers
     already there. A layer whose fields (everything but its name) repeat an earlier layer's
-    reuses that result (SCALE-Sim and the model are deterministic). SCALE-Sim needs from seconds
-    to over half an hour per layer on large layers (docs/scalesim.md), so a whole network is a
-    job to leave running. ``progress`` is told each layer's start and end; ``live`` shows SCALE-Sim's
+    reuses that result (SCALE-Sim and the model are deterministic). SCALE-Sim as shipped needs from
+    seconds to hours per layer on large layers (docs/scalesim.md), so a whole network is a job to
+    leave running. ``progress`` is told each layer's start and end; ``live`` shows SCALE-Sim's
     own progress bar within a layer; ``chunked_trace`` as in :func:`run_scalesim` (each row's
     ``chunked_trace`` column says how it was made). Returns every layer's row, in the topology's order."""
     topology = Path(topology)
@@ -413,10 +413,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="also print docs/scalesim.md's table rows, one per layer shape, labelled NETWORK")
     p.add_argument("--quiet", action="store_true",
                    help="hide SCALE-Sim's own progress bar (shown on stderr by default: one step per compute "
-                   "cycle, with its estimate of the time left; large layers take hours)")
+                   "cycle, with its estimate of the time left)")
     p.add_argument("--chunked-trace", action="store_true",
-                   help="grow SCALE-Sim's DRAM traces in chunks joined once instead of copying them whole on every "
-                   "prefetch (quadratic): the same figures, hours less on large layers (docs/scalesim.md)")
+                   help="keep only the cycle column of SCALE-Sim's DRAM traces, in chunks joined once, instead of "
+                   "copying the whole trace on every prefetch (quadratic): the same figures, minutes instead of "
+                   "hours and gigabytes on large layers (docs/scalesim.md)")
     args = p.parse_args(argv)
     try:
         return _run(args)

@@ -429,29 +429,22 @@ print("ok")
     assert out.stdout.strip() == "ok", out.stderr
 
 
-def test_scalesim_failure_names_its_last_words(tmp_path):
-    """A SCALE-Sim that fails: one error with its exit status and the last line it wrote."""
+@pytest.mark.parametrize("script, match", [
+    ("echo 'progress 10%' >&2\necho 'ValueError: bad topology' >&2\nexit 3",
+     r"SCALE-Sim failed \(exit 3\) on .*t.csv: ValueError: bad topology$"),
+    ("echo ' 40%|####  | 4/10' >&2\nkill -TERM $$", r"SCALE-Sim failed \(killed by SIGTERM\) on .*t.csv: 40%"),
+])
+def test_scalesim_failure_names_its_last_words(tmp_path, script, match):
+    """A SCALE-Sim that fails (here a stand-in for its Python): one error with its exit status, or the
+    signal that killed it, and the last line it wrote."""
     from reports.scalesim_compare import run_scalesim
 
     python = tmp_path / "venv" / "bin" / "python"
     python.parent.mkdir(parents=True)
-    python.write_text("#!/bin/sh\necho 'progress 10%' >&2\necho 'ValueError: bad topology' >&2\nexit 3\n")
+    python.write_text(f"#!/bin/sh\n{script}\n")
     python.chmod(0o755)
     topo = write(tmp_path, "t.csv", "Layer, M, N, K,\na, 8, 8, 8,\n")
-    with pytest.raises(RuntimeError, match=r"SCALE-Sim failed \(exit 3\) on .*t.csv: ValueError: bad topology$"):
-        run_scalesim(topo, _arch("os_big_fast"), venv=tmp_path / "venv")
-
-
-
-def test_scalesim_killed_says_by_what(tmp_path):
-    from reports.scalesim_compare import run_scalesim
-
-    python = tmp_path / "venv" / "bin" / "python"
-    python.parent.mkdir(parents=True)
-    python.write_text("#!/bin/sh\necho ' 40%|####  | 4/10' >&2\nkill -TERM $$\n")
-    python.chmod(0o755)
-    topo = write(tmp_path, "t.csv", "Layer, M, N, K,\na, 8, 8, 8,\n")
-    with pytest.raises(RuntimeError, match=r"SCALE-Sim failed \(killed by SIGTERM\) on .*t.csv: 40%"):
+    with pytest.raises(RuntimeError, match=match):
         run_scalesim(topo, _arch("os_big_fast"), venv=tmp_path / "venv")
 
 
