@@ -70,10 +70,10 @@ report: setup
 # writes); JUnit XML of every test in test-results/junit.xml
 # ResNet-18 and BERT-base through the real SCALE-Sim and our memory model, 32 x 32 OS and WS, 64 kB
 # buffers, USER bandwidth 10: one SCALE-Sim run per layer, each row kept in scalesim-results/ as it
-# ends (a rerun resumes; repeated layers reuse the first). Hours: SCALE-Sim takes up to tens of
-# CPU-minutes per large layer (docs/scalesim.md)
-# --chunked-trace: SCALE-Sim's DRAM traces grown in chunks (the same figures, minutes instead of hours on
-# BERT's large layers; docs/scalesim.md). `make scalesim-table SCALESIM_FLAGS=` runs SCALE-Sim as shipped
+# ends (a rerun resumes; repeated layers reuse the first). About 18 minutes here with --chunked-trace
+# (SCALE-Sim keeps only the cycle column of its DRAM traces, in chunks, instead of copying the whole
+# trace on every prefetch: the same figures in every column; docs/scalesim.md).
+# `make scalesim-table SCALESIM_FLAGS=` runs SCALE-Sim as shipped: hours on BERT's large layers
 SCALESIM_FLAGS ?= --chunked-trace
 scalesim-table: setup scalesim-env
 	@for df in os ws; do for net in Resnet18 bert_base; do \

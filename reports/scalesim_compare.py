@@ -287,8 +287,9 @@ def compare(topology: Path | str, config: Path | str | ArchConfig, engine: str |
     """Both tools on every layer of ``topology`` under ``config`` (a .cfg path or an ArchConfig
     with a USER bandwidth and SRAM sizes): ours beside SCALE-Sim's, with ratios ours / SCALE-Sim.
     ``df.attrs`` holds the wall seconds of each (``wall_s_scalesim``, ``wall_s_ours``). ``live``:
-    SCALE-Sim's own progress bar on stderr; ``chunked_trace``: its DRAM traces grown in chunks, the same
-    figures sooner on large layers (both :func:`run_scalesim`). ``df.attrs["chunked_trace"]`` says which."""
+    SCALE-Sim's own progress bar on stderr; ``chunked_trace``: only the cycle column of its DRAM traces,
+    kept in chunks: the same figures sooner on large layers (both :func:`run_scalesim`).
+    ``df.attrs["chunked_trace"]`` says which."""
     arch = config if isinstance(config, ArchConfig) else read_arch_config(config)
     arch = replace(arch, interface_bandwidth="USER")
     layers = read_topology(topology)

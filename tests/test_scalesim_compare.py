@@ -362,20 +362,18 @@ def test_by_layer_is_resumable_and_reuses_repeated_layers(tmp_path):
         compare_by_layer(write(tmp_path, "e.csv", "Layer, M, N, K,\n"), arch, tmp_path / "rows2")
 
 
-
 @needs_scalesim
 def test_live_progress_bar_and_same_figures(tmp_path, capsys, runs):
     """live=True: SCALE-Sim runs verbose and its own progress bar reaches our stderr as it runs; the
     figures are the quiet run's."""
-    from reports.scalesim_compare import compare
+    from reports.scalesim_compare import compare, write_gemm_topology
 
-    topo = write(tmp_path, "t.csv", "Layer, M, N, K,\n" + "".join(f"{x.name}, {x.m}, {x.n}, {x.k},\n" for x in LAYERS))
+    topo = write_gemm_topology(tmp_path / "t.csv", LAYERS)
     live = compare(topo, _arch("os_big_slow"), live=True)
     err = capsys.readouterr().err
     assert "100%" in err and "it/s" in err  # tqdm's bar, one per layer
     cols = ["stall_ss", "total_ss", "total_incl_prefetch_ss", "ss_ifmap_reads", "ss_filter_reads", "ss_ofmap_writes"]
     assert (live[cols].to_numpy() == runs["os_big_slow"][cols].to_numpy()).all()
-
 
 
 @needs_scalesim
@@ -385,9 +383,9 @@ def test_chunked_trace_gives_the_same_figures(tmp_path, case):
     detailed access reports (stall and total cycles, DRAM reads and writes, their start and stop
     cycles, which read the trace) is the same as SCALE-Sim as shipped, here on layers with hundreds of
     prefetches (os_tiny_slow: a 2 kB buffer re-fetching)."""
-    from reports.scalesim_compare import run_scalesim
+    from reports.scalesim_compare import run_scalesim, write_gemm_topology
 
-    topo = write(tmp_path, "t.csv", "Layer, M, N, K,\n" + "".join(f"{x.name}, {x.m}, {x.n}, {x.k},\n" for x in LAYERS))
+    topo = write_gemm_topology(tmp_path / "t.csv", LAYERS)
     shipped, _ = run_scalesim(topo, _arch(case))
     chunked, _ = run_scalesim(topo, _arch(case), chunked_trace=True)
     assert list(chunked.columns) == list(shipped.columns) and len(shipped) == len(LAYERS)
