@@ -438,7 +438,8 @@ def _run(args) -> int:
             raise ValueError(f"--out {args.out}: its folder {out_dir} is not writable")
     if args.by_layer:
         df = compare_by_layer(args.topology, args.config, args.by_layer, args.engine, live=not args.quiet,
-                              chunked_trace=args.chunked_trace, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+                              chunked_trace=args.chunked_trace,
+                              progress=lambda msg: print(msg, file=sys.stderr, flush=True))
         df.attrs.update(wall_s_scalesim=float(df.wall_s_scalesim.sum()), wall_s_ours=float(df.wall_s_ours.sum()))
     else:
         df = compare(args.topology, args.config, args.engine, live=not args.quiet, chunked_trace=args.chunked_trace)
